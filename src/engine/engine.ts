@@ -1,0 +1,263 @@
+import { corsHeaders } from "./cors.ts";
+import { Emitter } from "./emitter.ts";
+import {
+  type ConnectionErrorEvent,
+  ERROR_MESSAGES,
+  ErrorCode,
+  errorResponse,
+  type RequestError,
+  requestError,
+  statusResponse,
+} from "./errors.ts";
+import type { IncomingRequest, OutgoingResponse, RequestTarget, UpgradeResult, WsConnection } from "./facade.ts";
+import { generateId as defaultGenerateId } from "./id.ts";
+import { type EngineOptions, type ResolvedEngineOptions, resolveEngineOptions, serializeCookie } from "./options.ts";
+import { PollingTransport } from "./polling.ts";
+import { Scheduler } from "./scheduler.ts";
+import { Session } from "./session.ts";
+import type { EngineSocket, TransportName } from "./types.ts";
+import { WebSocketTransport } from "./websocket.ts";
+
+export interface EngineEvents {
+  [event: string]: (...args: any[]) => void;
+  /** A new session opened. */
+  connection: (socket: EngineSocket) => void;
+  /** A request was refused; `code`/`message` as in the error body. */
+  connection_error: (err: ConnectionErrorEvent) => void;
+  /** Headers of a session's first response; mutate them to add your own. */
+  initial_headers: (headers: Record<string, string>, req: IncomingRequest) => void;
+  /** Headers of every polling response and every 101; mutable. */
+  headers: (headers: Record<string, string>, req: IncomingRequest) => void;
+}
+
+// RFC 7230 field-vchar plus tab and obs-text: anything else in Origin is refused.
+const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * The Engine.IO v4 server, on Web-standard request/response shapes. A
+ * runtime shim feeds it through the `RequestTarget` methods; sessions come
+ * out as `connection` events.
+ *
+ * @example
+ * import { Engine } from "unio";
+ * import { serve } from "unio/node";
+ * const engine = new Engine({ pingInterval: 10_000 });
+ * engine.on("connection", (socket) => {
+ *   socket.on("message", (data) => socket.send(data)); // echo
+ * });
+ * serve(engine, { port: 3000 });
+ */
+export class Engine extends Emitter<EngineEvents> implements RequestTarget {
+  readonly opts: ResolvedEngineOptions;
+  readonly clients = new Map<string, EngineSocket>();
+  readonly scheduler: Scheduler;
+
+  constructor(options: EngineOptions = {}, defaultPath = "/engine.io") {
+    super();
+    this.opts = resolveEngineOptions(options, defaultPath);
+    this.scheduler = new Scheduler(this.opts.clock);
+  }
+
+  get clock() {
+    return this.opts.clock;
+  }
+
+  get path(): string {
+    return this.opts.path;
+  }
+
+  get maxPayload(): number {
+    return this.opts.maxHttpBufferSize;
+  }
+
+  get clientsCount(): number {
+    return this.clients.size;
+  }
+
+  matches(pathname: string): boolean {
+    return pathname.startsWith(this.opts.path);
+  }
+
+  /** Handles a plain HTTP request: handshake, poll, post or preflight. */
+  async handleRequest(req: IncomingRequest): Promise<OutgoingResponse> {
+    const query = parseQuery(req.url);
+    const cors = this.opts.cors;
+    const headers = cors ? await corsHeaders(cors, req.method, req.headers) : {};
+    if (req.method === "OPTIONS" && cors && !cors.preflightContinue) {
+      return { status: cors.optionsSuccessStatus ?? 204, headers: { ...headers, "content-length": "0" }, body: "" };
+    }
+    const refused = this.#verify(req, query, false) ?? (query.get("sid") ? undefined : await this.#verifyHandshake(req, query));
+    if (refused) return this.#refuse(req, refused, headers);
+
+    headers["cache-control"] = "no-store";
+    const ua = req.headers["user-agent"];
+    if (ua && (ua.includes(";MSIE") || ua.includes("Trident/"))) headers["x-xss-protection"] = "0";
+
+    const sid = query.get("sid");
+    if (sid) {
+      const session = this.clients.get(sid) as Session;
+      const transport = session.transport as PollingTransport;
+      this.emitReserved("headers", headers, req);
+      if (req.method === "GET") return transport.poll(req, headers);
+      if (req.method === "POST") return transport.data(req, headers);
+      return statusResponse(500, headers);
+    }
+
+    const id = await this.#newId(req);
+    if (typeof id !== "string") return this.#refuse(req, id, headers);
+    if (this.opts.cookie) headers["set-cookie"] = serializeCookie(id, this.opts.cookie);
+    this.emitReserved("initial_headers", headers, req);
+    this.emitReserved("headers", headers, req);
+    const transport = new PollingTransport(this.opts.maxHttpBufferSize);
+    const session = new Session(this, id, req, transport);
+    this.clients.set(id, session);
+    const response = transport.poll(req, headers);
+    session.open();
+    this.emitReserved("connection", session);
+    return response;
+  }
+
+  /**
+   * Handles a WebSocket upgrade request: a new session (no sid) or the
+   * upgrade of a polling session (see the sequence drawn in session.ts).
+   */
+  async handleUpgrade(req: IncomingRequest): Promise<UpgradeResult> {
+    const query = parseQuery(req.url);
+    const cors = this.opts.cors;
+    const headers = cors ? await corsHeaders(cors, req.method, req.headers) : {};
+    const sid = query.get("sid");
+    const refused = this.#verify(req, query, true) ?? (sid ? undefined : await this.#verifyHandshake(req, query));
+    if (refused) return { kind: "reject", response: this.#refuse(req, refused, headers) };
+    const supportsBinary = !query.has("b64");
+    const { maxHttpBufferSize } = this.opts;
+
+    if (sid) {
+      this.emitReserved("headers", headers, req);
+      return {
+        kind: "accept",
+        headers,
+        open: (conn: WsConnection) => {
+          const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize);
+          const session = this.clients.get(sid) as Session | undefined;
+          // The session may have closed or started another upgrade while the runtime upgraded.
+          if (!session || session.readyState !== "open" || session.transport.name !== "polling" || session.upgrading) {
+            ws.close();
+          } else {
+            session.beginUpgrade(ws);
+          }
+          return ws;
+        },
+      };
+    }
+
+    const id = await this.#newId(req);
+    if (typeof id !== "string") return { kind: "reject", response: this.#refuse(req, id, headers) };
+    this.emitReserved("initial_headers", headers, req);
+    this.emitReserved("headers", headers, req);
+    return {
+      kind: "accept",
+      headers,
+      open: (conn: WsConnection) => {
+        const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize);
+        const session = new Session(this, id, req, ws);
+        this.clients.set(id, session);
+        session.open();
+        this.emitReserved("connection", session);
+        return ws;
+      },
+    };
+  }
+
+  /** Closes every session at once (buffers dropped), as the reference's `close()`. */
+  close(): void {
+    for (const s of [...this.clients.values()]) s.close(true);
+    this.scheduler.clear();
+  }
+
+  onSessionClose(session: Session): void {
+    if (this.clients.get(session.id) === session) this.clients.delete(session.id);
+  }
+
+  /** Checks that need no I/O, in the reference's order. */
+  #verify(req: IncomingRequest, query: URLSearchParams, upgrade: boolean): RequestError | undefined {
+    const transport = query.get("transport");
+    if (transport === null || !this.opts.transports.includes(transport as TransportName)) {
+      return requestError(ErrorCode.UNKNOWN_TRANSPORT, { transport });
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && INVALID_HEADER_CHAR.test(origin)) {
+      return requestError(ErrorCode.BAD_REQUEST, { name: "INVALID_ORIGIN", origin });
+    }
+    const sid = query.get("sid");
+    if (sid) {
+      const session = this.clients.get(sid);
+      if (!session) return requestError(ErrorCode.UNKNOWN_SID, { sid });
+      const previousTransport = session.transport.name;
+      if (!upgrade && transport !== previousTransport) {
+        return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_MISMATCH", transport, previousTransport });
+      }
+      if (upgrade && (transport !== "websocket" || previousTransport !== "polling" || session.upgrading)) {
+        return requestError(ErrorCode.BAD_REQUEST, { name: "UPGRADE_REFUSED", transport, previousTransport });
+      }
+      return undefined;
+    }
+    if (req.method !== "GET") return requestError(ErrorCode.BAD_HANDSHAKE_METHOD, { method: req.method });
+    if ((transport === "websocket") !== upgrade) {
+      return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_HANDSHAKE_ERROR" });
+    }
+    return undefined;
+  }
+
+  /** Handshake-only checks: allowRequest, then the protocol version. */
+  async #verifyHandshake(req: IncomingRequest, query: URLSearchParams): Promise<RequestError | undefined> {
+    const allow = this.opts.allowRequest;
+    if (allow) {
+      const verdict = await new Promise<{ err: string | null | undefined; ok: boolean }>((resolve) => {
+        let settled = false;
+        const done = (err: string | null | undefined, ok: boolean) => {
+          if (!settled) resolve({ err, ok: !!ok });
+          settled = true;
+        };
+        try {
+          const r = allow(req, done);
+          if (r && typeof (r as Promise<boolean>).then === "function") {
+            (r as Promise<boolean>).then((ok) => done(null, ok), (e) => done(String(e?.message ?? e), false));
+          }
+        } catch (e) {
+          done(String((e as Error)?.message ?? e), false);
+        }
+      });
+      if (!verdict.ok) {
+        const message = verdict.err || undefined;
+        return requestError(ErrorCode.FORBIDDEN, { message: verdict.err }, message);
+      }
+    }
+    if (query.get("EIO") !== "4") return requestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, { protocol: 3 });
+    return undefined;
+  }
+
+  async #newId(req: IncomingRequest): Promise<string | RequestError> {
+    try {
+      const id = this.opts.generateId ? await this.opts.generateId(req) : defaultGenerateId();
+      if (typeof id !== "string" || id === "" || this.clients.has(id)) throw new Error("invalid id");
+      return id;
+    } catch (error) {
+      return requestError(ErrorCode.BAD_REQUEST, { name: "ID_GENERATION_ERROR", error });
+    }
+  }
+
+  #refuse(req: IncomingRequest, err: RequestError, headers: Record<string, string>): OutgoingResponse {
+    this.emitReserved("connection_error", {
+      req,
+      code: err.code,
+      message: ERROR_MESSAGES[err.code],
+      context: err.context,
+    });
+    return errorResponse(err, headers);
+  }
+}
+
+function parseQuery(url: string): URLSearchParams {
+  const q = url.indexOf("?");
+  return new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
+}

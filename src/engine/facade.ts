@@ -1,0 +1,100 @@
+/**
+ * The facade between a runtime shim and the core: the only types a shim
+ * needs. A shim turns its runtime's HTTP request into an `IncomingRequest`,
+ * hands it to a `RequestTarget` (an `Engine` or a Socket.IO `Server`), writes
+ * back the `OutgoingResponse`, and for WebSocket upgrades connects the
+ * runtime's socket to the `WsHandler` the target returns.
+ *
+ *   shim                         target (Engine / Server)
+ *   ────                         ────────────────────────
+ *   HTTP request ──────────────▶ handleRequest(req) ──▶ OutgoingResponse
+ *   Upgrade request ───────────▶ handleUpgrade(req) ──▶ reject(response)
+ *                                                    └▶ accept: open(conn)
+ *   runtime socket opens ──────▶ accept.open(conn) ───▶ WsHandler
+ *   frame arrives ─────────────▶ handler.onMessage(data)
+ *   socket closes ─────────────▶ handler.onClose(code, reason)
+ *   core writes ◀────────────── conn.send(data) / conn.close()
+ *
+ * Nothing here is runtime-specific: bytes are `Uint8Array`, text is `string`.
+ */
+
+/** The result of reading a request body with a size cap. */
+export type BodyResult =
+  | { ok: true; bytes: Uint8Array }
+  | { ok: false; reason: "too-large" | "aborted" };
+
+/**
+ * A request as the core sees it. Built by the shim: from a Web `Request`
+ * with `fromWebRequest()` (Bun, Deno, Workers), or directly from Node's
+ * `IncomingMessage` so Node pays for no `Request` object.
+ */
+export interface IncomingRequest {
+  readonly method: string;
+  /** Path and query as sent, e.g. `/socket.io/?EIO=4&transport=polling`. */
+  readonly url: string;
+  /** Header names in lower case; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The peer's IP address, or "" when the runtime cannot tell. */
+  readonly remoteAddress: string;
+  /** Whether the request arrived over TLS. */
+  readonly secure: boolean;
+  /** Reads the whole body, giving up as soon as more than `limit` bytes arrived. */
+  readBody(limit: number): Promise<BodyResult>;
+  /** Registers the function to call if the client goes away before the response is sent. */
+  onAbort(listener: () => void): void;
+}
+
+/** A response as the core produces it; `toWebResponse()` turns it into a `Response`. */
+export interface OutgoingResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+/** The open WebSocket, as the shim presents it to the core. */
+export interface WsConnection {
+  /** Sends one text or binary frame. */
+  send(data: string | Uint8Array): void;
+  /** Closes the socket (a no-op if already closed). */
+  close(code?: number, reason?: string): void;
+  /** Bytes queued in the runtime and not yet written; 0 where the runtime cannot tell. */
+  readonly bufferedAmount: number;
+}
+
+/** What the core wants to hear from an open WebSocket. */
+export interface WsHandler {
+  onMessage(data: string | Uint8Array): void;
+  onClose(code: number, reason: string): void;
+  /** A transport-level failure; `onClose` still follows. */
+  onError?(error: unknown): void;
+}
+
+/** The core accepted an upgrade: the shim completes it, then calls `open` with the socket. */
+export interface UpgradeAccept {
+  readonly kind: "accept";
+  /** Extra headers for the 101 response (cookies, `headers` hook output). */
+  readonly headers: Record<string, string>;
+  open(conn: WsConnection): WsHandler;
+}
+
+/** The core refused an upgrade: the shim answers with this response and no socket. */
+export interface UpgradeReject {
+  readonly kind: "reject";
+  readonly response: OutgoingResponse;
+}
+
+export type UpgradeResult = UpgradeAccept | UpgradeReject;
+
+/** What shims serve: implemented by `Engine` and by the Socket.IO `Server`. */
+export interface RequestTarget {
+  /** The path prefix handled, with its trailing slash (e.g. `/socket.io/`). */
+  readonly path: string;
+  /** Largest message accepted; shims pass it to their WebSocket server. */
+  readonly maxPayload: number;
+  /** Whether a request path belongs to this target (anything else falls through). */
+  matches(pathname: string): boolean;
+  handleRequest(req: IncomingRequest): Promise<OutgoingResponse>;
+  handleUpgrade(req: IncomingRequest): Promise<UpgradeResult>;
+  /** Closes every session; shims call it when their server stops. */
+  close(): void | Promise<void>;
+}

@@ -1,0 +1,108 @@
+import { systemClock, type Clock } from "./clock.ts";
+import type { CorsOptions } from "./cors.ts";
+import type { IncomingRequest } from "./facade.ts";
+import type { TransportName } from "./types.ts";
+
+/** Options of `Set-Cookie: io=<sid>` on the polling handshake. */
+export interface CookieOptions {
+  name?: string;
+  path?: string | false;
+  httpOnly?: boolean;
+  sameSite?: "lax" | "strict" | "none" | boolean;
+  secure?: boolean;
+  domain?: string;
+  maxAge?: number;
+  expires?: Date;
+  partitioned?: boolean;
+}
+
+export type AllowRequest = (
+  req: IncomingRequest,
+  callback: (err: string | null | undefined, success: boolean) => void,
+) => void | Promise<boolean>;
+
+/** Engine.IO server options; defaults are the reference's. */
+export interface EngineOptions {
+  /** Request path prefix. Default "/engine.io/" ("/socket.io/" under a Socket.IO Server). */
+  path?: string;
+  /** Keep `path` without a trailing slash, so `/engine.io?EIO=4` matches. Default true. */
+  addTrailingSlash?: boolean;
+  /** ms between server PINGs. Default 25000. */
+  pingInterval?: number;
+  /** ms to wait for a PONG before closing with "ping timeout". Default 20000. */
+  pingTimeout?: number;
+  /** ms allowed from the probe to the UPGRADE packet. Default 10000. */
+  upgradeTimeout?: number;
+  /** Largest POST body and WebSocket message, in bytes. Default 1e6. */
+  maxHttpBufferSize?: number;
+  /**
+   * Bytes a session may have queued for a client that does not read before
+   * it is closed with "transport error" (unio addition; socket.io has no cap).
+   * Default 16 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Enabled transports. Default ["polling", "websocket"]. */
+  transports?: TransportName[];
+  /** Advertise upgrades in the handshake. Default true. */
+  allowUpgrades?: boolean;
+  /** Gate for handshakes; rejection gives 403 `{"code":4}`. */
+  allowRequest?: AllowRequest;
+  cors?: boolean | CorsOptions;
+  /** `Set-Cookie` on the polling handshake. Default false. */
+  cookie?: boolean | CookieOptions;
+  /** A message sent right after the open packet. */
+  initialPacket?: string | Uint8Array;
+  /** Session id generator. May return a Promise; a throw gives 400 `ID_GENERATION_ERROR`. */
+  generateId?: (req: IncomingRequest) => string | Promise<string>;
+  /** Time source (tests inject a FakeClock). */
+  clock?: Clock;
+}
+
+export type ResolvedEngineOptions = Required<
+  Omit<EngineOptions, "allowRequest" | "cors" | "initialPacket" | "generateId" | "cookie">
+> &
+  Pick<EngineOptions, "allowRequest" | "initialPacket" | "generateId"> & {
+    cors: CorsOptions | undefined;
+    cookie: CookieOptions | undefined;
+  };
+
+export function resolveEngineOptions(opts: EngineOptions, defaultPath = "/engine.io"): ResolvedEngineOptions {
+  const addTrailingSlash = opts.addTrailingSlash !== false;
+  let path = (opts.path ?? defaultPath).replace(/\/$/, "");
+  if (addTrailingSlash) path += "/";
+  return {
+    path,
+    addTrailingSlash,
+    pingInterval: opts.pingInterval ?? 25000,
+    pingTimeout: opts.pingTimeout ?? 20000,
+    upgradeTimeout: opts.upgradeTimeout ?? 10000,
+    maxHttpBufferSize: opts.maxHttpBufferSize ?? 1e6,
+    maxBufferedBytes: opts.maxBufferedBytes ?? 16 * 1024 * 1024,
+    transports: opts.transports ?? ["polling", "websocket"],
+    allowUpgrades: opts.allowUpgrades !== false,
+    allowRequest: opts.allowRequest,
+    cors: !opts.cors ? undefined : opts.cors === true ? {} : opts.cors,
+    cookie: !opts.cookie ? undefined : opts.cookie === true ? {} : opts.cookie,
+    initialPacket: opts.initialPacket,
+    generateId: opts.generateId,
+    clock: opts.clock ?? systemClock,
+  };
+}
+
+/** `io=<sid>; Path=/; HttpOnly; SameSite=Lax` with the reference's defaults. */
+export function serializeCookie(sid: string, c: CookieOptions): string {
+  const name = c.name ?? "io";
+  let out = `${name}=${encodeURIComponent(sid)}`;
+  if (c.maxAge !== undefined) out += `; Max-Age=${Math.floor(c.maxAge)}`;
+  if (c.domain) out += `; Domain=${c.domain}`;
+  const path = c.path === undefined ? "/" : c.path;
+  if (path !== false) out += `; Path=${path}`;
+  if (c.expires) out += `; Expires=${c.expires.toUTCString()}`;
+  if (c.httpOnly !== false) out += "; HttpOnly";
+  if (c.secure) out += "; Secure";
+  if (c.partitioned) out += "; Partitioned";
+  const sameSite = c.sameSite === undefined ? "lax" : c.sameSite;
+  if (sameSite === true) out += "; SameSite=Strict";
+  else if (sameSite) out += `; SameSite=${sameSite[0]!.toUpperCase()}${sameSite.slice(1)}`;
+  return out;
+}

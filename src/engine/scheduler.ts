@@ -1,0 +1,136 @@
+import type { Clock } from "./clock.ts";
+
+/** Something a scheduled entry calls back: one method, no closure per timer. */
+export interface TimerTarget {
+  onTimer(kind: number): void;
+}
+
+/** A scheduled call. `cancel()` is O(1): the entry is skipped when it falls due. */
+export class TimerEntry {
+  cancelled = false;
+  constructor(
+    readonly at: number,
+    readonly target: TimerTarget,
+    readonly kind: number,
+  ) {}
+  cancel(): void {
+    this.cancelled = true;
+  }
+}
+
+/** FIFO of entries that all share one delay, so they arrive already sorted by deadline. */
+class DelayQueue {
+  items: TimerEntry[] = [];
+  head = 0;
+  peek(): TimerEntry | undefined {
+    while (this.head < this.items.length && this.items[this.head]!.cancelled) this.head++;
+    this.#compact();
+    return this.items[this.head];
+  }
+  shift(): TimerEntry | undefined {
+    const e = this.peek();
+    if (e) this.head++;
+    return e;
+  }
+  #compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/**
+ * One runtime timer for every deadline of an engine: heartbeats of 100k
+ * sessions are entries in a few queues, not 200k `setTimeout`s.
+ *
+ * Entries with the same delay are appended in time order, so each delay gets
+ * a plain FIFO (O(1) insert, O(1) cancel) and the runtime timer is armed for
+ * the earliest head among the queues. The number of distinct delays is small
+ * (pingInterval, pingTimeout, upgradeTimeout, connectTimeout, a few ack
+ * timeouts), which keeps the scan over queues cheap.
+ */
+export class Scheduler {
+  #queues = new Map<number, DelayQueue>();
+  #timer: unknown = undefined;
+  #armedAt = Infinity;
+  #running = false;
+
+  constructor(readonly clock: Clock) {}
+
+  /** Calls `target.onTimer(kind)` once, `delay` ms from now, unless cancelled. */
+  schedule(target: TimerTarget, kind: number, delay: number): TimerEntry {
+    const d = Math.max(0, Math.floor(delay));
+    const entry = new TimerEntry(this.clock.now() + d, target, kind);
+    let q = this.#queues.get(d);
+    if (!q) this.#queues.set(d, (q = new DelayQueue()));
+    q.items.push(entry);
+    if (!this.#running && entry.at < this.#armedAt) this.#arm(entry.at);
+    return entry;
+  }
+
+  /** Number of live (not cancelled) entries; for leak checks in tests. */
+  get size(): number {
+    let n = 0;
+    for (const q of this.#queues.values()) {
+      for (let i = q.head; i < q.items.length; i++) if (!q.items[i]!.cancelled) n++;
+    }
+    return n;
+  }
+
+  /** Drops every entry and the runtime timer. */
+  clear(): void {
+    this.#queues.clear();
+    this.#disarm();
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) this.clock.clearTimer(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+  }
+
+  #arm(at: number): void {
+    this.#disarm();
+    this.#armedAt = at;
+    this.#timer = this.clock.setTimer(() => this.#run(), Math.max(0, at - this.clock.now()));
+  }
+
+  #earliest(): { q: DelayQueue; e: TimerEntry } | undefined {
+    let best: { q: DelayQueue; e: TimerEntry } | undefined;
+    for (const [d, q] of this.#queues) {
+      const e = q.peek();
+      if (!e) {
+        this.#queues.delete(d);
+        continue;
+      }
+      if (!best || e.at < best.e.at) best = { q, e };
+    }
+    return best;
+  }
+
+  #run(): void {
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    this.#running = true;
+    let failure: unknown;
+    try {
+      for (;;) {
+        const next = this.#earliest();
+        if (!next || next.e.at > this.clock.now()) break;
+        next.q.shift();
+        try {
+          next.e.target.onTimer(next.e.kind);
+        } catch (err) {
+          // A throwing callback (user code behind an ack timeout) must not stop the others.
+          failure ??= err;
+        }
+      }
+    } finally {
+      this.#running = false;
+      const next = this.#earliest();
+      if (next) this.#arm(next.e.at);
+    }
+    if (failure !== undefined) throw failure;
+  }
+}

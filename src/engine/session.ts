@@ -1,0 +1,354 @@
+import { decodePacket, isDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
+import { Emitter } from "./emitter.ts";
+import type { IncomingRequest } from "./facade.ts";
+import { OutboundMessage } from "./outbound.ts";
+import type { ResolvedEngineOptions } from "./options.ts";
+import { PollingTransport, type PollingSink } from "./polling.ts";
+import type { Scheduler, TimerEntry, TimerTarget } from "./scheduler.ts";
+import { CLOSE, ControlPacket, NOOP, PING, PONG_PROBE, type Transport, type WireItem } from "./transport.ts";
+import type { EngineCloseReason, EngineSocket, EngineSocketEvents, SessionState } from "./types.ts";
+import { WebSocketTransport, type WsSink } from "./websocket.ts";
+
+/** What a session needs from its engine. */
+export interface SessionHost {
+  readonly opts: ResolvedEngineOptions;
+  readonly scheduler: Scheduler;
+  onSessionClose(session: Session): void;
+}
+
+// Kinds of scheduler entries a session owns.
+const PING_DUE = 0;
+const PONG_DUE = 1;
+const UPGRADE_DUE = 2;
+const CLOSE_DUE = 3;
+
+/** How long a gracefully closing polling session waits for a GET to carry `1`. */
+const POLLING_CLOSE_TIMEOUT = 30_000;
+
+/**
+ * One Engine.IO session: an explicit state machine over one transport, with
+ * a write buffer, the heartbeat, and at most one upgrade in progress.
+ *
+ *   opening ──open()──▶ open ──close()────▶ closing ──buffer flushed──▶ closed
+ *                         │                                              ▲
+ *                         └── ping timeout / transport error / parse ────┘
+ *                             error / client close / close(true)
+ *
+ * The upgrade from polling to WebSocket runs beside the `open` state:
+ *
+ *   client                         server (this session)
+ *   ──────                         ─────────────────────
+ *   WS ?sid=…&transport=websocket  beginUpgrade(ws): start upgradeTimeout
+ *   "2probe"  ───────────────────▶ "3probe" on the WS (its first frame), emit
+ *                                  "upgrading", answer the held GET (buffer or
+ *                                  noop "6") so the client can pause polling
+ *   "5"       ───────────────────▶ polling closed (held GET → noop), the WS
+ *                                  becomes the transport, emit "upgrade",
+ *                                  flush the buffer over the WS
+ *   anything else / WS closed / upgradeTimeout ──▶ abort: the WS is closed,
+ *                                  the session carries on over polling
+ *
+ * Heartbeats, the upgrade timeout and the polling close wait are entries in
+ * the engine's shared scheduler, not timers of their own.
+ */
+export class Session extends Emitter<EngineSocketEvents> implements EngineSocket, TimerTarget, PollingSink, WsSink {
+  readonly protocol = 4 as const;
+  readyState: SessionState = "opening";
+  transport: Transport;
+  /** The WebSocket being probed during an upgrade. */
+  #probe: WebSocketTransport | null = null;
+  #probed = false;
+  #buffer: WireItem[] = [];
+  #bufferedBytes = 0;
+  #callbacks: Array<() => void> | null = null;
+  #heartbeat: TimerEntry | null = null;
+  #upgradeTimer: TimerEntry | null = null;
+  #closeOnPoll = false;
+  #flushQueued = false;
+  #flushTask: (() => void) | null = null;
+
+  constructor(
+    readonly host: SessionHost,
+    readonly id: string,
+    readonly request: IncomingRequest,
+    transport: PollingTransport | WebSocketTransport,
+  ) {
+    super();
+    this.transport = transport;
+    transport.sink = this;
+  }
+
+  get remoteAddress(): string {
+    return this.request.remoteAddress;
+  }
+
+  get upgrading(): boolean {
+    return this.#probe !== null;
+  }
+
+  /** Sends the handshake and starts the heartbeat. */
+  open(): void {
+    const { opts } = this.host;
+    const upgrades =
+      this.transport.name === "polling" && opts.allowUpgrades && opts.transports.includes("websocket")
+        ? ["websocket"]
+        : [];
+    this.readyState = "open";
+    const handshake = JSON.stringify({
+      sid: this.id,
+      upgrades,
+      pingInterval: opts.pingInterval,
+      pingTimeout: opts.pingTimeout,
+      maxPayload: opts.maxHttpBufferSize,
+    });
+    this.#enqueue(new ControlPacket("0" + handshake));
+    if (opts.initialPacket !== undefined) this.#enqueue(new OutboundMessage(opts.initialPacket));
+    this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, opts.pingInterval);
+  }
+
+  // ── writing ────────────────────────────────────────────────────────────
+
+  send(data: string | Uint8Array, options?: { compress?: boolean }, callback?: () => void): this {
+    if (this.readyState !== "open") return this;
+    if (callback) (this.#callbacks ??= []).push(callback);
+    this.#enqueue(new OutboundMessage(data, options?.compress !== false));
+    return this;
+  }
+
+  write(data: string | Uint8Array, options?: { compress?: boolean }, callback?: () => void): this {
+    return this.send(data, options, callback);
+  }
+
+  sendMessages(messages: readonly OutboundMessage[]): void {
+    if (this.readyState !== "open") return;
+    for (let i = 0; i < messages.length; i++) this.#enqueue(messages[i]!);
+  }
+
+  #enqueue(item: WireItem): void {
+    const t = this.transport;
+    // Fast path: an open WebSocket with nothing queued gets the frame now.
+    if (t instanceof WebSocketTransport && this.#buffer.length === 0 && !t.closed) {
+      t.send(item);
+      if (t.conn.bufferedAmount > this.host.opts.maxBufferedBytes) this.#overflow();
+      else if (this.#callbacks) this.#runCallbacks();
+      return;
+    }
+    this.#buffer.push(item);
+    this.#bufferedBytes += item.size;
+    if (this.#bufferedBytes > this.host.opts.maxBufferedBytes) return this.#overflow();
+    this.#scheduleFlush();
+  }
+
+  #overflow(): void {
+    this.#onClose("transport error", new Error("write buffer full: the client is not reading"));
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    // Batch every send of this tick into one polling response.
+    queueMicrotask((this.#flushTask ??= () => {
+      this.#flushQueued = false;
+      this.#flush();
+    }));
+  }
+
+  #flush(): void {
+    if (this.readyState === "closed" || this.#buffer.length === 0 || !this.transport.writable) return;
+    const items = this.#buffer;
+    this.#buffer = [];
+    this.#bufferedBytes = 0;
+    this.transport.write(items);
+    this.#runCallbacks();
+    this.emitReserved("drain");
+    if (this.readyState === "closing" && this.#buffer.length === 0) this.#finishGracefulClose();
+  }
+
+  #runCallbacks(): void {
+    const cbs = this.#callbacks;
+    if (!cbs) return;
+    this.#callbacks = null;
+    for (const cb of cbs) cb();
+  }
+
+  // ── timers ─────────────────────────────────────────────────────────────
+
+  onTimer(kind: number): void {
+    if (this.readyState === "closed") return;
+    switch (kind) {
+      case PING_DUE:
+        this.#enqueue(PING);
+        this.#heartbeat = this.host.scheduler.schedule(this, PONG_DUE, this.host.opts.pingTimeout);
+        break;
+      case PONG_DUE:
+        this.#onClose("ping timeout");
+        break;
+      case UPGRADE_DUE:
+        this.#upgradeTimer = null;
+        this.#abortUpgrade();
+        break;
+      case CLOSE_DUE:
+        this.#onClose("forced close");
+        break;
+    }
+  }
+
+  // ── reading ────────────────────────────────────────────────────────────
+
+  onPackets(packets: EnginePacket[]): void {
+    for (const p of packets) {
+      if (this.readyState !== "open") return;
+      this.#onPacket(p);
+    }
+  }
+
+  #onPacket(p: EnginePacket): void {
+    if (this.readyState !== "open") return;
+    switch (p.type) {
+      case "message":
+        this.emitReserved("message", p.data ?? "");
+        break;
+      case "pong":
+        this.#heartbeat?.cancel();
+        this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, this.host.opts.pingInterval);
+        this.emitReserved("heartbeat");
+        break;
+      case "ping":
+        // In v4 only the server pings; `2probe` belongs on a probing transport.
+        this.onTransportError("invalid heartbeat direction");
+        break;
+      case "close":
+        this.#onClose("transport close");
+        break;
+      default:
+        // open, upgrade and noop carry nothing for the current transport.
+        break;
+    }
+  }
+
+  onParseError(): void {
+    this.#onClose("parse error");
+  }
+
+  onTransportError(message: string): void {
+    this.#onClose("transport error", new Error(message));
+  }
+
+  onPollReady(): void {
+    if (this.readyState === "closed") return;
+    if (this.#buffer.length) return this.#flush();
+    if (this.#closeOnPoll) {
+      // A graceful close that had no GET to ride on: this one carries it.
+      this.transport.write([NOOP, CLOSE]);
+      return this.#onClose("forced close");
+    }
+    // While a probe succeeded, a held GET is released so the client can pause.
+    if (this.#probed) this.transport.write([NOOP]);
+  }
+
+  onWsFrame(t: WebSocketTransport, data: string | Uint8Array): void {
+    if (t === this.#probe) return this.#onProbeFrame(t, data);
+    if (t !== this.transport) return;
+    const p = decodePacket(data);
+    if (isDecodeError(p)) return this.onParseError();
+    this.#onPacket(p);
+  }
+
+  onWsClose(t: WebSocketTransport, error?: unknown): void {
+    if (t === this.#probe) return this.#abortUpgrade();
+    if (t !== this.transport) return;
+    if (error) this.#onClose("transport error", error);
+    else this.#onClose("transport close");
+  }
+
+  // ── upgrade ────────────────────────────────────────────────────────────
+
+  /** Starts probing `ws` as the new transport (see the sequence above). */
+  beginUpgrade(ws: WebSocketTransport): void {
+    this.#probe = ws;
+    this.#probed = false;
+    ws.sink = this;
+    this.#upgradeTimer = this.host.scheduler.schedule(this, UPGRADE_DUE, this.host.opts.upgradeTimeout);
+  }
+
+  #onProbeFrame(ws: WebSocketTransport, data: string | Uint8Array): void {
+    const p = decodePacket(data);
+    if (!isDecodeError(p) && p.type === "ping" && p.data === "probe" && !this.#probed) {
+      this.#probed = true;
+      ws.send(PONG_PROBE);
+      this.emitReserved("upgrading", "websocket");
+      if (this.transport.writable) this.onPollReady();
+    } else if (!isDecodeError(p) && p.type === "upgrade") {
+      this.#completeUpgrade(ws);
+    } else {
+      this.#abortUpgrade();
+    }
+  }
+
+  #completeUpgrade(ws: WebSocketTransport): void {
+    this.#upgradeTimer?.cancel();
+    this.#upgradeTimer = null;
+    this.#probe = null;
+    this.#probed = false;
+    this.transport.close(NOOP);
+    this.transport = ws;
+    this.emitReserved("upgrade", "websocket");
+    if (this.readyState === "closing") return this.#onClose("forced close");
+    this.#flush();
+  }
+
+  #abortUpgrade(): void {
+    this.#upgradeTimer?.cancel();
+    this.#upgradeTimer = null;
+    const ws = this.#probe;
+    this.#probe = null;
+    this.#probed = false;
+    ws?.close();
+  }
+
+  // ── closing ────────────────────────────────────────────────────────────
+
+  /**
+   * Closes the session. Gracefully (the default), queued messages go out
+   * first and the reason is "forced close"; with `discard` they are dropped.
+   */
+  close(discard = false): this {
+    if (this.readyState === "closed") return this;
+    if (discard) {
+      this.#buffer = [];
+      this.#onClose("forced close");
+      return this;
+    }
+    if (this.readyState !== "open") return this;
+    this.readyState = "closing";
+    if (this.#buffer.length === 0) this.#finishGracefulClose();
+    return this;
+  }
+
+  #finishGracefulClose(): void {
+    this.#abortUpgrade();
+    if (this.transport instanceof WebSocketTransport) return this.#onClose("forced close");
+    if (this.transport.writable) {
+      this.transport.write([CLOSE]);
+      return this.#onClose("forced close");
+    }
+    this.#closeOnPoll = true;
+    this.#heartbeat?.cancel();
+    this.#heartbeat = this.host.scheduler.schedule(this, CLOSE_DUE, POLLING_CLOSE_TIMEOUT);
+  }
+
+  #onClose(reason: EngineCloseReason, description?: unknown): void {
+    if (this.readyState === "closed") return;
+    this.readyState = "closed";
+    this.#heartbeat?.cancel();
+    this.#heartbeat = null;
+    this.#abortUpgrade();
+    // A client that ended the session itself gets a noop on its held GET; otherwise the close packet.
+    this.transport.close(reason === "transport close" ? NOOP : CLOSE);
+    this.#buffer = [];
+    this.#bufferedBytes = 0;
+    this.#callbacks = null;
+    this.host.onSessionClose(this);
+    this.emitReserved("close", reason, description);
+  }
+}

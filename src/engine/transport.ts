@@ -1,0 +1,40 @@
+import type { TransportName } from "./types.ts";
+
+/**
+ * One unit of a session's write buffer: an `OutboundMessage` or a control
+ * packet. Both know their WebSocket frame and their text (polling) form.
+ */
+export interface WireItem {
+  readonly text: string;
+  readonly wsFrame: string | Uint8Array;
+  readonly size: number;
+}
+
+/** A control packet (ping, noop, close, 3probe): text only, made once. */
+export class ControlPacket implements WireItem {
+  readonly wsFrame: string;
+  readonly size: number;
+  constructor(readonly text: string) {
+    this.wsFrame = text;
+    this.size = text.length;
+  }
+}
+
+export const PING = new ControlPacket("2");
+export const PONG_PROBE = new ControlPacket("3probe");
+export const NOOP = new ControlPacket("6");
+export const CLOSE = new ControlPacket("1");
+
+/** What a session needs of its transport; polling.ts and websocket.ts implement it. */
+export interface Transport {
+  readonly name: TransportName;
+  /** Whether `write` would reach the client now (polling: a GET is pending). */
+  readonly writable: boolean;
+  /** Writes a batch; callers check `writable` first. */
+  write(items: readonly WireItem[]): void;
+  /**
+   * Ends the transport. Polling answers a pending GET with `final` (the
+   * close packet, or a noop when the client itself ended or upgraded).
+   */
+  close(final: WireItem): void;
+}

@@ -1,0 +1,57 @@
+import type { Emitter } from "./emitter.ts";
+import type { IncomingRequest } from "./facade.ts";
+import type { OutboundMessage } from "./outbound.ts";
+
+export type TransportName = "polling" | "websocket";
+
+/** Session states; transitions are drawn in session.ts. */
+export type SessionState = "opening" | "open" | "closing" | "closed";
+
+/** Why a session closed: the reference's exact strings. */
+export type EngineCloseReason =
+  | "transport close"
+  | "transport error"
+  | "ping timeout"
+  | "parse error"
+  | "forced close"
+  | "forced server close";
+
+export interface EngineSocketEvents {
+  [event: string]: (...args: any[]) => void;
+  /** A message from the client: text as `string`, binary as `Uint8Array`. */
+  message: (data: string | Uint8Array) => void;
+  /** The session ended; `description` carries the cause of a transport error. */
+  close: (reason: EngineCloseReason, description?: unknown) => void;
+  /** The probe of a new transport succeeded. */
+  upgrading: (transport: TransportName) => void;
+  /** The session now runs on `transport`. */
+  upgrade: (transport: TransportName) => void;
+  /** A PONG arrived. */
+  heartbeat: () => void;
+  /** The write buffer was handed to the transport and is empty. */
+  drain: () => void;
+}
+
+/** What the Socket.IO layer (and a user of a standalone Engine) sees of a session. */
+export interface EngineSocket extends Emitter<EngineSocketEvents> {
+  /** The session id: a secret, never broadcast. */
+  readonly id: string;
+  readonly protocol: 4;
+  readonly readyState: SessionState;
+  /** The request that opened the session. */
+  readonly request: IncomingRequest;
+  readonly remoteAddress: string;
+  readonly transport: { readonly name: TransportName; readonly writable: boolean };
+  /** Whether an upgrade is in progress. */
+  readonly upgrading: boolean;
+  /**
+   * Queues a message. `callback` runs once it has been written out.
+   * @example socket.send("hello"); socket.send(new Uint8Array([1, 2]));
+   */
+  send(data: string | Uint8Array, options?: { compress?: boolean }, callback?: () => void): this;
+  write(data: string | Uint8Array, options?: { compress?: boolean }, callback?: () => void): this;
+  /** Queues pre-encoded messages shared with other sessions (broadcasts). */
+  sendMessages(messages: readonly OutboundMessage[]): void;
+  /** Closes gracefully (buffer flushed first), or at once with `discard`. */
+  close(discard?: boolean): this;
+}

@@ -1,0 +1,72 @@
+import type { BodyResult, IncomingRequest, OutgoingResponse } from "./facade.ts";
+
+/** Connection facts a Web-standard runtime knows beside the `Request`. */
+export interface WebConnInfo {
+  remoteAddress?: string;
+}
+
+/**
+ * Wraps a Web `Request` as the core's `IncomingRequest` (Bun, Deno, Workers).
+ *
+ * @example
+ * const res = await target.handleRequest(fromWebRequest(request, { remoteAddress }));
+ * return toWebResponse(res);
+ */
+export function fromWebRequest(request: Request, info: WebConnInfo = {}): IncomingRequest {
+  const url = new URL(request.url);
+  const headers: Record<string, string> = {};
+  request.headers.forEach((value, key) => {
+    headers[key] = value;
+  });
+  return {
+    method: request.method,
+    url: url.pathname + url.search,
+    headers,
+    remoteAddress: info.remoteAddress ?? "",
+    secure: url.protocol === "https:" || url.protocol === "wss:",
+    readBody: (limit) => readWebBody(request, limit),
+    onAbort(listener) {
+      const signal = request.signal;
+      if (!signal) return;
+      if (signal.aborted) queueMicrotask(listener);
+      else signal.addEventListener("abort", listener, { once: true });
+    },
+  };
+}
+
+async function readWebBody(request: Request, limit: number): Promise<BodyResult> {
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > limit) return { ok: false, reason: "too-large" };
+  if (!request.body) return { ok: true, bytes: new Uint8Array(0) };
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        // Stop reading: a body over the limit is never buffered whole.
+        reader.cancel().catch(() => {});
+        return { ok: false, reason: "too-large" };
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return { ok: false, reason: "aborted" };
+  }
+  if (chunks.length === 1) return { ok: true, bytes: chunks[0]! };
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { ok: true, bytes };
+}
+
+/** Turns the core's response into a Web `Response`. */
+export function toWebResponse(res: OutgoingResponse): Response {
+  return new Response(res.body as BodyInit, { status: res.status, headers: res.headers });
+}

@@ -1,0 +1,89 @@
+import type { WsConnection, WsHandler } from "./facade.ts";
+import type { Transport, WireItem } from "./transport.ts";
+
+/** Where a WebSocket transport reports frames and its end. */
+export interface WsSink {
+  onWsFrame(transport: WebSocketTransport, data: string | Uint8Array): void;
+  onWsClose(transport: WebSocketTransport, error?: unknown): void;
+}
+
+/** A UTF-8 byte count that stops early: enough to compare against a limit. */
+function utf8Exceeds(text: string, limit: number): boolean {
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdbff ? (i++, 4) : 3;
+    if (bytes > limit) return true;
+  }
+  return false;
+}
+
+/**
+ * The WebSocket transport: one Engine.IO packet per frame. It is also the
+ * `WsHandler` the shim feeds, so frames go straight to the session without
+ * a closure per socket.
+ */
+export class WebSocketTransport implements Transport, WsHandler {
+  readonly name = "websocket" as const;
+  #closed = false;
+  sink: WsSink | null = null;
+
+  constructor(
+    readonly conn: WsConnection,
+    /** False when the client asked for `b64`: binary then goes as `b<base64>` text. */
+    readonly supportsBinary: boolean,
+    readonly maxPayload: number,
+  ) {}
+
+  get writable(): boolean {
+    return !this.#closed;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  write(items: readonly WireItem[]): void {
+    if (this.#closed) return;
+    for (let i = 0; i < items.length; i++) this.send(items[i]!);
+  }
+
+  send(item: WireItem): void {
+    if (!this.#closed) this.conn.send(this.supportsBinary ? item.wsFrame : item.text);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already gone on the runtime side; nothing left to release.
+    }
+  }
+
+  onMessage(data: string | Uint8Array): void {
+    if (this.#closed) return;
+    // Runtimes that cannot cap frames themselves (Deno) rely on this check.
+    const tooBig = typeof data === "string" ? utf8Exceeds(data, this.maxPayload) : data.byteLength > this.maxPayload;
+    if (tooBig) {
+      this.#closed = true;
+      this.conn.close(1009, "Message too big");
+      this.sink?.onWsClose(this, new Error("message too big"));
+      return;
+    }
+    this.sink?.onWsFrame(this, data);
+  }
+
+  onClose(): void {
+    this.#closed = true;
+    this.sink?.onWsClose(this);
+  }
+
+  onError(error: unknown): void {
+    this.#closed = true;
+    this.sink?.onWsClose(this, error);
+  }
+}

@@ -1,0 +1,2 @@
+// Bun shim: written with the conformance suite (issue 4).
+export {};

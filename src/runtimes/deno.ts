@@ -1,0 +1,2 @@
+// Deno shim: written with the conformance suite (issue 4).
+export {};

@@ -1,0 +1,267 @@
+/**
+ * Node runtime shim: `serve`, `attach` and `middleware` for http.Server,
+ * express and connect, with WebSocket through the `ws` package. It only
+ * translates Node's request/socket objects to the core's facade.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer, STATUS_CODES, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import type {
+  BodyResult,
+  IncomingRequest,
+  OutgoingResponse,
+  RequestTarget,
+  WsConnection,
+  WsHandler,
+} from "../engine/facade.ts";
+
+export type { RequestTarget } from "../engine/facade.ts";
+
+/** Node's request as the core's `IncomingRequest`, without building a Web `Request`. */
+class NodeRequest implements IncomingRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
+  readonly secure: boolean;
+
+  constructor(
+    readonly raw: IncomingMessage,
+    readonly res: ServerResponse | null,
+  ) {
+    this.method = raw.method ?? "GET";
+    this.url = raw.url ?? "/";
+    // Request headers are strings in Node (only set-cookie is an array, and only on responses).
+    this.headers = raw.headers as Record<string, string>;
+    this.remoteAddress = raw.socket.remoteAddress ?? "";
+    this.secure = !!(raw.socket as { encrypted?: boolean }).encrypted;
+  }
+
+  readBody(limit: number): Promise<BodyResult> {
+    const raw = this.raw;
+    return new Promise((resolve) => {
+      const declared = Number(raw.headers["content-length"]);
+      if (declared > limit) return resolve({ ok: false, reason: "too-large" });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const finish = (r: BodyResult) => {
+        raw.off("data", onData).off("end", onEnd).off("aborted", onAbort).off("error", onAbort);
+        resolve(r);
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) return finish({ ok: false, reason: "too-large" });
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        finish({ ok: true, bytes: buf });
+      };
+      const onAbort = () => finish({ ok: false, reason: "aborted" });
+      raw.on("data", onData).on("end", onEnd).on("aborted", onAbort).on("error", onAbort);
+    });
+  }
+
+  onAbort(listener: () => void): void {
+    const res = this.res;
+    if (!res) return;
+    res.on("close", () => {
+      if (!res.writableFinished) listener();
+    });
+  }
+}
+
+function writeResponse(res: ServerResponse, out: OutgoingResponse): void {
+  if (res.destroyed) return;
+  const body = typeof out.body === "string" ? out.body : Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength);
+  out.headers["content-length"] = String(Buffer.byteLength(body));
+  res.writeHead(out.status, out.headers);
+  res.end(body);
+}
+
+/** The `ws` socket as the core's `WsConnection`; `Buffer`s reach Node users as `Uint8Array`s that are Buffers. */
+class NodeWsConnection implements WsConnection {
+  constructor(readonly ws: WebSocket) {}
+  send(data: string | Uint8Array): void {
+    this.ws.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.ws.close(code, reason);
+  }
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+}
+
+function bindWs(ws: WebSocket, handler: WsHandler): void {
+  ws.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    handler.onMessage(isBinary ? buf : buf.toString());
+  });
+  ws.on("error", (err) => handler.onError?.(err));
+  ws.on("close", (code, reason) => handler.onClose(code, reason.toString()));
+}
+
+function pathnameOf(url: string | undefined): string {
+  const u = url ?? "/";
+  const q = u.indexOf("?");
+  return q === -1 ? u : u.slice(0, q);
+}
+
+const kUpgradeHeaders = Symbol("unio.upgradeHeaders");
+
+/** Per-target glue: the request handler and the upgrade handler, made once. */
+class NodeBinding {
+  readonly wss: WebSocketServer;
+
+  constructor(readonly target: RequestTarget) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: target.maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    // Headers the core chose for the 101 (cookies, `headers` hook).
+    this.wss.on("headers", (lines: string[], req: IncomingMessage) => {
+      const extra = (req as unknown as Record<symbol, Record<string, string>>)[kUpgradeHeaders];
+      if (extra) for (const [k, v] of Object.entries(extra)) lines.push(`${k}: ${v}`);
+    });
+  }
+
+  async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const out = await this.target.handleRequest(new NodeRequest(req, res));
+      writeResponse(res, out);
+    } catch (err) {
+      // The core answers protocol errors itself; this is a bug surfacing, not a client fault.
+      if (!res.headersSent) writeResponse(res, { status: 500, headers: {}, body: "" });
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // A client that resets mid-handshake must not crash the process.
+    socket.on("error", () => socket.destroy());
+    const result = await this.target.handleUpgrade(new NodeRequest(req, null));
+    if (socket.destroyed) return;
+    if (result.kind === "reject") {
+      const { status, headers, body } = result.response;
+      const text = typeof body === "string" ? body : new TextDecoder().decode(body);
+      let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nConnection: close\r\n`;
+      for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+      socket.end(`${head}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+      return;
+    }
+    (req as unknown as Record<symbol, unknown>)[kUpgradeHeaders] = result.headers;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      bindWs(ws, result.open(new NodeWsConnection(ws)));
+    });
+  }
+}
+
+const bindings = new WeakMap<RequestTarget, NodeBinding>();
+function bindingOf(target: RequestTarget): NodeBinding {
+  let b = bindings.get(target);
+  if (!b) bindings.set(target, (b = new NodeBinding(target)));
+  return b;
+}
+
+const attachedServers = new WeakSet<HttpServer>();
+
+/**
+ * Serves `target` on an existing http(s) server: requests under its path go
+ * to unio, everything else to the server's other listeners.
+ *
+ * @example
+ * import { createServer } from "node:http";
+ * import { Server } from "unio";
+ * import { attach } from "unio/node";
+ * const httpServer = createServer(myApp);
+ * const io = new Server();
+ * attach(io, httpServer);
+ * httpServer.listen(3000);
+ */
+export function attach<T extends RequestTarget>(target: T, server: HttpServer): HttpServer {
+  if (attachedServers.has(server)) return server;
+  attachedServers.add(server);
+  const binding = bindingOf(target);
+  const previous = server.listeners("request").slice() as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  server.removeAllListeners("request");
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (target.matches(pathnameOf(req.url))) return void binding.onRequest(req, res);
+    if (previous.length === 0) {
+      res.writeHead(404).end();
+      return;
+    }
+    for (const l of previous) l.call(server, req, res);
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (target.matches(pathnameOf(req.url))) return void binding.onUpgrade(req, socket, head);
+    // Someone else may own this path; if nobody answers in a second, end it.
+    setTimeout(() => {
+      if (!socket.destroyed && (socket as { bytesWritten?: number }).bytesWritten === 0) {
+        socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      }
+    }, 1000).unref();
+  });
+  server.on("close", () => void target.close());
+  return server;
+}
+
+export interface ServeOptions {
+  port?: number;
+  hostname?: string;
+}
+
+/**
+ * Creates an http.Server for `target` and starts listening. Other paths get 404.
+ *
+ * @example
+ * import { Server } from "unio";
+ * import { serve } from "unio/node";
+ * const io = new Server();
+ * io.on("connection", (socket) => socket.emit("hello", "world"));
+ * serve(io, { port: 3000 });
+ */
+export function serve<T extends RequestTarget>(target: T, options: ServeOptions = {}): HttpServer {
+  const server = createServer();
+  attach(target, server);
+  server.listen(options.port ?? 3000, options.hostname);
+  return server;
+}
+
+/**
+ * Connect/express middleware: unio answers under its path and calls `next()`
+ * otherwise. WebSocket upgrades bypass middleware in Node, so the first
+ * request through it also hooks `upgrade` on the underlying http.Server; a
+ * WebSocket-only client that arrives before any HTTP request is told to
+ * retry (503). Use `attach(io, server)` to avoid even that.
+ *
+ * @example
+ * import express from "express";
+ * import { middleware } from "unio/node";
+ * const app = express();
+ * app.use(middleware(io));
+ * app.listen(3000);
+ */
+export function middleware<T extends RequestTarget>(target: T) {
+  const binding = bindingOf(target);
+  return (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
+    const server = (req.socket as unknown as { server?: HttpServer }).server;
+    if (server && !attachedServers.has(server)) {
+      attachedServers.add(server);
+      server.on("upgrade", (r: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (target.matches(pathnameOf(r.url))) void binding.onUpgrade(r, socket, head);
+      });
+      server.on("close", () => void target.close());
+      if (req.headers.upgrade && target.matches(pathnameOf(req.url))) {
+        res.writeHead(503, { "retry-after": "0", connection: "close" }).end();
+        return;
+      }
+    }
+    if (target.matches(pathnameOf(req.url))) return void binding.onRequest(req, res);
+    next?.();
+  };
+}

@@ -1,0 +1,2 @@
+// Workers shim: Durable Objects (issue 6).
+export {};
