@@ -1,4 +1,4 @@
-import type { BodyResult, IncomingRequest, OutgoingResponse } from "./facade.ts";
+import type { BodyResult, IncomingRequest, OutgoingResponse, RequestTarget, UpgradeAccept } from "./facade.ts";
 
 /** Connection facts a Web-standard runtime knows beside the `Request`. */
 export interface WebConnInfo {
@@ -69,4 +69,42 @@ async function readWebBody(request: Request, limit: number): Promise<BodyResult>
 /** Turns the core's response into a Web `Response`. */
 export function toWebResponse(res: OutgoingResponse): Response {
   return new Response(res.body as BodyInit, { status: res.status, headers: res.headers });
+}
+
+/** What a Web-standard shim supplies to `handleWebRequest`: its runtime's few primitives. */
+export interface WebShim {
+  /** The peer's address, if the runtime knows it. */
+  remoteAddress?: string;
+  /** Completes an accepted upgrade; returns the 101 response, or `undefined` where the runtime answers itself (Bun). */
+  upgrade(accept: UpgradeAccept): Response | undefined;
+  /** Called before a request under the path is handled (Bun lifts its idle timeout for long-polls here). */
+  hold?(): void;
+  /** The app's own routes; 404 when absent. */
+  fallback?(): Response | Promise<Response>;
+}
+
+function isWebSocketUpgrade(request: Request): boolean {
+  return (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
+}
+
+/**
+ * The whole request sequence of a Web-standard runtime: path match, plain
+ * request or upgrade, refusal, fallback. Bun, Deno and Workers call this and
+ * differ only in the `WebShim` primitives they pass.
+ */
+export async function handleWebRequest(
+  target: RequestTarget,
+  request: Request,
+  shim: WebShim,
+): Promise<Response | undefined> {
+  const pathname = new URL(request.url).pathname;
+  if (!target.matches(pathname)) return shim.fallback ? shim.fallback() : new Response("Not Found", { status: 404 });
+  shim.hold?.();
+  const req = fromWebRequest(request, { remoteAddress: shim.remoteAddress });
+  if (isWebSocketUpgrade(request)) {
+    const result = await target.handleUpgrade(req);
+    if (result.kind === "reject") return toWebResponse(result.response);
+    return shim.upgrade(result);
+  }
+  return toWebResponse(await target.handleRequest(req));
 }

@@ -1,2 +1,112 @@
-// Bun shim: written with the conformance suite (issue 4).
-export {};
+/**
+ * Bun runtime shim: `handler()` gives `{ fetch, websocket }` for
+ * `Bun.serve` / `export default`, `serve()` starts a server. WebSockets use
+ * Bun's native server (no `ws`).
+ */
+import { handleWebRequest } from "../engine/web.ts";
+import type { RequestTarget, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
+
+export type { RequestTarget } from "../engine/facade.ts";
+
+/** The slice of Bun's types this shim touches (no dependency on bun-types). */
+interface BunServerWebSocket {
+  data: SocketData;
+  send(data: string | Uint8Array): number;
+  close(code?: number, reason?: string): void;
+  getBufferedAmount(): number;
+}
+interface BunServer {
+  upgrade(req: Request, options: { headers?: Record<string, string>; data: SocketData }): boolean;
+  requestIP(req: Request): { address: string } | null;
+  timeout(req: Request, seconds: number): void;
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): void | Promise<void>;
+}
+declare const Bun: { serve(options: Record<string, unknown>): BunServer };
+
+interface SocketData {
+  accept: UpgradeAccept;
+  handler: WsHandler | null;
+}
+
+class BunWsConnection implements WsConnection {
+  constructor(readonly ws: BunServerWebSocket) {}
+  send(data: string | Uint8Array): void {
+    this.ws.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.ws.close(code, reason);
+  }
+  get bufferedAmount(): number {
+    return this.ws.getBufferedAmount();
+  }
+}
+
+export interface HandlerOptions {
+  /** Your own routes, for requests outside the Socket.IO path. */
+  fetch?: (request: Request, server: BunServer) => Response | Promise<Response>;
+}
+
+/**
+ * `{ fetch, websocket }` for Bun.serve.
+ *
+ * @example
+ * import { Server } from "unio";
+ * import { handler } from "unio/bun";
+ * const io = new Server();
+ * io.on("connection", (socket) => socket.emit("hello"));
+ * export default { port: 3000, ...handler(io) };
+ */
+export function handler(target: RequestTarget, options: HandlerOptions = {}) {
+  const userFetch = options.fetch;
+  return {
+    fetch(request: Request, server: BunServer): Promise<Response | undefined> {
+      return handleWebRequest(target, request, {
+        remoteAddress: server.requestIP(request)?.address,
+        // Bun ends requests idle for 10 s; a long-poll legitimately waits up to pingInterval.
+        hold: () => server.timeout(request, 0),
+        upgrade: (accept) =>
+          server.upgrade(request, { headers: accept.headers, data: { accept, handler: null } })
+            ? undefined
+            : new Response("WebSocket upgrade failed", { status: 400 }),
+        fallback: userFetch && (() => userFetch(request, server)),
+      });
+    },
+    websocket: {
+      maxPayloadLength: target.maxPayload,
+      // The engine runs its own heartbeat; Bun's idle timeout and pings would only duplicate it.
+      idleTimeout: 0,
+      sendPings: false,
+      perMessageDeflate: false,
+      open(ws: BunServerWebSocket) {
+        ws.data.handler = ws.data.accept.open(new BunWsConnection(ws));
+      },
+      message(ws: BunServerWebSocket, message: string | Uint8Array) {
+        ws.data.handler?.onMessage(message);
+      },
+      close(ws: BunServerWebSocket, code: number, reason: string) {
+        ws.data.handler?.onClose(code, reason);
+      },
+    },
+  };
+}
+
+export interface ServeOptions extends HandlerOptions {
+  port?: number;
+  hostname?: string;
+}
+
+/**
+ * Starts `Bun.serve` for `target`.
+ *
+ * @example
+ * import { serve } from "unio/bun";
+ * const server = serve(io, { port: 3000 });
+ */
+export function serve(target: RequestTarget, options: ServeOptions = {}): BunServer {
+  return Bun.serve({
+    port: options.port ?? 3000,
+    hostname: options.hostname,
+    ...handler(target, options),
+  });
+}

@@ -1,2 +1,103 @@
-// Deno shim: written with the conformance suite (issue 4).
-export {};
+/**
+ * Deno runtime shim: `handler()` gives the `fetch` for `deno serve` /
+ * `export default`, `serve()` runs `Deno.serve`. WebSockets use
+ * `Deno.upgradeWebSocket`.
+ */
+import { handleWebRequest } from "../engine/web.ts";
+import type { RequestTarget, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
+
+export type { RequestTarget } from "../engine/facade.ts";
+
+/** The slice of Deno's types this shim touches. */
+interface DenoServeInfo {
+  remoteAddr?: { hostname?: string };
+}
+interface DenoHttpServer {
+  readonly addr: { port: number; hostname: string };
+  shutdown(): Promise<void>;
+  readonly finished: Promise<void>;
+}
+declare const Deno: {
+  upgradeWebSocket(req: Request, options?: { idleTimeout?: number }): { socket: WebSocket; response: Response };
+  serve(
+    options: { port?: number; hostname?: string; onListen?: (addr: { port: number }) => void },
+    handler: (req: Request, info: DenoServeInfo) => Response | Promise<Response>,
+  ): DenoHttpServer;
+};
+
+class DenoWsConnection implements WsConnection {
+  constructor(readonly ws: WebSocket) {}
+  send(data: string | Uint8Array): void {
+    if (this.ws.readyState === 1) this.ws.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.ws.close(code, reason);
+  }
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+}
+
+function upgrade(request: Request, accept: UpgradeAccept): Response {
+  // The engine runs its own heartbeat, so Deno's idle pings are turned off.
+  const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+  for (const [k, v] of Object.entries(accept.headers)) response.headers.set(k, v);
+  socket.binaryType = "arraybuffer";
+  let handler: WsHandler | null = null;
+  socket.onopen = () => {
+    handler = accept.open(new DenoWsConnection(socket));
+  };
+  socket.onmessage = (e: MessageEvent) => {
+    handler?.onMessage(typeof e.data === "string" ? e.data : new Uint8Array(e.data as ArrayBuffer));
+  };
+  socket.onerror = (e: Event) => handler?.onError?.(e);
+  socket.onclose = (e: CloseEvent) => handler?.onClose(e.code, e.reason);
+  return response;
+}
+
+export interface HandlerOptions {
+  /** Your own routes, for requests outside the Socket.IO path. */
+  fetch?: (request: Request, info?: DenoServeInfo) => Response | Promise<Response>;
+}
+
+/**
+ * A `fetch` handler for `deno serve` or `Deno.serve`.
+ *
+ * @example
+ * import { Server } from "unio";
+ * import { handler } from "unio/deno";
+ * const io = new Server();
+ * io.on("connection", (socket) => socket.emit("hello"));
+ * export default { fetch: handler(io) };
+ */
+export function handler(target: RequestTarget, options: HandlerOptions = {}) {
+  const userFetch = options.fetch;
+  return async (request: Request, info?: DenoServeInfo): Promise<Response> => {
+    const res = await handleWebRequest(target, request, {
+      remoteAddress: info?.remoteAddr?.hostname,
+      upgrade: (accept) => upgrade(request, accept),
+      fallback: userFetch && (() => userFetch(request, info)),
+    });
+    return res!;
+  };
+}
+
+export interface ServeOptions extends HandlerOptions {
+  port?: number;
+  hostname?: string;
+  onListen?: (addr: { port: number }) => void;
+}
+
+/**
+ * Runs `Deno.serve` for `target`.
+ *
+ * @example
+ * import { serve } from "unio/deno";
+ * serve(io, { port: 3000 });
+ */
+export function serve(target: RequestTarget, options: ServeOptions = {}): DenoHttpServer {
+  return Deno.serve(
+    { port: options.port ?? 3000, hostname: options.hostname, onListen: options.onListen },
+    handler(target, options),
+  );
+}
