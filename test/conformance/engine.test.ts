@@ -1,0 +1,151 @@
+/**
+ * Engine.IO behaviours, run unchanged against every runtime's fixture with
+ * the official engine.io-client and raw fetch / ws.
+ */
+import { Socket as EioSocket } from "engine.io-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { type RunningFixture, startFixture } from "./harness.ts";
+import { selectedRuntimes } from "./runtimes.ts";
+
+type Transports = ("polling" | "websocket")[];
+
+function open(url: string, transports: Transports, extra: Record<string, unknown> = {}): Promise<EioSocket> {
+  return new Promise((resolve, reject) => {
+    const s = new EioSocket(url, { path: "/engine.io/", transports, ...extra });
+    s.once("open", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+function nextMessage(s: EioSocket): Promise<string | ArrayBuffer> {
+  return new Promise((resolve) => s.once("message", (d) => resolve(d as string | ArrayBuffer)));
+}
+
+function waitFor<T>(fn: (done: (v: T) => void) => void, ms = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("timed out")), ms);
+    fn((v) => {
+      clearTimeout(t);
+      resolve(v);
+    });
+  });
+}
+
+describe.each(selectedRuntimes())("engine on $name", (runtime) => {
+  let fx: RunningFixture;
+  beforeAll(async () => {
+    fx = await startFixture(runtime);
+  });
+  afterAll(async () => {
+    await fx?.stop();
+  });
+
+  const modes: Array<[string, Transports, string]> = [
+    ["polling only", ["polling"], "polling"],
+    ["websocket only", ["websocket"], "websocket"],
+    ["polling upgraded to websocket", ["polling", "websocket"], "websocket"],
+  ];
+
+  it.each(modes)("%s: text and binary echo both ways", async (_name, transports, finalTransport) => {
+    const s = await open(fx.url, transports);
+    if (finalTransport !== s.transport.name) await waitFor<void>((done) => s.once("upgrade", () => done()));
+    expect(s.transport.name).toBe(finalTransport);
+    s.send("héllo ✓");
+    expect(await nextMessage(s)).toBe("héllo ✓");
+    s.send(new Uint8Array([0, 1, 2, 255]));
+    const bin = await nextMessage(s);
+    expect([...new Uint8Array(bin as ArrayBuffer)]).toEqual([0, 1, 2, 255]);
+    s.close();
+  });
+
+  it("100 messages arrive in order over polling", async () => {
+    const s = await open(fx.url, ["polling"]);
+    const got: string[] = [];
+    const all = waitFor<void>((done) =>
+      s.on("message", (d) => {
+        got.push(d as string);
+        if (got.length === 100) done();
+      }),
+    );
+    for (let i = 0; i < 100; i++) s.send(`m${i}`);
+    await all;
+    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
+    s.close();
+  });
+
+  it("an idle session is kept alive by heartbeats", async () => {
+    // The fixture pings every 150 ms with a 300 ms timeout: a second spans several cycles.
+    for (const transports of [["polling"], ["websocket"]] as Transports[]) {
+      const s = await open(fx.url, transports);
+      let closed = false;
+      s.on("close", () => (closed = true));
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(closed).toBe(false);
+      s.send("still here");
+      expect(await nextMessage(s)).toBe("still here");
+      s.close();
+    }
+  });
+
+  it.each(modes)("%s: a server-side close reaches the client as transport close", async (_n, transports) => {
+    const s = await open(fx.url, transports);
+    const reason = waitFor<string>((done) => s.on("close", (r) => done(r)));
+    s.send("close me");
+    expect(await reason).toBe("transport close");
+  });
+
+  it.skipIf(!runtime.capabilities.remoteAddress)("the peer address reaches the session", async () => {
+    const s = await open(fx.url, ["websocket"]);
+    s.send("address");
+    expect(await nextMessage(s)).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
+    s.close();
+  });
+
+  describe("error replies", () => {
+    const cases: Array<[string, string, string, number, number, string]> = [
+      ["missing transport", "GET", "EIO=4", 400, 0, "Transport unknown"],
+      ["unknown transport", "GET", "EIO=4&transport=tcp", 400, 0, "Transport unknown"],
+      ["__proto__ transport", "GET", "EIO=4&transport=__proto__", 400, 0, "Transport unknown"],
+      ["constructor transport", "GET", "EIO=4&transport=constructor", 400, 0, "Transport unknown"],
+      ["unknown sid", "GET", "EIO=4&transport=polling&sid=nope", 400, 1, "Session ID unknown"],
+      ["__proto__ sid", "GET", "EIO=4&transport=polling&sid=__proto__", 400, 1, "Session ID unknown"],
+      ["POST handshake", "POST", "EIO=4&transport=polling", 400, 2, "Bad handshake method"],
+      ["websocket without upgrade", "GET", "EIO=4&transport=websocket", 400, 3, "Bad request"],
+      ["EIO 3", "GET", "EIO=3&transport=polling", 400, 5, "Unsupported protocol version"],
+      ["EIO missing", "GET", "transport=polling", 400, 5, "Unsupported protocol version"],
+    ];
+    it.each(cases)("%s", async (_name, method, query, status, code, message) => {
+      const res = await fetch(`${fx.url}/engine.io/?${query}`, { method });
+      expect(res.status).toBe(status);
+      expect(res.headers.get("content-type")).toBe("application/json");
+      expect(await res.json()).toEqual({ code, message });
+    });
+
+    it("a POST body over maxHttpBufferSize gets 413 and other sessions carry on", async () => {
+      const other = await open(fx.url, ["polling"]);
+      const hs = await fetch(`${fx.url}/engine.io/?EIO=4&transport=polling`);
+      const sid = JSON.parse((await hs.text()).slice(1)).sid;
+      const res = await fetch(`${fx.url}/engine.io/?EIO=4&transport=polling&sid=${sid}`, {
+        method: "POST",
+        body: "4" + "x".repeat(200_000),
+      });
+      expect(res.status).toBe(413);
+      other.send("ok?");
+      expect(await nextMessage(other)).toBe("ok?");
+      other.close();
+    });
+
+    it("an oversized WebSocket frame closes that connection only", async () => {
+      const other = await open(fx.url, ["websocket"]);
+      const ws = new WebSocket(`ws://127.0.0.1:${fx.port}/engine.io/?EIO=4&transport=websocket`);
+      await waitFor<void>((done) => ws.once("message", () => done()));
+      const closed = waitFor<number>((done) => ws.once("close", (code) => done(code)));
+      ws.send("4" + "x".repeat(200_000));
+      expect(await closed).toBe(1009);
+      other.send("fine");
+      expect(await nextMessage(other)).toBe("fine");
+      other.close();
+    });
+  });
+});
