@@ -9,12 +9,19 @@ import {
   requestError,
   statusResponse,
 } from "./errors.ts";
-import type { IncomingRequest, OutgoingResponse, RequestTarget, UpgradeResult, WsConnection } from "./facade.ts";
+import type {
+  IncomingRequest,
+  OutgoingResponse,
+  RequestTarget,
+  UpgradeResult,
+  WsConnection,
+  WsHandler,
+} from "./facade.ts";
 import { generateId as defaultGenerateId } from "./id.ts";
 import { type EngineOptions, type ResolvedEngineOptions, resolveEngineOptions, serializeCookie } from "./options.ts";
 import { PollingTransport } from "./polling.ts";
 import { Scheduler } from "./scheduler.ts";
-import { Session } from "./session.ts";
+import { Session, type SessionSnapshot } from "./session.ts";
 import type { EngineSocket, TransportName } from "./types.ts";
 import { WebSocketTransport } from "./websocket.ts";
 
@@ -55,7 +62,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   constructor(options: EngineOptions = {}, defaultPath = "/engine.io") {
     super();
     this.opts = resolveEngineOptions(options, defaultPath);
-    this.scheduler = new Scheduler(this.opts.clock);
+    this.scheduler = new Scheduler(this.opts.clock, this.opts.timerGranularity);
   }
 
   get clock() {
@@ -168,6 +175,20 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     };
   }
 
+  /**
+   * Rebuilds a WebSocket session from its snapshot, for a runtime that woke
+   * up holding the socket but none of the objects (Workers hibernation).
+   * No `connection` event is emitted: the caller decides what the session
+   * means to the layer above.
+   */
+  restore(snapshot: SessionSnapshot, conn: WsConnection, pingDelay = 0): { socket: EngineSocket; handler: WsHandler } {
+    const ws = new WebSocketTransport(conn, snapshot.supportsBinary, this.opts.maxHttpBufferSize);
+    const session = new Session(this, snapshot.sid, restoredRequest(snapshot), ws);
+    this.clients.set(snapshot.sid, session);
+    session.resume(pingDelay);
+    return { socket: session, handler: ws };
+  }
+
   /** Closes every session at once (buffers dropped), as the reference's `close()`. */
   close(): void {
     for (const s of [...this.clients.values()]) s.close(true);
@@ -255,6 +276,19 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     });
     return errorResponse(err, headers);
   }
+}
+
+/** The request of a restored session: its facts, with nothing left to read. */
+function restoredRequest(s: SessionSnapshot): IncomingRequest {
+  return {
+    method: "GET",
+    url: s.url,
+    headers: s.headers,
+    remoteAddress: s.remoteAddress,
+    secure: s.secure,
+    readBody: () => Promise.resolve({ ok: true, bytes: new Uint8Array(0) }),
+    onAbort: () => {},
+  };
 }
 
 function parseQuery(url: string): URLSearchParams {

@@ -59,6 +59,12 @@ export interface WsConnection {
   close(code?: number, reason?: string): void;
   /** Bytes queued in the runtime and not yet written; 0 where the runtime cannot tell. */
   readonly bufferedAmount: number;
+  /**
+   * When the runtime itself answered the client's last PONG (Workers'
+   * WebSocket auto-response, which spares waking the object), the time it
+   * did so in ms; `null` if never. The session counts it as a heartbeat.
+   */
+  lastAutoPong?(): number | null;
 }
 
 /** What the core wants to hear from an open WebSocket. */

@@ -56,6 +56,12 @@ export interface EngineOptions {
   generateId?: (req: IncomingRequest) => string | Promise<string>;
   /** Time source (tests inject a FakeClock). */
   clock?: Clock;
+  /**
+   * Round timer wake-ups up to multiples of this many ms so that nearby
+   * deadlines share one (Workers use it: each Durable Object wake is billed).
+   * Default 0: exact deadlines.
+   */
+  timerGranularity?: number;
 }
 
 export type ResolvedEngineOptions = Required<
@@ -86,6 +92,7 @@ export function resolveEngineOptions(opts: EngineOptions, defaultPath = "/engine
     initialPacket: opts.initialPacket,
     generateId: opts.generateId,
     clock: opts.clock ?? systemClock,
+    timerGranularity: opts.timerGranularity ?? 0,
   };
 }
 

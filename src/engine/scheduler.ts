@@ -56,7 +56,15 @@ export class Scheduler {
   #armedAt = Infinity;
   #running = false;
 
-  constructor(readonly clock: Clock) {}
+  /**
+   * @param granularity when set, the runtime timer only fires on multiples of
+   *   this many ms, so deadlines that fall close together share one wake-up
+   *   (a Durable Object pays per wake). Entries then run up to that late.
+   */
+  constructor(
+    readonly clock: Clock,
+    readonly granularity = 0,
+  ) {}
 
   /** Calls `target.onTimer(kind)` once, `delay` ms from now, unless cancelled. */
   schedule(target: TimerTarget, kind: number, delay: number): TimerEntry {
@@ -90,7 +98,10 @@ export class Scheduler {
     this.#armedAt = Infinity;
   }
 
-  #arm(at: number): void {
+  #arm(deadline: number): void {
+    const g = this.granularity;
+    const at = g > 0 ? Math.ceil(deadline / g) * g : deadline;
+    if (at === this.#armedAt) return;
     this.#disarm();
     this.#armedAt = at;
     this.#timer = this.clock.setTimer(() => this.#run(), Math.max(0, at - this.clock.now()));

@@ -9,6 +9,19 @@ import { CLOSE, ControlPacket, NOOP, PING, PONG_PROBE, type Transport, type Wire
 import type { EngineCloseReason, EngineSocket, EngineSocketEvents, SessionState } from "./types.ts";
 import { WebSocketTransport, type WsSink } from "./websocket.ts";
 
+/**
+ * What a runtime that evicts objects (Workers hibernation) keeps with a
+ * WebSocket to rebuild its session later: small, plain JSON.
+ */
+export interface SessionSnapshot {
+  sid: string;
+  url: string;
+  headers: Record<string, string>;
+  remoteAddress: string;
+  secure: boolean;
+  supportsBinary: boolean;
+}
+
 /** What a session needs from its engine. */
 export interface SessionHost {
   readonly opts: ResolvedEngineOptions;
@@ -62,6 +75,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #bufferedBytes = 0;
   #callbacks: Array<() => void> | null = null;
   #heartbeat: TimerEntry | null = null;
+  #pingSentAt = 0;
   #upgradeTimer: TimerEntry | null = null;
   #closeOnPoll = false;
   #flushQueued = false;
@@ -104,6 +118,27 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.#enqueue(new ControlPacket("0" + handshake));
     if (opts.initialPacket !== undefined) this.#enqueue(new OutboundMessage(opts.initialPacket));
     this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, opts.pingInterval);
+  }
+
+  /** The snapshot of a WebSocket session; `null` on polling (a held GET cannot outlive the object). */
+  snapshot(): SessionSnapshot | null {
+    const t = this.transport;
+    if (!(t instanceof WebSocketTransport) || this.readyState !== "open") return null;
+    const r = this.request;
+    return {
+      sid: this.id,
+      url: r.url,
+      headers: { ...r.headers },
+      remoteAddress: r.remoteAddress,
+      secure: r.secure,
+      supportsBinary: t.supportsBinary,
+    };
+  }
+
+  /** Carries on a restored session: no handshake is sent; the next ping goes out after `pingDelay` ms. */
+  resume(pingDelay: number): void {
+    this.readyState = "open";
+    this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, pingDelay);
   }
 
   // ── writing ────────────────────────────────────────────────────────────
@@ -177,12 +212,18 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     if (this.readyState === "closed") return;
     switch (kind) {
       case PING_DUE:
+        this.#pingSentAt = this.host.scheduler.clock.now();
         this.#enqueue(PING);
         this.#heartbeat = this.host.scheduler.schedule(this, PONG_DUE, this.host.opts.pingTimeout);
         break;
-      case PONG_DUE:
-        this.#onClose("ping timeout");
+      case PONG_DUE: {
+        // A pong the runtime answered on our behalf still proves the client alive.
+        const t = this.transport;
+        const auto = t instanceof WebSocketTransport ? (t.conn.lastAutoPong?.() ?? null) : null;
+        if (auto !== null && auto >= this.#pingSentAt) this.#onPong();
+        else this.#onClose("ping timeout");
         break;
+      }
       case UPGRADE_DUE:
         this.#upgradeTimer = null;
         this.#abortUpgrade();
@@ -209,9 +250,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
         this.emitReserved("message", p.data ?? "");
         break;
       case "pong":
-        this.#heartbeat?.cancel();
-        this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, this.host.opts.pingInterval);
-        this.emitReserved("heartbeat");
+        this.#onPong();
         break;
       case "ping":
         // In v4 only the server pings; `2probe` belongs on a probing transport.
@@ -224,6 +263,12 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
         // open, upgrade and noop carry nothing for the current transport.
         break;
     }
+  }
+
+  #onPong(): void {
+    this.#heartbeat?.cancel();
+    this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, this.host.opts.pingInterval);
+    this.emitReserved("heartbeat");
   }
 
   onParseError(): void {
