@@ -51,7 +51,7 @@ describe("pongs answered by the runtime", () => {
     const { engine, clock } = createEngine({ pingInterval: 1000, pingTimeout: 500 });
     const { ws } = await openWs(engine);
     let autoPongAt: number | null = null;
-    ws.lastAutoPong = () => autoPongAt;
+    (ws as MemoryWs & { lastAutoPong(): number | null }).lastAutoPong = () => autoPongAt;
     const sid = JSON.parse((ws.sent[0] as string).slice(1)).sid;
     const closes: string[] = [];
     engine.clients.get(sid)!.on("close", (r) => closes.push(r));
