@@ -11,8 +11,8 @@ fi
 
 # System packages some suites need (browser, redis): installed once, by apt.
 need=()
-[ -n "${UNIO_NEED_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && need+=(chromium)
-[ -n "${UNIO_NEED_REDIS:-}" ] && ! command -v redis-server >/dev/null && need+=(redis-server)
+command -v chromium >/dev/null || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then APT=(apt-get); else APT=(sudo apt-get); fi
   "${APT[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq "${need[@]}" || exit 1

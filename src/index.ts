@@ -1,4 +1,74 @@
-// Core entry: runtime-agnostic. (The Socket.IO layer's exports are added with src/socket.)
+// Core entry: runtime-agnostic. Runtime shims live in "unio/node", "unio/bun", "unio/deno", "unio/workers".
+
+// ── Socket.IO server (socket.io v4.8 API) ──────────────────────────────
+export { Server, type ServerOptions, type ParentNspNameMatchFn } from "./socket/server.ts";
+export {
+  Namespace,
+  type NamespaceMiddleware,
+  type NamespaceReservedEventsMap,
+  type ServerReservedEventsMap,
+} from "./socket/namespace.ts";
+export { ParentNamespace } from "./socket/parent-namespace.ts";
+export { Socket, type SocketState } from "./socket/socket.ts";
+export { Client } from "./socket/client.ts";
+export { BroadcastOperator, RemoteSocket, type SocketDetails } from "./socket/broadcast-operator.ts";
+export {
+  Adapter,
+  InMemoryAdapter,
+  toOutboundMessages,
+  type AdapterConstructor,
+  type AdapterEvents,
+} from "./socket/adapter.ts";
+export { SessionAwareAdapter } from "./socket/session-aware-adapter.ts";
+export {
+  setClientBundleLoader,
+  clearClientBundleLoader,
+  type ClientBundleLoader,
+} from "./socket/client-files.ts";
+export {
+  RESERVED_EVENTS,
+  type BroadcastFlags,
+  type BroadcastOptions,
+  type DisconnectReason,
+  type Event,
+  type ExtendedError,
+  type Handshake,
+  type PrivateSessionId,
+  type RecoveryOptions,
+  type Room,
+  type Session,
+  type SessionToPersist,
+  type SocketId,
+  type SocketReservedEventsMap,
+} from "./socket/types.ts";
+export type {
+  AllButLast,
+  DecorateAcknowledgements,
+  DecorateAcknowledgementsWithMultipleResponses,
+  DecorateAcknowledgementsWithTimeoutAndMultipleResponses,
+  DefaultEventsMap,
+  EventNames,
+  EventNamesWithAck,
+  EventNamesWithError,
+  EventNamesWithoutAck,
+  EventParams,
+  EventsMap,
+  FirstNonErrorArg,
+  FirstNonErrorTuple,
+  Last,
+  MultiplyArray,
+  RemoveAcknowledgements,
+  ReservedOrUserEventNames,
+  ReservedOrUserListener,
+  TypedEventBroadcaster,
+} from "./socket/typed-events.ts";
+export { StrictEventEmitter } from "./socket/typed-events.ts";
+
+// ── Socket.IO packets and parsers ──────────────────────────────────────
+export { Encoder, Decoder, defaultParser, PacketType } from "./protocol/socket-io.ts";
+export type { Packet, Parser, ParserEncoder, ParserDecoder } from "./protocol/socket-io.ts";
+
+// ── Engine.IO server and the runtime facade ────────────────────────────
 export { Engine, type EngineEvents } from "./engine/engine.ts";
 export type { EngineOptions, CookieOptions, AllowRequest } from "./engine/options.ts";
 export type { CorsOptions } from "./engine/cors.ts";
@@ -6,4 +76,5 @@ export type * from "./engine/facade.ts";
 export type { EngineSocket, EngineCloseReason, TransportName, SessionState } from "./engine/types.ts";
 export { OutboundMessage } from "./engine/outbound.ts";
 export { FakeClock, systemClock, type Clock } from "./engine/clock.ts";
+export { Scheduler, type TimerTarget, TimerEntry } from "./engine/scheduler.ts";
 export { fromWebRequest, toWebResponse } from "./engine/web.ts";

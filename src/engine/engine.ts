@@ -58,6 +58,12 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   readonly opts: ResolvedEngineOptions;
   readonly clients = new Map<string, EngineSocket>();
   readonly scheduler: Scheduler;
+  /**
+   * Turns bytes the engine decoded itself (base64 over polling) into the
+   * runtime's preferred binary type; the Node shim sets it so users (and
+   * parsers such as socket.io-msgpack-parser) get `Buffer`s on every transport.
+   */
+  binaryType: ((bytes: Uint8Array) => Uint8Array) | null = null;
 
   constructor(options: EngineOptions = {}, defaultPath = "/engine.io") {
     super();
@@ -89,7 +95,8 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   async handleRequest(req: IncomingRequest): Promise<OutgoingResponse> {
     const query = parseQuery(req.url);
     const cors = this.opts.cors;
-    const headers = cors ? await corsHeaders(cors, req.method, req.headers) : {};
+    const headers = await this.#corsHeaders(req);
+    if (typeof headers === "string") return this.#refuse(req, this.#corsError(headers), {});
     if (req.method === "OPTIONS" && cors && !cors.preflightContinue) {
       return { status: cors.optionsSuccessStatus ?? 204, headers: { ...headers, "content-length": "0" }, body: "" };
     }
@@ -130,8 +137,8 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    */
   async handleUpgrade(req: IncomingRequest): Promise<UpgradeResult> {
     const query = parseQuery(req.url);
-    const cors = this.opts.cors;
-    const headers = cors ? await corsHeaders(cors, req.method, req.headers) : {};
+    const headers = await this.#corsHeaders(req);
+    if (typeof headers === "string") return { kind: "reject", response: this.#refuse(req, this.#corsError(headers), {}) };
     const sid = query.get("sid");
     const refused = this.#verify(req, query, true) ?? (sid ? undefined : await this.#verifyHandshake(req, query));
     if (refused) return { kind: "reject", response: this.#refuse(req, refused, headers) };
@@ -199,6 +206,26 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (this.clients.get(session.id) === session) this.clients.delete(session.id);
   }
 
+  /**
+   * CORS headers, or the error text when the user's origin function failed
+   * (`cb(new Error(...))`, the cors README's way to refuse an origin): the
+   * reference's cors middleware then fails the request with 400 code 3
+   * MIDDLEWARE_FAILURE; it must not throw into the runtime.
+   */
+  async #corsHeaders(req: IncomingRequest): Promise<Record<string, string> | string> {
+    const cors = this.opts.cors;
+    if (!cors) return {};
+    try {
+      return await corsHeaders(cors, req.method, req.headers);
+    } catch (error) {
+      return String((error as Error)?.message ?? error);
+    }
+  }
+
+  #corsError(message: string): RequestError {
+    return requestError(ErrorCode.BAD_REQUEST, { name: "MIDDLEWARE_FAILURE", error: message });
+  }
+
   /** Checks that need no I/O, in the reference's order. */
   #verify(req: IncomingRequest, query: URLSearchParams, upgrade: boolean): RequestError | undefined {
     const transport = query.get("transport");
@@ -214,7 +241,9 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
       const session = this.clients.get(sid);
       if (!session) return requestError(ErrorCode.UNKNOWN_SID, { sid });
       const previousTransport = session.transport.name;
-      if (!upgrade && transport !== previousTransport) {
+      // A plain HTTP request can only be polling: `transport=websocket` on a WebSocket
+      // session without an Upgrade would otherwise reach a transport with no poll().
+      if (!upgrade && (transport !== previousTransport || previousTransport !== "polling")) {
         return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_MISMATCH", transport, previousTransport });
       }
       if (upgrade && (transport !== "websocket" || previousTransport !== "polling" || session.upgrading)) {

@@ -101,6 +101,8 @@ export interface RequestTarget {
   matches(pathname: string): boolean;
   handleRequest(req: IncomingRequest): Promise<OutgoingResponse>;
   handleUpgrade(req: IncomingRequest): Promise<UpgradeResult>;
+  /** Set by a shim to hand users its runtime's binary type (Node: `Buffer`). */
+  binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
   /** Closes every session; shims call it when their server stops. */
   close(): void | Promise<void>;
 }

@@ -26,6 +26,7 @@ export interface SessionSnapshot {
 export interface SessionHost {
   readonly opts: ResolvedEngineOptions;
   readonly scheduler: Scheduler;
+  readonly binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
   onSessionClose(session: Session): void;
 }
 
@@ -247,7 +248,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     if (this.readyState !== "open") return;
     switch (p.type) {
       case "message":
-        this.emitReserved("message", p.data ?? "");
+        this.emitReserved("message", this.#toBinaryType(p.data ?? ""));
         break;
       case "pong":
         this.#onPong();
@@ -263,6 +264,11 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
         // open, upgrade and noop carry nothing for the current transport.
         break;
     }
+  }
+
+  #toBinaryType(data: string | Uint8Array): string | Uint8Array {
+    const wrap = this.host.binaryType;
+    return wrap && typeof data !== "string" ? wrap(data) : data;
   }
 
   #onPong(): void {

@@ -66,9 +66,13 @@ async function readWebBody(request: Request, limit: number): Promise<BodyResult>
   return { ok: true, bytes };
 }
 
+// Statuses whose responses must have no body at all (a "" body is refused by Response).
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
 /** Turns the core's response into a Web `Response`. */
 export function toWebResponse(res: OutgoingResponse): Response {
-  return new Response(res.body as BodyInit, { status: res.status, headers: res.headers });
+  const body = NULL_BODY_STATUS.has(res.status) ? null : (res.body as BodyInit);
+  return new Response(body, { status: res.status, headers: res.headers });
 }
 
 /** What a Web-standard shim supplies to `handleWebRequest`: its runtime's few primitives. */

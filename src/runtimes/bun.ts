@@ -3,6 +3,8 @@
  * `Bun.serve` / `export default`, `serve()` starts a server. WebSockets use
  * Bun's native server (no `ws`).
  */
+// Registers the socket.io-client bundles for `serveClient` (/socket.io/socket.io.js).
+import "./client-bundle.ts";
 import { handleWebRequest } from "../engine/web.ts";
 import type { RequestTarget, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
 

@@ -3,6 +3,8 @@
  * `export default`, `serve()` runs `Deno.serve`. WebSockets use
  * `Deno.upgradeWebSocket`.
  */
+// Registers the socket.io-client bundles for `serveClient` (/socket.io/socket.io.js).
+import "./client-bundle.ts";
 import { handleWebRequest } from "../engine/web.ts";
 import type { RequestTarget, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
 

@@ -3,6 +3,8 @@
  * express and connect, with WebSocket through the `ws` package. It only
  * translates Node's request/socket objects to the core's facade.
  */
+// Registers the socket.io-client bundles for `serveClient` (/socket.io/socket.io.js).
+import "./client-bundle.ts";
 import { createServer, type IncomingMessage, type Server as HttpServer, STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -115,6 +117,8 @@ class NodeBinding {
   readonly wss: WebSocketServer;
 
   constructor(readonly target: RequestTarget) {
+    // Node users expect Buffers for binary, whichever transport carried it.
+    target.binaryType = (u8) => (Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength));
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: target.maxPayload,

@@ -1,0 +1,64 @@
+/**
+ * The acknowledgements a socket awaits from its client, by ack id. Created
+ * on a socket's first emit with an ack, so sockets that never ask for one
+ * carry no map. Deadlines are scheduler entries, never per-ack timers.
+ */
+import type { Scheduler, TimerEntry, TimerTarget } from "../engine/scheduler.ts";
+
+export type AckCallback = (...args: any[]) => void;
+
+/** An ack awaited with a deadline; the scheduler calls `onTimer` when it expires. */
+class PendingAck implements TimerTarget {
+  entry: TimerEntry | undefined;
+  constructor(
+    readonly registry: AckRegistry,
+    readonly id: number,
+    readonly fn: AckCallback,
+  ) {}
+  onTimer(): void {
+    this.registry.map.delete(this.id);
+    this.fn.call(this.registry.thisArg, new Error("operation has timed out"));
+  }
+  settle(args: unknown[]): void {
+    this.entry?.cancel();
+    this.fn.call(this.registry.thisArg, null, ...args);
+  }
+}
+
+/**
+ * Ack callbacks of one socket.
+ *
+ * @example
+ * const acks = new AckRegistry(socket);
+ * acks.add(0, (answer) => console.log(answer));
+ * acks.settle(0, ["42"]); // logs "42"; a second settle(0) does nothing
+ */
+export class AckRegistry {
+  readonly map = new Map<number, AckCallback | PendingAck>();
+
+  constructor(readonly thisArg: unknown) {}
+
+  /** Waits for `id` with no deadline (socket.io's default) or, with `timeout`, up to `timeout` ms. */
+  add(id: number, fn: AckCallback, timeout?: number, scheduler?: Scheduler): void {
+    if (timeout === undefined || !scheduler) {
+      this.map.set(id, fn);
+      return;
+    }
+    const pending = new PendingAck(this, id, fn);
+    pending.entry = scheduler.schedule(pending, 0, timeout);
+    this.map.set(id, pending);
+  }
+
+  /** Delivers the client's answer; unknown or already answered ids are ignored. */
+  settle(id: number, args: unknown[]): void {
+    const handler = this.map.get(id);
+    if (handler === undefined) return;
+    this.map.delete(id);
+    if (typeof handler === "function") handler.apply(this.thisArg, args);
+    else handler.settle(args);
+  }
+
+  delete(id: number): void {
+    this.map.delete(id);
+  }
+}

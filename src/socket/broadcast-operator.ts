@@ -1,0 +1,290 @@
+/**
+ * BroadcastOperator: an immutable description of "which sockets, with which
+ * flags" (every modifier returns a new operator), and RemoteSocket, the view
+ * of a socket `fetchSockets()` returns when it lives on another node.
+ */
+import type { TimerEntry, TimerTarget } from "../engine/scheduler.ts";
+import { type Packet, PacketType } from "../protocol/socket-io-packet.ts";
+import type { Adapter } from "./adapter.ts";
+import type { Socket } from "./socket.ts";
+import type {
+  AllButLast,
+  DecorateAcknowledgements,
+  EventNames,
+  EventNamesWithError,
+  EventParams,
+  EventsMap,
+  FirstNonErrorArg,
+  Last,
+  TypedEventBroadcaster,
+} from "./typed-events.ts";
+import { type BroadcastFlags, type Handshake, RESERVED_EVENTS, type Room, type SocketId } from "./types.ts";
+import { toArray } from "./util.ts";
+
+type BroadcastAck = (err: Error | null, responses: unknown) => void;
+
+/**
+ * Collects the answers to one broadcast with ack: complete once every
+ * server reported its client count and every counted client answered, or
+ * fails at the deadline with the responses gathered so far.
+ */
+class AckCollector implements TimerTarget {
+  readonly responses: unknown[] = [];
+  expectedServerCount = -1;
+  actualServerCount = 0;
+  expectedClientCount = 0;
+  done = false;
+  entry: TimerEntry | undefined;
+  packetId: number | undefined;
+
+  constructor(
+    readonly adapter: Adapter,
+    readonly ack: BroadcastAck,
+    readonly single: boolean,
+  ) {}
+
+  onClientCount(count: number): void {
+    this.expectedClientCount += count;
+    this.actualServerCount++;
+    this.check();
+  }
+
+  onResponse(response: unknown): void {
+    if (this.done) return;
+    this.responses.push(response);
+    this.check();
+  }
+
+  check(): void {
+    if (
+      !this.done &&
+      this.expectedServerCount === this.actualServerCount &&
+      this.responses.length === this.expectedClientCount
+    ) {
+      this.done = true;
+      this.entry?.cancel();
+      this.ack(null, this.single ? this.responses[0] : this.responses);
+    }
+  }
+
+  onTimer(): void {
+    if (this.done) return;
+    this.done = true;
+    const id = this.packetId;
+    if (id !== undefined) {
+      // Forget the ack on the sockets that never answered.
+      for (const socket of this.adapter.nsp.sockets.values()) socket._deleteAck(id);
+    }
+    this.ack(new Error("operation has timed out"), this.single ? null : this.responses);
+  }
+}
+
+/**
+ * Targets sockets by room for emits and bulk operations.
+ *
+ * @example
+ * io.to("room1").except("room2").emit("news", payload);
+ * const answers = await io.timeout(5000).emitWithAck("poll");
+ */
+export class BroadcastOperator<EmitEvents extends EventsMap, SocketData = any>
+  implements TypedEventBroadcaster<EmitEvents>
+{
+  constructor(
+    private readonly adapter: Adapter,
+    private readonly rooms: Set<Room> = new Set(),
+    private readonly exceptRooms: Set<Room> = new Set(),
+    private readonly flags: BroadcastFlags = {},
+  ) {}
+
+  /** Adds rooms to target (union). */
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    const rooms = new Set(this.rooms);
+    for (const r of toArray(room)) rooms.add(r);
+    return new BroadcastOperator(this.adapter, rooms, this.exceptRooms, this.flags);
+  }
+
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.to(room);
+  }
+
+  /** Excludes the members of rooms. */
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    const except = new Set(this.exceptRooms);
+    for (const r of toArray(room)) except.add(r);
+    return new BroadcastOperator(this.adapter, this.rooms, except, this.flags);
+  }
+
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData> {
+    return this.#withFlags({ ...this.flags, compress });
+  }
+
+  get volatile(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.#withFlags({ ...this.flags, volatile: true });
+  }
+
+  /** Do not forward to other nodes of a cluster. */
+  get local(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.#withFlags({ ...this.flags, local: true });
+  }
+
+  /** Deadline for the acks of the next emit; the callback then gets an error first. */
+  timeout(timeout: number): BroadcastOperator<DecorateAcknowledgements<EmitEvents>, SocketData> {
+    return this.#withFlags({ ...this.flags, timeout }) as BroadcastOperator<
+      DecorateAcknowledgements<EmitEvents>,
+      SocketData
+    >;
+  }
+
+  #withFlags(flags: BroadcastFlags): BroadcastOperator<EmitEvents, SocketData> {
+    return new BroadcastOperator(this.adapter, this.rooms, this.exceptRooms, flags);
+  }
+
+  /**
+   * Broadcasts an event. With a trailing callback it collects every
+   * targeted client's answer: `(err, responses)`. Without `timeout()` it
+   * waits for all of them (socket.io instead times out at once, Q-6).
+   */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    if (RESERVED_EVENTS.has(ev)) throw new Error(`"${String(ev)}" is a reserved event name`);
+    const data = args as unknown[];
+    data.unshift(ev);
+    const packet: Packet = { type: PacketType.EVENT, nsp: this.adapter.nsp.name, data };
+    const opts = { rooms: this.rooms, except: this.exceptRooms, flags: this.flags };
+    const last = data[data.length - 1];
+    if (typeof last !== "function") {
+      this.adapter.broadcast(packet, opts);
+      return true;
+    }
+    data.pop();
+    const collector = new AckCollector(
+      this.adapter,
+      last as BroadcastAck,
+      this.flags.expectSingleResponse === true,
+    );
+    if (this.flags.timeout !== undefined) {
+      collector.entry = this.adapter.nsp.server._scheduler.schedule(collector, 0, this.flags.timeout);
+    }
+    this.adapter.broadcastWithAck(
+      packet,
+      opts,
+      (count) => collector.onClientCount(count),
+      (response) => collector.onResponse(response),
+    );
+    collector.packetId = packet.id;
+    this.adapter.serverCount().then(
+      (count) => {
+        collector.expectedServerCount = count;
+        collector.check();
+      },
+      () => {},
+    );
+    return true;
+  }
+
+  /**
+   * Broadcasts and resolves with every client's answer; on timeout rejects
+   * with an error whose `responses` holds the answers received.
+   * @example const results = await io.to("workers").timeout(2000).emitWithAck("job", spec);
+   */
+  emitWithAck<Ev extends EventNamesWithError<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>> {
+    return new Promise((resolve, reject) => {
+      const cb = (err: (Error & { responses?: unknown }) | null, responses: any) => {
+        if (err) {
+          err.responses = responses;
+          reject(err);
+        } else {
+          resolve(responses);
+        }
+      };
+      (this.emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...(args as unknown[]), cb);
+    });
+  }
+
+  /** Ids of the targeted sockets (deprecated in socket.io; use `fetchSockets()`). */
+  allSockets(): Promise<Set<SocketId>> {
+    return this.adapter.sockets(this.rooms);
+  }
+
+  /** The targeted sockets: local ones as `Socket`, remote ones as `RemoteSocket`. */
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
+    return this.adapter
+      .fetchSockets({ rooms: this.rooms, except: this.exceptRooms, flags: this.flags })
+      .then((sockets) =>
+        sockets.map((s) =>
+          isLocalSocket(s) ? (s as unknown as RemoteSocket<EmitEvents, SocketData>) : new RemoteSocket(this.adapter, s),
+        ),
+      );
+  }
+
+  socketsJoin(room: Room | Room[]): void {
+    this.adapter.addSockets({ rooms: this.rooms, except: this.exceptRooms, flags: this.flags }, [...toArray(room)]);
+  }
+
+  socketsLeave(room: Room | Room[]): void {
+    this.adapter.delSockets({ rooms: this.rooms, except: this.exceptRooms, flags: this.flags }, [...toArray(room)]);
+  }
+
+  disconnectSockets(close = false): void {
+    this.adapter.disconnectSockets({ rooms: this.rooms, except: this.exceptRooms, flags: this.flags }, close);
+  }
+}
+
+function isLocalSocket(s: unknown): s is Socket {
+  return s !== null && typeof s === "object" && "client" in s && "nsp" in s;
+}
+
+/** What a cluster adapter sends about a socket on another node. */
+export interface SocketDetails<SocketData> {
+  id: SocketId;
+  handshake: Handshake;
+  rooms: Room[];
+  data: SocketData;
+}
+
+/**
+ * A socket as `fetchSockets()` describes it: possibly on another node, so
+ * every action goes through the adapter.
+ *
+ * @example
+ * for (const s of await io.in("room").fetchSockets()) s.emit("bye");
+ */
+export class RemoteSocket<EmitEvents extends EventsMap, SocketData> implements TypedEventBroadcaster<EmitEvents> {
+  readonly id: SocketId;
+  readonly handshake: Handshake;
+  readonly rooms: Set<Room>;
+  readonly data: SocketData;
+  readonly #operator: BroadcastOperator<EmitEvents, SocketData>;
+
+  constructor(adapter: Adapter, details: SocketDetails<SocketData>) {
+    this.id = details.id;
+    this.handshake = details.handshake;
+    this.rooms = new Set(details.rooms);
+    this.data = details.data;
+    // A single response, so an ack behaves as with `socket.emit()`.
+    this.#operator = new BroadcastOperator(adapter, new Set([this.id]), new Set(), { expectSingleResponse: true });
+  }
+
+  timeout(timeout: number): BroadcastOperator<DecorateAcknowledgements<EmitEvents>, SocketData> {
+    return this.#operator.timeout(timeout);
+  }
+
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    return this.#operator.emit(ev, ...args);
+  }
+
+  join(room: Room | Room[]): void {
+    this.#operator.socketsJoin(room);
+  }
+
+  leave(room: Room): void {
+    this.#operator.socketsLeave(room);
+  }
+
+  disconnect(close = false): this {
+    this.#operator.disconnectSockets(close);
+    return this;
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * Client: the Socket.IO side of one Engine.IO connection. It owns the
+ * decoder, routes decoded packets to the connection's sockets (one per
+ * namespace), handles CONNECT (namespace lookup, dynamic namespaces),
+ * closes connections that break the protocol, and closes connections that
+ * join no namespace within `connectTimeout`.
+ *
+ * Decoded packets are queued and routed on a microtask, in arrival order,
+ * by one bound function: no closure or Promise per packet, and user
+ * handlers never run inside the engine's message callback.
+ */
+import type { IncomingRequest } from "../engine/facade.ts";
+import type { TimerEntry, TimerTarget } from "../engine/scheduler.ts";
+import type { EngineCloseReason, EngineSocket } from "../engine/types.ts";
+import type { OutboundMessage } from "../engine/outbound.ts";
+import { type Packet, PacketType, type ParserDecoder } from "../protocol/socket-io-packet.ts";
+import type { Server } from "./server.ts";
+import type { Socket } from "./socket.ts";
+import type { DefaultEventsMap, EventsMap } from "./typed-events.ts";
+import type { DisconnectReason, Handshake } from "./types.ts";
+import { rethrowAsync } from "./util.ts";
+
+const COMPRESS = { compress: true } as const;
+const NO_COMPRESS = { compress: false } as const;
+
+/**
+ * One Engine.IO connection's Socket.IO state.
+ *
+ * @example
+ * io.on("connection", (socket) => console.log(socket.client.conn.transport.name));
+ */
+export class Client<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> implements TimerTarget
+{
+  readonly #server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  readonly #decoder: ParserDecoder;
+  /** Connected sockets by namespace name (one per namespace). */
+  readonly #nsps = new Map<string, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
+  /** Sockets still in connection middlewares; cleaned up if the connection closes first. */
+  #pending: Set<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> | undefined;
+  /** Namespaces with a CONNECT being processed: a second CONNECT for one of them is ignored (Q-7). */
+  #connecting: Set<string> | undefined;
+  #connectTimer: TimerEntry | undefined;
+  /** Decoded packets (or decode errors) waiting to be routed. */
+  readonly #queue: Array<Packet | Error> = [];
+  #drainScheduled = false;
+  #query: Record<string, string> | undefined;
+  #state: "open" | "failed" | "closed" = "open";
+
+  constructor(
+    server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    readonly conn: EngineSocket,
+  ) {
+    this.#server = server;
+    this.#decoder = new server._parser.Decoder();
+    if (typeof this.#decoder.push !== "function") {
+      // Third-party parsers (msgpack...) report packets through an event and throw on bad input.
+      this.#decoder.on("decoded", this.#enqueue);
+    }
+    conn.on("message", this.#onMessage);
+    conn.on("close", this.#onClose);
+    this.#connectTimer = server._scheduler.schedule(this, 0, server._connectTimeout);
+  }
+
+  /** The request that opened the Engine.IO session. */
+  get request(): IncomingRequest {
+    return this.conn.request;
+  }
+
+  /** connectTimeout expired. */
+  onTimer(): void {
+    this.#connectTimer = undefined;
+    if (this.#nsps.size === 0) this.close();
+  }
+
+  // ── incoming ──────────────────────────────────────────────────────────
+
+  readonly #onMessage = (data: string | Uint8Array): void => {
+    if (this.#state !== "open") return;
+    const decoder = this.#decoder;
+    if (decoder.push) {
+      const step = decoder.push(data);
+      if (step.kind === "packet") this.#enqueue(step.packet);
+      else if (step.kind === "error") this.#enqueue(new Error(step.message));
+      return;
+    }
+    try {
+      decoder.add(data);
+    } catch (err) {
+      this.#enqueue(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+
+  readonly #enqueue = (item: Packet | Error): void => {
+    this.#queue.push(item);
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      queueMicrotask(this.#drain);
+    }
+  };
+
+  readonly #drain = (): void => {
+    const queue = this.#queue;
+    for (let i = 0; i < queue.length; i++) {
+      if (this.#state !== "open") break;
+      const item = queue[i]!;
+      try {
+        if (item instanceof Error) this.#onDecodeError(item);
+        else this.#route(item);
+      } catch (err) {
+        // A user handler threw: report it like an uncaught error, keep routing the batch.
+        rethrowAsync(err);
+      }
+    }
+    queue.length = 0;
+    this.#drainScheduled = false;
+  };
+
+  #route(packet: Packet): void {
+    // unio's decoder guarantees a string; a third-party parser might not.
+    if (typeof packet.nsp !== "string") return this.#onDecodeError(new Error("invalid namespace"));
+    const socket = this.#nsps.get(packet.nsp);
+    if (!socket) {
+      if (packet.type === PacketType.CONNECT) {
+        this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? {});
+      } else {
+        // A packet for a namespace not joined, or a CONNECT_ERROR from the client.
+        this.close();
+      }
+      return;
+    }
+    if (packet.type === PacketType.CONNECT || packet.type === PacketType.CONNECT_ERROR) {
+      // Duplicate CONNECT, or a CONNECT_ERROR from the client: protocol violation.
+      this.close();
+      return;
+    }
+    socket._onpacket(packet);
+  }
+
+  #onDecodeError(err: Error): void {
+    this.#state = "failed";
+    for (const socket of [...this.#nsps.values()]) socket._onerror(err);
+    // The engine reports "forced close" once the close completes.
+    this.conn.close();
+  }
+
+  // ── namespace connection ──────────────────────────────────────────────
+
+  #connect(name: string, auth: Record<string, unknown>): void {
+    const connecting = (this.#connecting ??= new Set());
+    if (connecting.has(name)) return;
+    connecting.add(name);
+    const server = this.#server;
+    if (server._nsps.has(name)) {
+      server.of(name)._add(this, auth);
+      return;
+    }
+    server._checkNamespace(name, auth, (nsp) => {
+      if (this.#state !== "open") return;
+      if (nsp) {
+        nsp._add(this, auth);
+      } else {
+        connecting.delete(name);
+        this._packet({ type: PacketType.CONNECT_ERROR, nsp: name, data: { message: "Invalid namespace" } }, true, false);
+      }
+    });
+  }
+
+  /** Whether the engine connection is still open (checked after async middlewares). */
+  get _open(): boolean {
+    return this.#state === "open" && this.conn.readyState === "open";
+  }
+
+  /** A socket was created and entered connection middlewares. */
+  _pending(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
+    (this.#pending ??= new Set()).add(socket);
+  }
+
+  /** A connection attempt ended without a socket joining (rejected, or the connection closed). */
+  _connectAborted(name: string, socket?: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
+    this.#connecting?.delete(name);
+    if (socket) this.#pending?.delete(socket);
+  }
+
+  /** A socket joined its namespace: register it and stop the connect timer. */
+  _connected(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
+    const name = socket.nsp.name;
+    this.#connecting?.delete(name);
+    this.#pending?.delete(socket);
+    this.#nsps.set(name, socket);
+    this.#connectTimer?.cancel();
+    this.#connectTimer = undefined;
+  }
+
+  /** The handshake of a socket created on this connection. */
+  _buildHandshake(auth: Record<string, unknown>): Handshake {
+    const req = this.conn.request;
+    const issued = this.#server._clock.now();
+    return {
+      headers: req.headers,
+      time: new Date(issued).toString(),
+      address: this.conn.remoteAddress,
+      xdomain: !!req.headers.origin,
+      secure: req.secure,
+      issued,
+      url: req.url,
+      query: (this.#query ??= parseQuery(req.url)),
+      auth,
+    };
+  }
+
+  // ── outgoing ──────────────────────────────────────────────────────────
+
+  /** Encodes and writes one packet to this connection. */
+  _packet(packet: Packet, compress: boolean, volatile: boolean): void {
+    const conn = this.conn;
+    if (conn.readyState !== "open") return;
+    if (volatile && !conn.transport.writable) return;
+    const encoded = this.#server.encoder.encode(packet);
+    const opts = compress ? COMPRESS : NO_COMPRESS;
+    for (let i = 0; i < encoded.length; i++) {
+      const part = encoded[i]!;
+      conn.send(part instanceof ArrayBuffer ? new Uint8Array(part) : part, opts);
+    }
+  }
+
+  /** Writes pre-encoded broadcast messages; false when nothing was written (closed, or volatile drop). */
+  _writeMessages(messages: readonly OutboundMessage[], volatile: boolean): boolean {
+    const conn = this.conn;
+    if (conn.readyState !== "open") return false;
+    if (volatile && !conn.transport.writable) return false;
+    conn.sendMessages(messages);
+    return true;
+  }
+
+  // ── closing ───────────────────────────────────────────────────────────
+
+  /** `socket.disconnect(true)`: DISCONNECT every namespace, then close the connection. */
+  _disconnect(): void {
+    for (const socket of [...this.#nsps.values()]) socket.disconnect();
+    this.#nsps.clear();
+    this.close();
+  }
+
+  /** A socket left its namespace. */
+  _remove(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
+    const name = socket.nsp.name;
+    if (this.#nsps.get(name) === socket) this.#nsps.delete(name);
+  }
+
+  /**
+   * Closes the connection gracefully (buffered packets are flushed). The
+   * remaining sockets get "forced server close" first: our listener is
+   * removed before the engine reports its own reason.
+   */
+  close(): void {
+    if (this.conn.readyState !== "open") return;
+    this.#onClose("forced server close");
+    this.conn.close();
+  }
+
+  readonly #onClose = (reason: EngineCloseReason | DisconnectReason, description?: unknown): void => {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.conn.off("message", this.#onMessage);
+    this.conn.off("close", this.#onClose);
+    this.#decoder.destroy();
+    this.#connectTimer?.cancel();
+    this.#connectTimer = undefined;
+    this.#queue.length = 0;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (pending) for (const socket of pending) socket._cleanup();
+    const sockets = [...this.#nsps.values()];
+    this.#nsps.clear();
+    for (const socket of sockets) {
+      try {
+        socket._onclose(reason as DisconnectReason, description);
+      } catch (err) {
+        rethrowAsync(err);
+      }
+    }
+  };
+}
+
+/** The query of a request URL as an object; for a repeated key the last value wins. */
+function parseQuery(url: string): Record<string, string> {
+  const q = url.indexOf("?");
+  const out: Record<string, string> = {};
+  if (q === -1) return out;
+  for (const [key, value] of new URLSearchParams(url.slice(q + 1))) out[key] = value;
+  return out;
+}

@@ -1,0 +1,446 @@
+/**
+ * Server: the Socket.IO server. It owns an Engine (the Engine.IO server),
+ * turns each engine connection into a Client, and holds the namespaces.
+ * It is also a `RequestTarget`, so runtime shims serve it directly:
+ * `serve(io, { port })`. Unlike socket.io there is no `new Server(httpServer)`
+ * and no `listen()`: attaching to an HTTP server is the shim's job.
+ */
+import type { Clock } from "../engine/clock.ts";
+import { Engine } from "../engine/engine.ts";
+import type { IncomingRequest, OutgoingResponse, RequestTarget, UpgradeResult } from "../engine/facade.ts";
+import type { EngineOptions } from "../engine/options.ts";
+import type { Scheduler } from "../engine/scheduler.ts";
+import type { EngineSocket } from "../engine/types.ts";
+import { defaultParser } from "../protocol/socket-io.ts";
+import type { Parser, ParserEncoder } from "../protocol/socket-io-packet.ts";
+import { Adapter, type AdapterConstructor } from "./adapter.ts";
+import type { BroadcastOperator, RemoteSocket } from "./broadcast-operator.ts";
+import { Client } from "./client.ts";
+import { serveClientFile } from "./client-files.ts";
+import {
+  Namespace,
+  type NamespaceMiddleware,
+  type ServerReservedEventsMap,
+} from "./namespace.ts";
+import { ParentNamespace } from "./parent-namespace.ts";
+import { SessionAwareAdapter } from "./session-aware-adapter.ts";
+import type { Socket } from "./socket.ts";
+import type {
+  AllButLast,
+  DecorateAcknowledgements,
+  DecorateAcknowledgementsWithMultipleResponses,
+  DecorateAcknowledgementsWithTimeoutAndMultipleResponses,
+  DefaultEventsMap,
+  EventNames,
+  EventNamesWithAck,
+  EventNamesWithoutAck,
+  EventParams,
+  EventsMap,
+  FirstNonErrorArg,
+  Last,
+  RemoveAcknowledgements,
+} from "./typed-events.ts";
+import { StrictEventEmitter } from "./typed-events.ts";
+import type { RecoveryOptions, Room, SocketId } from "./types.ts";
+
+/** `of(fn)`: decides whether a dynamic namespace `name` may be created. */
+export type ParentNspNameMatchFn = (
+  name: string,
+  auth: { [key: string]: any },
+  fn: (err: Error | null, success: boolean) => void,
+) => void;
+
+/** Options of `new Server()`: socket.io's, plus every Engine option. */
+export interface ServerOptions extends EngineOptions {
+  /** Path of the endpoint; default "/socket.io" (requests go to "/socket.io/..."). */
+  path: string;
+  /** Serve the client bundle under the path (default true; needs a registered bundle loader, see client-files.ts). */
+  serveClient: boolean;
+  /** Adapter class or factory, created once per namespace. */
+  adapter: AdapterConstructor;
+  /** A module with `Encoder` and `Decoder` classes (e.g. socket.io-msgpack-parser). */
+  parser: any;
+  /** ms before closing a connection that joined no namespace; default 45000. */
+  connectTimeout: number;
+  /** Turns connection state recovery on (merged over its defaults). */
+  connectionStateRecovery: { maxDisconnectionDuration?: number; skipMiddlewares?: boolean };
+  /** Remove a dynamic child namespace once its last socket left. */
+  cleanupEmptyChildNamespaces: boolean;
+}
+
+/** The engine the server drives: unio's Engine, or anything with the same connection surface. */
+export type ServerEngine = Engine;
+
+/**
+ * A Socket.IO server.
+ *
+ * @example
+ * import { Server } from "unio";
+ * import { serve } from "unio/node";
+ * const io = new Server({ cors: { origin: "*" } });
+ * io.on("connection", (socket) => {
+ *   socket.on("chat", (msg) => io.emit("chat", msg));
+ * });
+ * serve(io, { port: 3000 });
+ */
+export class Server<
+    ListenEvents extends EventsMap = DefaultEventsMap,
+    EmitEvents extends EventsMap = ListenEvents,
+    ServerSideEvents extends EventsMap = DefaultEventsMap,
+    SocketData = any,
+  >
+  extends StrictEventEmitter<
+    ServerSideEvents,
+    RemoveAcknowledgements<EmitEvents>,
+    ServerReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  >
+  implements RequestTarget
+{
+  /** The main namespace "/". */
+  readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** The Engine.IO server. */
+  engine!: ServerEngine;
+  /** The parser module (`parser` option). */
+  readonly _parser: Parser;
+  /** One encoder for the whole server: encoding is stateless. */
+  readonly encoder: ParserEncoder;
+  readonly _nsps: Map<string, Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> = new Map();
+  /** Connection state recovery settings, when on. */
+  readonly _recovery: RecoveryOptions | undefined;
+  _connectTimeout: number;
+  readonly #opts: Partial<ServerOptions>;
+  readonly #parentNsps = new Map<
+    ParentNspNameMatchFn,
+    ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  >();
+  readonly #parentFromRegExp = new Map<
+    RegExp,
+    ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  >();
+  #adapter: AdapterConstructor | undefined;
+  #serveClient: boolean;
+  readonly #path: string;
+
+  constructor(opts: Partial<ServerOptions> = {}) {
+    super();
+    const options: Partial<ServerOptions> = { ...opts };
+    this.#path = (options.path || "/socket.io").replace(/\/$/, "");
+    this._connectTimeout = options.connectTimeout || 45000;
+    this.#serveClient = options.serveClient !== false;
+    this._parser = (options.parser as Parser | undefined) ?? defaultParser;
+    this.encoder = new this._parser.Encoder();
+    if (options.connectionStateRecovery) {
+      this._recovery = {
+        maxDisconnectionDuration: 2 * 60 * 1000,
+        skipMiddlewares: true,
+        ...stripUndefined(options.connectionStateRecovery),
+      };
+      options.connectionStateRecovery = this._recovery;
+      this.#adapter = options.adapter ?? SessionAwareAdapter;
+    } else {
+      this.#adapter = options.adapter ?? Adapter;
+    }
+    options.cleanupEmptyChildNamespaces = !!options.cleanupEmptyChildNamespaces;
+    this.#opts = options;
+    this.bind(new Engine({ ...options, path: this.#path }, "/socket.io"));
+    this.sockets = this.of("/");
+  }
+
+  /** The options as given (with CSR defaults merged). */
+  get _opts(): Partial<ServerOptions> {
+    return this.#opts;
+  }
+
+  /** The engine's clock: every socket-layer deadline reads it. */
+  get _clock(): Clock {
+    return this.engine.clock;
+  }
+
+  /** The engine's scheduler: connect and ack timeouts are entries in it, not timers. */
+  get _scheduler(): Scheduler {
+    return this.engine.scheduler;
+  }
+
+  /**
+   * Uses `engine` for connections (socket.io's `bind`). The constructor
+   * already binds a new Engine; call this only to substitute another.
+   */
+  bind(engine: ServerEngine): this {
+    this.engine?.off("connection", this.#onConnection);
+    this.engine = engine;
+    engine.on("connection", this.#onConnection);
+    return this;
+  }
+
+  readonly #onConnection = (conn: EngineSocket): void => {
+    new Client(this, conn);
+  };
+
+  // ── RequestTarget: delegated to the engine ────────────────────────────
+
+  /** The path prefix served, with its trailing slash ("/socket.io/"). */
+  get path(): string {
+    return this.engine.path;
+  }
+
+  get maxPayload(): number {
+    return this.engine.maxPayload;
+  }
+
+  /** Forwarded to the engine: the runtime's binary type for decoded bytes. */
+  get binaryType(): ((bytes: Uint8Array) => Uint8Array) | null {
+    return this.engine.binaryType;
+  }
+  set binaryType(wrap: ((bytes: Uint8Array) => Uint8Array) | null) {
+    this.engine.binaryType = wrap;
+  }
+
+  matches(pathname: string): boolean {
+    return this.engine.matches(pathname);
+  }
+
+  handleRequest(req: IncomingRequest): Promise<OutgoingResponse> {
+    // Engine.IO requests are for the path itself ("/socket.io/?EIO=4..."); only a
+    // longer pathname can name a client bundle, so the common case skips the lookup.
+    if (this.#serveClient && pathnameOf(req.url).length > this.engine.path.length) return this.#serveFile(req);
+    return this.engine.handleRequest(req);
+  }
+
+  async #serveFile(req: IncomingRequest): Promise<OutgoingResponse> {
+    const file = await serveClientFile(req, this.engine.path, { cors: this.engine.opts.cors });
+    return file ?? this.engine.handleRequest(req);
+  }
+
+  handleUpgrade(req: IncomingRequest): Promise<UpgradeResult> {
+    return this.engine.handleUpgrade(req);
+  }
+
+  // ── settings ──────────────────────────────────────────────────────────
+
+  /** Gets or sets whether the client bundle is served. */
+  serveClient(v: boolean): this;
+  serveClient(): boolean;
+  serveClient(v?: boolean): this | boolean {
+    if (v === undefined) return this.#serveClient;
+    this.#serveClient = v;
+    return this;
+  }
+
+  /** Gets or sets connectTimeout (ms) for connections created from now on. */
+  connectTimeout(v: number): this;
+  connectTimeout(): number;
+  connectTimeout(v?: number): this | number {
+    if (v === undefined) return this._connectTimeout;
+    this._connectTimeout = v;
+    return this;
+  }
+
+  /** Gets or sets the adapter; setting it re-creates the adapters of existing namespaces. */
+  adapter(): AdapterConstructor | undefined;
+  adapter(v: AdapterConstructor): this;
+  adapter(v?: AdapterConstructor): this | AdapterConstructor | undefined {
+    if (v === undefined) return this.#adapter;
+    this.#adapter = v;
+    for (const nsp of this._nsps.values()) nsp._initAdapter();
+    return this;
+  }
+
+  // ── namespaces ────────────────────────────────────────────────────────
+
+  /**
+   * Gets or creates a namespace. A RegExp or a function creates a parent
+   * namespace whose children are created when clients connect to them.
+   * @example
+   * io.of("/chat").on("connection", (socket) => {});
+   * io.of(/^\/room-\d+$/).on("connection", (socket) => console.log(socket.nsp.name));
+   */
+  of(
+    name: string | RegExp | ParentNspNameMatchFn,
+    fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void,
+  ): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
+    if (typeof name === "function" || name instanceof RegExp) {
+      if (name instanceof RegExp && (name.global || name.sticky)) {
+        // `test()` on such a RegExp depends on lastIndex, so matches would alternate.
+        throw new Error("stateful regular expressions are not supported");
+      }
+      const parent = new ParentNamespace(this);
+      if (typeof name === "function") {
+        this.#parentNsps.set(name, parent);
+      } else {
+        const regex = name;
+        this.#parentNsps.set((nsp, _auth, next) => next(null, regex.test(nsp)), parent);
+        this.#parentFromRegExp.set(regex, parent);
+      }
+      if (fn) parent.on("connect", fn);
+      return parent;
+    }
+    if (String(name)[0] !== "/") name = "/" + name;
+    let nsp = this._nsps.get(name);
+    if (!nsp) {
+      for (const [regex, parent] of this.#parentFromRegExp) {
+        if (regex.test(name)) {
+          const child = parent.createChild(name);
+          if (fn) child.on("connect", fn);
+          return child;
+        }
+      }
+      nsp = new Namespace(this, name);
+      this._nsps.set(name, nsp);
+      if (name !== "/") this.sockets._emitNewNamespace(nsp);
+    }
+    if (fn) nsp.on("connect", fn);
+    return nsp;
+  }
+
+  /**
+   * Asks the parent namespaces, in registration order, whether `name` may
+   * be created; calls `fn` with the (possibly already existing) child, or
+   * false. A parent function that throws counts as a refusal.
+   */
+  _checkNamespace(
+    name: string,
+    auth: { [key: string]: any },
+    fn: (nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | false) => void,
+  ): void {
+    const entries = [...this.#parentNsps];
+    const tryNext = (i: number): void => {
+      if (i >= entries.length) return fn(false);
+      const [match, parent] = entries[i]!;
+      let answered = false;
+      const next = (err: Error | null, allow: boolean): void => {
+        if (answered) return;
+        answered = true;
+        if (err || !allow) return tryNext(i + 1);
+        // Another client may have created it meanwhile (socket.io #4136): reuse it.
+        const existing = this._nsps.get(name);
+        fn(existing ?? parent.createChild(name));
+      };
+      try {
+        match(name, auth, next);
+      } catch {
+        next(null, false);
+      }
+    };
+    tryNext(0);
+  }
+
+  // ── proxies to the main namespace ─────────────────────────────────────
+
+  /** Connection middleware of the main namespace. */
+  use(fn: NamespaceMiddleware<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): this {
+    this.sockets.use(fn);
+    return this;
+  }
+
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.sockets.to(room);
+  }
+
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.sockets.in(room);
+  }
+
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.sockets.except(room);
+  }
+
+  /** Broadcasts to every socket of the main namespace. */
+  emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    return this.sockets.emit(ev, ...args);
+  }
+
+  send(...args: EventParams<EmitEvents, "message">): this {
+    this.sockets.send(...args);
+    return this;
+  }
+
+  write(...args: EventParams<EmitEvents, "message">): this {
+    this.sockets.send(...args);
+    return this;
+  }
+
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(
+    ev: Ev,
+    ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>
+  ): boolean {
+    return this.sockets.serverSideEmit(ev, ...args);
+  }
+
+  serverSideEmitWithAck<Ev extends EventNamesWithAck<ServerSideEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<ServerSideEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]> {
+    return this.sockets.serverSideEmitWithAck(ev, ...args);
+  }
+
+  /** @deprecated use `fetchSockets()`. */
+  allSockets(): Promise<Set<SocketId>> {
+    return this.sockets.allSockets();
+  }
+
+  compress(compress: boolean): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.sockets.compress(compress);
+  }
+
+  get volatile(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.sockets.volatile;
+  }
+
+  get local(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.sockets.local;
+  }
+
+  timeout(
+    timeout: number,
+  ): BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData> {
+    return this.sockets.timeout(timeout);
+  }
+
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
+    return this.sockets.fetchSockets();
+  }
+
+  socketsJoin(room: Room | Room[]): void {
+    this.sockets.socketsJoin(room);
+  }
+
+  socketsLeave(room: Room | Room[]): void {
+    this.sockets.socketsLeave(room);
+  }
+
+  disconnectSockets(close = false): void {
+    this.sockets.disconnectSockets(close);
+  }
+
+  /** Listener methods act on the main namespace ("connection", "new_namespace", server-side events). */
+  protected override _listenerHost(): object {
+    return this.sockets;
+  }
+
+  /**
+   * Closes every socket with "server shutting down" (no DISCONNECT packet,
+   * so clients reconnect), closes the adapters, then the engine.
+   * @example process.on("SIGTERM", () => io.close());
+   */
+  async close(fn?: (err?: Error) => void): Promise<void> {
+    await Promise.allSettled(
+      [...this._nsps.values()].map(async (nsp) => {
+        for (const socket of [...nsp.sockets.values()]) socket._onclose("server shutting down");
+        await nsp.adapter.close();
+      }),
+    );
+    this.engine.close();
+    fn?.();
+  }
+}
+
+function pathnameOf(url: string): string {
+  const q = url.indexOf("?");
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,475 @@
+/**
+ * A Socket: one client's connection to one namespace. Sending goes through
+ * the Client (one per Engine.IO connection); receiving arrives from it as
+ * decoded packets. Public API follows socket.io v4.8's `Socket`.
+ *
+ * Lifecycle, as a union rather than flags:
+ *   "pending"   created, connection middlewares running
+ *   "connected" CONNECT reply sent, in `nsp.sockets`
+ *   "closed"    disconnected or rejected: rooms left, `join()` is a no-op
+ */
+import type { EngineSocket } from "../engine/types.ts";
+import type { IncomingRequest } from "../engine/facade.ts";
+import { type Packet, PacketType } from "../protocol/socket-io-packet.ts";
+import { type AckCallback, AckRegistry } from "./acks.ts";
+import type { Adapter } from "./adapter.ts";
+import { BroadcastOperator } from "./broadcast-operator.ts";
+import type { Client } from "./client.ts";
+import { generateId } from "../engine/id.ts";
+import { type Middleware, runMiddlewares } from "./middleware.ts";
+import type { Namespace } from "./namespace.ts";
+import type {
+  AllButLast,
+  DecorateAcknowledgements,
+  DecorateAcknowledgementsWithMultipleResponses,
+  DefaultEventsMap,
+  EventNames,
+  EventNamesWithAck,
+  EventParams,
+  EventsMap,
+  FirstNonErrorArg,
+  Last,
+} from "./typed-events.ts";
+import { StrictEventEmitter } from "./typed-events.ts";
+import {
+  type DisconnectReason,
+  type Event,
+  type Handshake,
+  RECOVERABLE_DISCONNECT_REASONS,
+  RESERVED_EVENTS,
+  type Room,
+  type Session,
+  type SocketId,
+  type SocketReservedEventsMap,
+} from "./types.ts";
+import { ignoreRejection, noop, rethrowAsync, toArray } from "./util.ts";
+
+export type SocketState = "pending" | "connected" | "closed";
+
+type AnyListener = (...args: any[]) => void;
+type EventMiddleware = Middleware<Event>;
+
+/** Modifiers consumed by the next `emit` (socket.io's socket flags are mutable, unlike an operator's). */
+interface SocketFlags {
+  volatile?: boolean;
+  compress?: boolean;
+  timeout?: number;
+}
+
+
+/**
+ * The server side of one client in one namespace.
+ *
+ * @example
+ * io.on("connection", (socket) => {
+ *   socket.join("lobby");
+ *   socket.on("chat", (text, ack) => {
+ *     socket.to("lobby").emit("chat", text);
+ *     ack?.("ok");
+ *   });
+ *   socket.on("disconnect", (reason) => console.log(socket.id, reason));
+ * });
+ */
+export class Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends StrictEventEmitter<ListenEvents, EmitEvents, SocketReservedEventsMap> {
+  /** Public id, distinct from the Engine.IO session id (which is a secret). */
+  readonly id: SocketId;
+  /** Whether connection state recovery restored this socket's session. */
+  readonly recovered: boolean;
+  readonly handshake: Handshake;
+  /** Free-form data: shown by `fetchSockets()`, restored by CSR. */
+  data: SocketData = {} as SocketData;
+
+  #state: SocketState = "pending";
+  readonly #adapter: Adapter;
+  readonly #pid: string | undefined;
+  /** Missed packets of a restored session, written just before the CONNECT reply. */
+  #missed: unknown[][] | undefined;
+  #acks: AckRegistry | undefined;
+  #flags: SocketFlags | undefined;
+  #fns: EventMiddleware[] | undefined;
+  #anyListeners: AnyListener[] | undefined;
+  #anyOutgoingListeners: AnyListener[] | undefined;
+
+  constructor(
+    readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    readonly client: Client<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    auth: Record<string, unknown>,
+    previousSession?: Session,
+  ) {
+    super();
+    this.#adapter = nsp.adapter;
+    if (previousSession) {
+      this.id = previousSession.sid;
+      this.#pid = previousSession.pid;
+      this.join(previousSession.rooms);
+      this.data = previousSession.data as SocketData;
+      this.#missed = previousSession.missedPackets;
+      this.recovered = true;
+    } else {
+      this.id = generateId();
+      this.#pid = nsp.server._recovery ? generateId() : undefined;
+      this.recovered = false;
+    }
+    this.handshake = client._buildHandshake(auth);
+    // An "error" without listener must not throw (EventEmitter semantics users expect).
+    this.on("error", noop);
+  }
+
+  /** Whether the socket is connected to its namespace. */
+  get connected(): boolean {
+    return this.#state === "connected";
+  }
+
+  get disconnected(): boolean {
+    return this.#state !== "connected";
+  }
+
+  /** The lifecycle state (unio addition). */
+  get state(): SocketState {
+    return this.#state;
+  }
+
+  /** The request that opened the Engine.IO session. */
+  get request(): IncomingRequest {
+    return this.client.request;
+  }
+
+  /** The Engine.IO connection. */
+  get conn(): EngineSocket {
+    return this.client.conn;
+  }
+
+  /** Rooms this socket is in, its own id included. */
+  get rooms(): Set<Room> {
+    return this.#adapter.socketRooms(this.id) ?? new Set();
+  }
+
+  /**
+   * Sends an event to this client. A trailing function asks for an ack.
+   * @example socket.emit("hello", "world", (answer) => console.log(answer));
+   */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    if (RESERVED_EVENTS.has(ev)) throw new Error(`"${String(ev)}" is a reserved event name`);
+    const data = args as unknown[];
+    // The rest array is ours: prepend the name in place instead of copying.
+    data.unshift(ev);
+    const packet: Packet = { type: PacketType.EVENT, nsp: this.nsp.name, data };
+    const flags = this.#flags;
+    this.#flags = undefined;
+    const last = data[data.length - 1];
+    if (typeof last === "function") {
+      const id = this.nsp._ids++;
+      data.pop();
+      this.#registerAck(id, last as AckCallback, flags?.timeout);
+      packet.id = id;
+    }
+    if (this.nsp.server._recovery && this.#state !== "pending") {
+      // Through the adapter so the packet gets an offset and is stored: a client that
+      // recovers its session (even after this socket closed) receives it then.
+      // Not while in connection middlewares: the adapter does not know the socket
+      // yet, and socket.io silently drops the packet there (Q-12).
+      this.#adapter.broadcast(packet, { rooms: new Set([this.id]), except: new Set(), flags: flags ?? {} });
+    } else if (this.#state !== "closed") {
+      // (After disconnect the client would buffer it on its closed namespace socket: drop it.)
+      this._notifyOutgoing(data);
+      this.client._packet(packet, flags?.compress !== false, flags?.volatile === true);
+    }
+    return true;
+  }
+
+  /**
+   * Emits and resolves with the client's first ack argument; with
+   * `timeout()` it rejects with Error("operation has timed out").
+   * @example const answer = await socket.timeout(5000).emitWithAck("question", 42);
+   */
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>> {
+    const withErr = this.#flags?.timeout !== undefined;
+    return new Promise((resolve, reject) => {
+      const cb = withErr
+        ? (err: Error | null, response: any) => (err ? reject(err) : resolve(response))
+        : (response: any) => resolve(response);
+      (this.emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...(args as unknown[]), cb);
+    });
+  }
+
+  #registerAck(id: number, fn: AckCallback, timeout: number | undefined): void {
+    (this.#acks ??= new AckRegistry(this)).add(id, fn, timeout, this.nsp.server._scheduler);
+  }
+
+  /** Registers a broadcast's ack for this socket (used by adapters). */
+  _registerAck(id: number, fn: AckCallback): void {
+    (this.#acks ??= new AckRegistry(this)).add(id, fn);
+  }
+
+  /** Forgets an awaited ack (broadcast timeouts). */
+  _deleteAck(id: number): void {
+    this.#acks?.delete(id);
+  }
+
+  /** Calls the outgoing catch-all listeners (used by adapters for broadcasts). */
+  _notifyOutgoing(data: unknown[]): void {
+    const listeners = this.#anyOutgoingListeners;
+    if (!listeners || listeners.length === 0) return;
+    for (const listener of listeners.slice()) listener.apply(this, data);
+  }
+
+  /** Broadcast to rooms, excluding this socket. */
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.#operator().to(room);
+  }
+
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.#operator().in(room);
+  }
+
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.#operator().except(room);
+  }
+
+  /** Broadcast to every other socket of the namespace. */
+  get broadcast(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.#operator();
+  }
+
+  /** Broadcast to the other sockets of this node only. */
+  get local(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return this.#operator().local;
+  }
+
+  #operator(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    const flags = { ...this.#flags };
+    this.#flags = undefined;
+    return new BroadcastOperator(this.#adapter, new Set(), new Set([this.id]), flags);
+  }
+
+  /** `emit("message", ...args)`. */
+  send(...args: EventParams<EmitEvents, "message">): this {
+    (this.emit as (ev: string, ...a: unknown[]) => boolean)("message", ...(args as unknown[]));
+    return this;
+  }
+
+  write(...args: EventParams<EmitEvents, "message">): this {
+    return this.send(...args);
+  }
+
+  /** Joins rooms; a no-op once the socket is closed (no leaked memberships). */
+  join(rooms: Room | Room[]): Promise<void> | void {
+    if (this.#state === "closed") return;
+    return this.#adapter.addAll(this.id, new Set(toArray(rooms)));
+  }
+
+  leave(room: Room): Promise<void> | void {
+    return this.#adapter.del(this.id, room);
+  }
+
+  /** Next emit: gzip/deflate allowed or not (polling only). */
+  compress(compress: boolean): this {
+    (this.#flags ??= {}).compress = compress;
+    return this;
+  }
+
+  /** Next emit: dropped if the transport cannot take it right now. */
+  get volatile(): this {
+    (this.#flags ??= {}).volatile = true;
+    return this;
+  }
+
+  /**
+   * Next emit: its ack callback gets an error first, Error("operation has
+   * timed out") if the client has not answered within `timeout` ms.
+   * @example socket.timeout(1000).emit("ping", (err) => { if (err) console.log("no pong"); });
+   */
+  timeout(timeout: number): Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData> {
+    (this.#flags ??= {}).timeout = timeout;
+    return this as unknown as Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData>;
+  }
+
+  /**
+   * Disconnects from this namespace (DISCONNECT sent, reason "server
+   * namespace disconnect"); with `close`, from every namespace, then closes
+   * the connection.
+   */
+  disconnect(close = false): this {
+    if (this.#state !== "connected") return this;
+    if (close) {
+      this.client._disconnect();
+    } else {
+      this.client._packet({ type: PacketType.DISCONNECT, nsp: this.nsp.name }, true, false);
+      this._onclose("server namespace disconnect");
+    }
+    return this;
+  }
+
+  /**
+   * Per-packet middleware, run for each incoming event before listeners.
+   * @example socket.use(([event, ...args], next) => (event === "admin" ? next(new Error("no")) : next()));
+   */
+  use(fn: EventMiddleware): this {
+    (this.#fns ??= []).push(fn);
+    return this;
+  }
+
+  /** Catch-all for incoming events; runs before `use()` middlewares, as in socket.io. */
+  onAny(listener: AnyListener): this {
+    (this.#anyListeners ??= []).push(listener);
+    return this;
+  }
+
+  prependAny(listener: AnyListener): this {
+    (this.#anyListeners ??= []).unshift(listener);
+    return this;
+  }
+
+  offAny(listener?: AnyListener): this {
+    this.#anyListeners = removeListener(this.#anyListeners, listener);
+    return this;
+  }
+
+  listenersAny(): AnyListener[] {
+    return this.#anyListeners ?? [];
+  }
+
+  /** Catch-all for outgoing events and broadcasts (acks excluded). */
+  onAnyOutgoing(listener: AnyListener): this {
+    (this.#anyOutgoingListeners ??= []).push(listener);
+    return this;
+  }
+
+  prependAnyOutgoing(listener: AnyListener): this {
+    (this.#anyOutgoingListeners ??= []).unshift(listener);
+    return this;
+  }
+
+  offAnyOutgoing(listener?: AnyListener): this {
+    this.#anyOutgoingListeners = removeListener(this.#anyOutgoingListeners, listener);
+    return this;
+  }
+
+  listenersAnyOutgoing(): AnyListener[] {
+    return this.#anyOutgoingListeners ?? [];
+  }
+
+  // ── internal: driven by Namespace and Client ──────────────────────────
+
+  /** Accepted: join the own room, replay missed packets, send the CONNECT reply. */
+  _onconnect(): void {
+    this.#state = "connected";
+    this.join(this.id);
+    const missed = this.#missed;
+    if (missed) {
+      this.#missed = undefined;
+      for (const data of missed) this.client._packet({ type: PacketType.EVENT, nsp: this.nsp.name, data }, true, false);
+    }
+    const reply: { sid: string; pid?: string } = { sid: this.id };
+    if (this.#pid !== undefined) reply.pid = this.#pid;
+    this.client._packet({ type: PacketType.CONNECT, nsp: this.nsp.name, data: reply }, true, false);
+  }
+
+  /** A decoded packet for this namespace. */
+  _onpacket(packet: Packet): void {
+    switch (packet.type) {
+      case PacketType.EVENT:
+      case PacketType.BINARY_EVENT:
+        if (this.#state === "connected") this.#onevent(packet);
+        break;
+      case PacketType.ACK:
+      case PacketType.BINARY_ACK:
+        this.#onack(packet);
+        break;
+      case PacketType.DISCONNECT:
+        this._onclose("client namespace disconnect");
+        break;
+    }
+  }
+
+  #onevent(packet: Packet): void {
+    const args = Array.isArray(packet.data) ? (packet.data as unknown[]) : [];
+    // Node's EventEmitter coerces names to property keys; a numeric event name must match `on("5")`.
+    if (typeof args[0] === "number") args[0] = String(args[0]);
+    if (packet.id !== undefined && packet.id !== null) args.push(this.#ackFunction(packet.id));
+    const any = this.#anyListeners;
+    if (any && any.length > 0) for (const listener of any.slice()) listener.apply(this, args);
+    const fns = this.#fns;
+    if (!fns || fns.length === 0) {
+      this.emitUntypedArray(args);
+      return;
+    }
+    runMiddlewares(fns.slice(), args as Event, (err) => {
+      if (err) {
+        this._onerror(err);
+      } else if (this.#state === "connected") {
+        // Dropped when the socket closed while middlewares ran.
+        try {
+          this.emitUntypedArray(args);
+        } catch (e) {
+          rethrowAsync(e);
+        }
+      }
+    });
+  }
+
+  /** The ack function handed to listeners: sends ACK at most once, never after disconnect. */
+  #ackFunction(id: number): AckCallback {
+    let sent = false;
+    return (...args: unknown[]) => {
+      if (sent || this.#state !== "connected") return;
+      sent = true;
+      this.client._packet({ type: PacketType.ACK, nsp: this.nsp.name, id, data: args }, true, false);
+    };
+  }
+
+  #onack(packet: Packet): void {
+    const id = packet.id;
+    if (id === undefined || id === null || !this.#acks) return;
+    this.#acks.settle(id, Array.isArray(packet.data) ? (packet.data as unknown[]) : []);
+  }
+
+  /** Emits "error" (decode failures, rejected packets). */
+  _onerror(err: Error): void {
+    this.emitReserved("error", err);
+  }
+
+  /** Closes the socket: "disconnecting" (rooms still joined), cleanup, "disconnect". */
+  _onclose(reason: DisconnectReason, description?: unknown): this {
+    if (this.#state !== "connected") return this;
+    this.emitReserved("disconnecting", reason, description);
+    if (this.#pid !== undefined && this.nsp.server._recovery && RECOVERABLE_DISCONNECT_REASONS.has(reason)) {
+      ignoreRejection(
+        this.#adapter.persistSession({ sid: this.id, pid: this.#pid, rooms: [...this.rooms], data: this.data }),
+      );
+    }
+    this._cleanup();
+    this.client._remove(this);
+    this.emitReserved("disconnect", reason, description);
+    return this;
+  }
+
+  /** Leaves every room and the namespace; `join()` becomes a no-op. Idempotent. */
+  _cleanup(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#adapter.delAll(this.id);
+    this.nsp._remove(this);
+  }
+
+  /** Sends CONNECT_ERROR (a rejected connection). */
+  _error(err: unknown): void {
+    this.client._packet({ type: PacketType.CONNECT_ERROR, nsp: this.nsp.name, data: err }, true, false);
+  }
+}
+
+function removeListener(list: AnyListener[] | undefined, listener: AnyListener | undefined): AnyListener[] | undefined {
+  if (!list) return list;
+  if (!listener) return [];
+  const i = list.indexOf(listener);
+  if (i !== -1) list.splice(i, 1);
+  return list;
+}
