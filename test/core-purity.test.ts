@@ -1,0 +1,67 @@
+/**
+ * The core (src/protocol, src/engine, src/socket) must load on every runtime:
+ * no Node built-ins, no `ws`, no Bun/Deno globals, no `Buffer`. This reads
+ * the sources and the built core bundle, so a leak fails here before it
+ * fails on workerd.
+ */
+import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const CORE = ["src/protocol", "src/engine", "src/socket"];
+
+function sources(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
+}
+
+/** Code with comments and string contents removed, so documentation may name what code may not use. */
+function codeOnly(text: string): string {
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, "")
+    .replace(/(^|[^:])\/\/.*$/gm, "$1")
+    .replace(/`(?:\\.|[^`\\])*`/g, "``");
+}
+
+const FORBIDDEN: Array<[string, RegExp]> = [
+  ["a node: import", /from\s+["']node:|import\(\s*["']node:|require\(/],
+  ["a Node built-in by bare name", /from\s+["'](fs|path|http|https|net|tls|events|stream|buffer|crypto|os|zlib|url|util)["']/],
+  ["the ws package", /from\s+["']ws["']/],
+  ["Buffer", /\bBuffer\s*\./],
+  ["a Bun global", /\bBun\s*\./],
+  ["a Deno global", /\bDeno\s*\./],
+  ["process", /\bprocess\s*\./],
+  ["a relative import leaving the core", /from\s+["']\.\.\/(runtimes|adapters)\//],
+];
+
+describe("the core is runtime-agnostic", () => {
+  const files = CORE.flatMap(sources);
+
+  it("has sources to check", () => {
+    expect(files.length).toBeGreaterThan(20);
+  });
+
+  it.each(files)("%s imports nothing runtime-specific", (file) => {
+    const code = codeOnly(readFileSync(join(root, file), "utf8"));
+    const found = FORBIDDEN.filter(([, re]) => re.test(code)).map(([what]) => what);
+    expect(found).toEqual([]);
+  });
+
+  it("the built core entry (dist/index.js and its chunks) imports no node: module or ws", () => {
+    const dist = join(root, "dist");
+    if (!existsSync(join(dist, "index.js"))) throw new Error("dist/ missing: run `npx tsup` (npm test builds it)");
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(join(dist, file), "utf8");
+      expect(text, file).not.toMatch(/from\s*["'](node:[a-z/]+|ws)["']/);
+      for (const m of text.matchAll(/from\s*["']\.\/([^"']+\.js)["']/g)) visit(m[1]!);
+    };
+    visit("index.js");
+    expect(seen.size).toBeGreaterThan(0);
+  });
+});
