@@ -7,6 +7,7 @@ export default defineConfig({
     "runtimes/bun": "src/runtimes/bun.ts",
     "runtimes/deno": "src/runtimes/deno.ts",
     "runtimes/workers": "src/runtimes/workers.ts",
+    "adapters/redis": "src/adapters/redis.ts",
   },
   format: ["esm"],
   target: "es2022",

@@ -171,7 +171,9 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData = any>
       (response) => collector.onResponse(response),
     );
     collector.packetId = packet.id;
-    this.adapter.serverCount().then(
+    // A local broadcast reaches this node only, so only this node will report a client count.
+    const servers = this.flags.local ? Promise.resolve(1) : this.adapter.serverCount();
+    servers.then(
       (count) => {
         collector.expectedServerCount = count;
         collector.check();

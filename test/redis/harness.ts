@@ -1,0 +1,334 @@
+/**
+ * Test harness for the Redis adapters: a private redis-server per test
+ * file, cluster nodes as child processes (unio on Node/Bun/Deno, or a
+ * reference socket.io node), and socket.io-client helpers. Every wait is
+ * bounded.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { connect as netConnect, createServer, type Socket as NetSocket } from "node:net";
+import { fileURLToPath } from "node:url";
+import { io as ioc, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const fixture = (name: string) => `${root}test/redis/fixtures/${name}`;
+const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves with `fn()`'s value once truthy; rejects after `timeout` ms. */
+export async function until<T>(fn: () => T | Promise<T>, timeout = 10_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeout;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+function waitForLine(child: ChildProcess, match: (line: string) => unknown, timeout: number, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    let stderr = "";
+    const timer = setTimeout(() => done(new Error(`${what}: no ready line within ${timeout} ms\n${stderr}`)), timeout);
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let i: number;
+      while ((i = buffer.indexOf("\n")) !== -1) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        if (match(line)) return done(null, line);
+      }
+    };
+    const onErr = (chunk: Buffer) => {
+      stderr += chunk.toString();
+    };
+    const onExit = (code: number | null) => done(new Error(`${what} exited (${code}) before ready\n${stderr}`));
+    const done = (err: Error | null, line?: string) => {
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      child.stderr?.off("data", onErr);
+      child.off("exit", onExit);
+      if (err) reject(err);
+      else resolve(line!);
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onErr);
+    child.on("exit", onExit);
+  });
+}
+
+function exited(child: ChildProcess, timeout: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeout);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** `redis-server --port P --bind 127.0.0.1 --save '' --appendonly no` on a free port. */
+export async function startRedis(): Promise<RedisServer> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    await waitForLine(child, (l) => l.includes("Ready to accept connections"), 10_000, "redis-server");
+    child.stdout?.resume();
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    async stop() {
+      if (!child) return;
+      const c = child;
+      child = undefined;
+      c.kill("SIGKILL");
+      await exited(c, 5000);
+    },
+  };
+}
+
+export type Runtime = "node" | "bun" | "deno" | "reference" | "reference-sharded" | "reference-streams";
+
+export interface ClusterNode {
+  name: string;
+  runtime: Runtime;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  /** What the node wrote to stderr (for failure messages). */
+  stderr(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  signal(signal: NodeJS.Signals): void;
+}
+
+export interface NodeOptions {
+  runtime?: Runtime;
+  name: string;
+  redisUrl: string;
+  adapter?: "pubsub" | "sharded" | "streams";
+  client?: "ioredis" | "node-redis";
+  requestsTimeout?: number;
+  csr?: boolean;
+}
+
+function command(runtime: Runtime): string[] {
+  switch (runtime) {
+    case "node":
+      return [process.execPath, "--import", "tsx", fixture("node.ts")];
+    case "bun":
+      return [bin("bun"), "run", fixture("bun.ts")];
+    case "deno":
+      return [bin("deno"), "run", "--allow-net", "--allow-env", "--allow-read", "--no-lock", fixture("deno.ts")];
+    case "reference":
+    case "reference-sharded":
+    case "reference-streams":
+      return [process.execPath, fixture("reference.cjs")];
+  }
+}
+
+/** Starts a cluster node; resolves once it printed {"port":N} (it is then subscribed). */
+export async function startNode(opts: NodeOptions): Promise<ClusterNode> {
+  const runtime = opts.runtime ?? "node";
+  const [cmd, ...args] = command(runtime);
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    REDIS_URL: opts.redisUrl,
+    NODE_NAME: opts.name,
+    UNIO_ADAPTER: opts.adapter ?? (runtime === "reference-sharded" ? "sharded" : runtime === "reference-streams" ? "streams" : "pubsub"),
+    UNIO_CLIENT: opts.client ?? "ioredis",
+    REQUESTS_TIMEOUT: String(opts.requestsTimeout ?? 5000),
+    PORT: "0",
+    NO_COLOR: "1",
+  };
+  if (opts.csr) env.CSR = "1";
+  const child = spawn(cmd!, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer) => {
+    stderr += c.toString();
+    if (stderr.length > 20_000) stderr = stderr.slice(-20_000);
+  });
+  const line = await waitForLine(
+    child,
+    (l) => {
+      try {
+        return typeof JSON.parse(l).port === "number";
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+    `${runtime} node ${opts.name}`,
+  );
+  child.stdout?.resume();
+  const port = JSON.parse(line).port as number;
+  return {
+    name: opts.name,
+    runtime,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    child,
+    stderr: () => stderr,
+    signal: (s) => {
+      child.kill(s);
+    },
+    async kill(signal = "SIGKILL") {
+      child.kill(signal);
+      await exited(child, 5000);
+    },
+  };
+}
+
+export interface Client {
+  socket: ClientSocket;
+  id: string;
+  node: string;
+  close(): void;
+}
+
+const openClients = new Set<ClientSocket>();
+
+/** Connects a socket.io-client over WebSocket and waits for the node's "welcome". */
+export async function connect(
+  url: string,
+  opts: Partial<ManagerOptions & SocketOptions> = {},
+  timeout = 10_000,
+): Promise<Client> {
+  const socket = ioc(url, { transports: ["websocket"], forceNew: true, reconnection: false, ...opts });
+  openClients.add(socket);
+  const welcome = await new Promise<{ node: string; id: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no welcome from ${url}`)), timeout);
+    socket.once("welcome", (w: { node: string; id: string }) => {
+      clearTimeout(timer);
+      resolve(w);
+    });
+    socket.once("connect_error", (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+  return {
+    socket,
+    id: welcome.id,
+    node: welcome.node,
+    close: () => {
+      openClients.delete(socket);
+      socket.disconnect();
+    },
+  };
+}
+
+export function closeAllClients(): void {
+  for (const s of openClients) s.disconnect();
+  openClients.clear();
+}
+
+/** Calls a `ctl:*` handler on the client's node and returns its answer. */
+export function ctl<T = any>(client: Client, name: string, arg?: unknown, timeout = 15_000): Promise<T> {
+  const s = client.socket.timeout(timeout);
+  return (arg === undefined ? s.emitWithAck(`ctl:${name}`) : s.emitWithAck(`ctl:${name}`, arg)) as Promise<T>;
+}
+
+/** Resolves with the args of the next `event`; rejects after `timeout` ms. */
+export function next<T extends unknown[] = any[]>(client: Client | ClientSocket, event: string, timeout = 5000): Promise<T> {
+  const socket = "socket" in client ? client.socket : client;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, on);
+      reject(new Error(`no "${event}" within ${timeout} ms`));
+    }, timeout);
+    const on = (...args: unknown[]) => {
+      clearTimeout(timer);
+      socket.off(event, on);
+      resolve(args as T);
+    };
+    socket.on(event, on);
+  });
+}
+
+/** Records every `event` a client receives, in order. */
+export function record(client: Client, event: string): unknown[][] {
+  const seen: unknown[][] = [];
+  client.socket.on(event, (...args: unknown[]) => seen.push(args));
+  return seen;
+}
+
+export interface Proxy {
+  port: number;
+  url: string;
+  /** Where new connections go. */
+  setTarget(port: number): void;
+  /** Cuts every open connection (the client sees a transport close and reconnects). */
+  dropAll(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy standing in for a load balancer in front of the cluster. */
+export async function startProxy(targetPort: number): Promise<Proxy> {
+  let target = targetPort;
+  const open = new Set<NetSocket>();
+  const server = createServer((inbound) => {
+    const outbound = netConnect(target, "127.0.0.1");
+    open.add(inbound);
+    open.add(outbound);
+    const cleanup = () => {
+      inbound.destroy();
+      outbound.destroy();
+      open.delete(inbound);
+      open.delete(outbound);
+    };
+    inbound.on("error", cleanup).on("close", cleanup);
+    outbound.on("error", cleanup).on("close", cleanup);
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    setTarget: (p) => {
+      target = p;
+    },
+    dropAll: () => {
+      for (const s of open) s.destroy();
+      open.clear();
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
