@@ -11,7 +11,12 @@ export type Listener = (...args: any[]) => void;
 export type EventMap = Record<string, Listener>;
 
 export class Emitter<Events extends EventMap = EventMap> {
-  #listeners: Map<keyof Events, Listener[]> = new Map();
+  // Created on the first `on()`: many emitters (sessions, sockets) never get a listener.
+  #map: Map<keyof Events, Listener[]> | undefined;
+
+  get #listeners(): Map<keyof Events, Listener[]> {
+    return (this.#map ??= new Map());
+  }
 
   on<E extends keyof Events>(event: E, listener: Events[E]): this {
     const list = this.#listeners.get(event);
@@ -77,7 +82,7 @@ export class Emitter<Events extends EventMap = EventMap> {
   }
 
   hasListeners<E extends keyof Events>(event: E): boolean {
-    return this.#listeners.has(event);
+    return this.#map?.has(event) ?? false;
   }
 
   /** Calls every listener of `event` in order; returns whether there was any. */
@@ -90,7 +95,7 @@ export class Emitter<Events extends EventMap = EventMap> {
    * Socket and Namespace override `emit` to mean "send to the client".
    */
   protected emitReserved<E extends keyof Events>(event: E, ...args: Parameters<Events[E]>): boolean {
-    const list = this.#listeners.get(event);
+    const list = this.#map?.get(event);
     if (!list) return false;
     if (list.length === 1) list[0]!(...args);
     else for (const l of list) l(...args);

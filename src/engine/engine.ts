@@ -21,7 +21,7 @@ import { generateId as defaultGenerateId } from "./id.ts";
 import { type EngineOptions, type ResolvedEngineOptions, resolveEngineOptions, serializeCookie } from "./options.ts";
 import { PollingTransport } from "./polling.ts";
 import { Scheduler } from "./scheduler.ts";
-import { Session, type SessionSnapshot } from "./session.ts";
+import { requestFacts, Session, type SessionSnapshot } from "./session.ts";
 import type { EngineSocket, TransportName } from "./types.ts";
 import { WebSocketTransport } from "./websocket.ts";
 
@@ -190,7 +190,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    */
   restore(snapshot: SessionSnapshot, conn: WsConnection, pingDelay = 0): { socket: EngineSocket; handler: WsHandler } {
     const ws = new WebSocketTransport(conn, snapshot.supportsBinary, this.opts.maxHttpBufferSize);
-    const session = new Session(this, snapshot.sid, restoredRequest(snapshot), ws);
+    const session = new Session(this, snapshot.sid, requestFacts({ ...snapshot, method: "GET" }), ws);
     this.clients.set(snapshot.sid, session);
     session.resume(pingDelay);
     return { socket: session, handler: ws };
@@ -307,20 +307,15 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   }
 }
 
-/** The request of a restored session: its facts, with nothing left to read. */
-function restoredRequest(s: SessionSnapshot): IncomingRequest {
-  return {
-    method: "GET",
-    url: s.url,
-    headers: s.headers,
-    remoteAddress: s.remoteAddress,
-    secure: s.secure,
-    readBody: () => Promise.resolve({ ok: true, bytes: new Uint8Array(0) }),
-    onAbort: () => {},
-  };
-}
-
+/**
+ * The query, with one value per key: for a repeated key the last value wins,
+ * as in the reference (`Object.fromEntries(searchParams)`), so
+ * `EIO=3&EIO=4` is a v4 request and `sid=a&sid=b` names session b.
+ */
 function parseQuery(url: string): URLSearchParams {
   const q = url.indexOf("?");
-  return new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
+  const all = new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
+  const last = new URLSearchParams();
+  for (const [key, value] of all) last.set(key, value);
+  return last;
 }

@@ -6,7 +6,7 @@ import type { ResolvedEngineOptions } from "./options.ts";
 import { PollingTransport, type PollingSink } from "./polling.ts";
 import type { Scheduler, TimerEntry, TimerTarget } from "./scheduler.ts";
 import { CLOSE, ControlPacket, NOOP, PING, PONG_PROBE, type Transport, type WireItem } from "./transport.ts";
-import type { EngineCloseReason, EngineSocket, EngineSocketEvents, SessionState } from "./types.ts";
+import type { EngineCloseReason, EngineSocket, EngineSocketEvents, SessionHandler, SessionState } from "./types.ts";
 import { WebSocketTransport, type WsSink } from "./websocket.ts";
 
 /**
@@ -81,14 +81,18 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #closeOnPoll = false;
   #flushQueued = false;
   #flushTask: (() => void) | null = null;
+  #handler: SessionHandler | null = null;
+  /** The facts of the opening request, copied: the runtime's request object is not kept alive. */
+  readonly request: IncomingRequest;
 
   constructor(
     readonly host: SessionHost,
     readonly id: string,
-    readonly request: IncomingRequest,
+    request: IncomingRequest,
     transport: PollingTransport | WebSocketTransport,
   ) {
     super();
+    this.request = requestFacts(request);
     this.transport = transport;
     transport.sink = this;
   }
@@ -248,7 +252,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     if (this.readyState !== "open") return;
     switch (p.type) {
       case "message":
-        this.emitReserved("message", this.#toBinaryType(p.data ?? ""));
+        this.#onMessage(this.#toBinaryType(p.data ?? ""));
         break;
       case "pong":
         this.#onPong();
@@ -264,6 +268,15 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
         // open, upgrade and noop carry nothing for the current transport.
         break;
     }
+  }
+
+  setHandler(handler: SessionHandler | null): void {
+    this.#handler = handler;
+  }
+
+  #onMessage(data: string | Uint8Array): void {
+    this.#handler?.onMessage(data);
+    this.emitReserved("message", data);
   }
 
   #toBinaryType(data: string | Uint8Array): string | Uint8Array {
@@ -400,6 +413,23 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.#bufferedBytes = 0;
     this.#callbacks = null;
     this.host.onSessionClose(this);
+    this.#handler?.onClose(reason, description);
     this.emitReserved("close", reason, description);
   }
+}
+
+const NOTHING_TO_READ = () => Promise.resolve({ ok: true as const, bytes: new Uint8Array(0) });
+const NO_ABORT = () => {};
+
+/** A plain copy of what a session keeps of its opening request (headers are shared, not copied). */
+export function requestFacts(r: Omit<IncomingRequest, "readBody" | "onAbort">): IncomingRequest {
+  return {
+    method: r.method,
+    url: r.url,
+    headers: r.headers,
+    remoteAddress: r.remoteAddress,
+    secure: r.secure,
+    readBody: NOTHING_TO_READ,
+    onAbort: NO_ABORT,
+  };
 }

@@ -32,6 +32,16 @@ export interface EngineSocketEvents {
   drain: () => void;
 }
 
+/**
+ * The small interface a layer above the engine implements to hear from a
+ * session directly: one object per connection, no listener arrays or
+ * closures. The Socket.IO layer's `Client` is one implementation.
+ */
+export interface SessionHandler {
+  onMessage(data: string | Uint8Array): void;
+  onClose(reason: EngineCloseReason, description?: unknown): void;
+}
+
 /** What the Socket.IO layer (and a user of a standalone Engine) sees of a session. */
 export interface EngineSocket extends Emitter<EngineSocketEvents> {
   /** The session id: a secret, never broadcast. */
@@ -50,6 +60,8 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
    */
   send(data: string | Uint8Array, options?: { compress?: boolean }, callback?: () => void): this;
   write(data: string | Uint8Array, options?: { compress?: boolean }, callback?: () => void): this;
+  /** Sends this session's messages and its close to `handler` (before any `message`/`close` listeners). */
+  setHandler(handler: SessionHandler | null): void;
   /** Queues pre-encoded messages shared with other sessions (broadcasts). */
   sendMessages(messages: readonly OutboundMessage[]): void;
   /** Closes gracefully (buffer flushed first), or at once with `discard`. */

@@ -81,27 +81,33 @@ function writeResponse(res: ServerResponse, out: OutgoingResponse): void {
   res.end(body);
 }
 
-/** The `ws` socket as the core's `WsConnection`; `Buffer`s reach Node users as `Uint8Array`s that are Buffers. */
-class NodeWsConnection implements WsConnection {
-  constructor(readonly ws: WebSocket) {}
-  send(data: string | Uint8Array): void {
-    this.ws.send(data);
-  }
-  close(code?: number, reason?: string): void {
-    this.ws.close(code, reason);
-  }
-  get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
-  }
+const kHandler = Symbol("unio.wsHandler");
+type BoundWs = WebSocket & { [kHandler]: WsHandler };
+const handlerOf = (ws: WebSocket): WsHandler => (ws as BoundWs)[kHandler];
+
+// One set of listener functions for every socket: the handler rides on the socket itself,
+// so a connection costs no closures here.
+function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  handlerOf(this).onMessage(isBinary ? buf : buf.toString());
+}
+function onWsError(this: WebSocket, err: Error): void {
+  handlerOf(this).onError?.(err);
+}
+function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+  handlerOf(this).onClose(code, reason.toString());
 }
 
-function bindWs(ws: WebSocket, handler: WsHandler): void {
-  ws.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    handler.onMessage(isBinary ? buf : buf.toString());
-  });
-  ws.on("error", (err) => handler.onError?.(err));
-  ws.on("close", (code, reason) => handler.onClose(code, reason.toString()));
+/**
+ * Connects a `ws` socket to the core. The socket itself is the core's
+ * `WsConnection` (`send`, `close`, `bufferedAmount`); Node users receive
+ * binary as `Buffer`s.
+ */
+function bindWs(ws: WebSocket, accept: (conn: WsConnection) => WsHandler): void {
+  (ws as BoundWs)[kHandler] = accept(ws as WsConnection);
+  ws.on("message", onWsMessage);
+  ws.on("error", onWsError);
+  ws.on("close", onWsClose);
 }
 
 function pathnameOf(url: string | undefined): string {
@@ -160,7 +166,7 @@ class NodeBinding {
     }
     (req as unknown as Record<symbol, unknown>)[kUpgradeHeaders] = result.headers;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      bindWs(ws, result.open(new NodeWsConnection(ws)));
+      bindWs(ws, (conn) => result.open(conn));
     });
   }
 }
@@ -172,7 +178,23 @@ function bindingOf(target: RequestTarget): NodeBinding {
   return b;
 }
 
-const attachedServers = new WeakSet<HttpServer>();
+/** The targets attached to each server: several may share one (e.g. a Server and an Engine on other paths). */
+const attachedTargets = new WeakMap<HttpServer, Set<RequestTarget>>();
+
+/** Records `target` on `server`; false when it was already there. */
+function register(server: HttpServer, target: RequestTarget): boolean {
+  let set = attachedTargets.get(server);
+  if (!set) attachedTargets.set(server, (set = new Set()));
+  if (set.has(target)) return false;
+  set.add(target);
+  return true;
+}
+
+/** Whether some unio target on `server` serves `pathname` (its own upgrade listener answers). */
+function servedByUnio(server: HttpServer, pathname: string): boolean {
+  for (const t of attachedTargets.get(server) ?? []) if (t.matches(pathname)) return true;
+  return false;
+}
 
 /**
  * Serves `target` on an existing http(s) server: requests under its path go
@@ -188,8 +210,7 @@ const attachedServers = new WeakSet<HttpServer>();
  * httpServer.listen(3000);
  */
 export function attach<T extends RequestTarget>(target: T, server: HttpServer): HttpServer {
-  if (attachedServers.has(server)) return server;
-  attachedServers.add(server);
+  if (!register(server, target)) return server;
   const binding = bindingOf(target);
   const previous = server.listeners("request").slice() as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners("request");
@@ -202,7 +223,10 @@ export function attach<T extends RequestTarget>(target: T, server: HttpServer): 
     for (const l of previous) l.call(server, req, res);
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (target.matches(pathnameOf(req.url))) return void binding.onUpgrade(req, socket, head);
+    const pathname = pathnameOf(req.url);
+    if (target.matches(pathname)) return void binding.onUpgrade(req, socket, head);
+    // Another attached target's listener answers this one.
+    if (servedByUnio(server, pathname)) return;
     // Someone else may own this path; if nobody answers in a second, end it.
     setTimeout(() => {
       if (!socket.destroyed && (socket as { bytesWritten?: number }).bytesWritten === 0) {
@@ -254,8 +278,7 @@ export function middleware<T extends RequestTarget>(target: T) {
   const binding = bindingOf(target);
   return (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
     const server = (req.socket as unknown as { server?: HttpServer }).server;
-    if (server && !attachedServers.has(server)) {
-      attachedServers.add(server);
+    if (server && register(server, target)) {
       server.on("upgrade", (r: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (target.matches(pathnameOf(r.url))) void binding.onUpgrade(r, socket, head);
       });

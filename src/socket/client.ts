@@ -11,7 +11,7 @@
  */
 import type { IncomingRequest } from "../engine/facade.ts";
 import type { TimerEntry, TimerTarget } from "../engine/scheduler.ts";
-import type { EngineCloseReason, EngineSocket } from "../engine/types.ts";
+import type { EngineCloseReason, EngineSocket, SessionHandler } from "../engine/types.ts";
 import type { OutboundMessage } from "../engine/outbound.ts";
 import { type Packet, PacketType, type ParserDecoder } from "../protocol/socket-io-packet.ts";
 import type { Server } from "./server.ts";
@@ -34,7 +34,7 @@ export class Client<
   EmitEvents extends EventsMap = ListenEvents,
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
-> implements TimerTarget
+> implements TimerTarget, SessionHandler
 {
   readonly #server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   readonly #decoder: ParserDecoder;
@@ -59,10 +59,9 @@ export class Client<
     this.#decoder = new server._parser.Decoder();
     if (typeof this.#decoder.push !== "function") {
       // Third-party parsers (msgpack...) report packets through an event and throw on bad input.
-      this.#decoder.on("decoded", this.#enqueue);
+      this.#decoder.on("decoded", (packet: Packet) => this.#enqueue(packet));
     }
-    conn.on("message", this.#onMessage);
-    conn.on("close", this.#onClose);
+    conn.setHandler(this);
     this.#connectTimer = server._scheduler.schedule(this, 0, server._connectTimeout);
   }
 
@@ -79,7 +78,8 @@ export class Client<
 
   // ── incoming ──────────────────────────────────────────────────────────
 
-  readonly #onMessage = (data: string | Uint8Array): void => {
+  /** A message from the engine session (the `SessionHandler` side of this class). */
+  onMessage(data: string | Uint8Array): void {
     if (this.#state !== "open") return;
     const decoder = this.#decoder;
     if (decoder.push) {
@@ -93,17 +93,28 @@ export class Client<
     } catch (err) {
       this.#enqueue(err instanceof Error ? err : new Error(String(err)));
     }
-  };
+  }
 
-  readonly #enqueue = (item: Packet | Error): void => {
+  #enqueue(item: Packet | Error): void {
     this.#queue.push(item);
     if (!this.#drainScheduled) {
       this.#drainScheduled = true;
-      queueMicrotask(this.#drain);
+      // Packets are routed on the next microtask, as the reference does on the next tick; one
+      // shared microtask drains every client with work, so no closure is made per client.
+      Client.#draining.push(this);
+      if (Client.#draining.length === 1) queueMicrotask(Client.#drainAll);
     }
+  }
+
+  static #draining: Client[] = [];
+
+  static #drainAll = (): void => {
+    const clients = Client.#draining;
+    Client.#draining = [];
+    for (const client of clients) client.#drain();
   };
 
-  readonly #drain = (): void => {
+  #drain(): void {
     const queue = this.#queue;
     for (let i = 0; i < queue.length; i++) {
       if (this.#state !== "open") break;
@@ -118,7 +129,7 @@ export class Client<
     }
     queue.length = 0;
     this.#drainScheduled = false;
-  };
+  }
 
   #route(packet: Packet): void {
     // unio's decoder guarantees a string; a third-party parser might not.
@@ -259,15 +270,15 @@ export class Client<
    */
   close(): void {
     if (this.conn.readyState !== "open") return;
-    this.#onClose("forced server close");
+    this.onClose("forced server close");
     this.conn.close();
   }
 
-  readonly #onClose = (reason: EngineCloseReason | DisconnectReason, description?: unknown): void => {
+  /** The engine session closed (or this client closes it): every socket learns why. */
+  onClose(reason: EngineCloseReason | DisconnectReason, description?: unknown): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    this.conn.off("message", this.#onMessage);
-    this.conn.off("close", this.#onClose);
+    this.conn.setHandler(null);
     this.#decoder.destroy();
     this.#connectTimer?.cancel();
     this.#connectTimer = undefined;
@@ -284,14 +295,16 @@ export class Client<
         rethrowAsync(err);
       }
     }
-  };
+  }
 }
 
-/** The query of a request URL as an object; for a repeated key the last value wins. */
+/**
+ * The query of a request URL as an object; for a repeated key the last value
+ * wins. Built like the reference's `Object.fromEntries`: every key is an own
+ * data property, so `__proto__=x` is kept as data instead of being dropped by
+ * the `__proto__` setter.
+ */
 function parseQuery(url: string): Record<string, string> {
   const q = url.indexOf("?");
-  const out: Record<string, string> = {};
-  if (q === -1) return out;
-  for (const [key, value] of new URLSearchParams(url.slice(q + 1))) out[key] = value;
-  return out;
+  return Object.fromEntries(new URLSearchParams(q === -1 ? "" : url.slice(q + 1)));
 }

@@ -7,7 +7,7 @@ import { FakeClock } from "../../src/engine/clock.ts";
 import { Emitter } from "../../src/engine/emitter.ts";
 import type { BodyResult, IncomingRequest } from "../../src/engine/facade.ts";
 import type { OutboundMessage } from "../../src/engine/outbound.ts";
-import type { EngineCloseReason, EngineSocket, EngineSocketEvents, SessionState } from "../../src/engine/types.ts";
+import type { SessionHandler, EngineCloseReason, EngineSocket, EngineSocketEvents, SessionState } from "../../src/engine/types.ts";
 import { Decoder, type Packet } from "../../src/protocol/socket-io.ts";
 import { Server, type ServerOptions } from "../../src/socket/server.ts";
 
@@ -35,6 +35,11 @@ export class FakeEngineSocket extends Emitter<EngineSocketEvents> implements Eng
   closedWith: { discard: boolean } | undefined;
   /** Called once closed (the engine's registry removal). */
   onClosed: (() => void) | undefined;
+  handler: SessionHandler | null = null;
+
+  setHandler(handler: SessionHandler | null): void {
+    this.handler = handler;
+  }
 
   constructor(init: FakeRequestInit = {}) {
     super();
@@ -70,12 +75,14 @@ export class FakeEngineSocket extends Emitter<EngineSocketEvents> implements Eng
     this.closedWith = { discard };
     this.readyState = "closed";
     this.onClosed?.();
+    this.handler?.onClose("forced close");
     this.emit("close", "forced close");
     return this;
   }
 
   /** The client sends a Socket.IO frame. */
   receive(data: string | Uint8Array): void {
+    this.handler?.onMessage(data);
     this.emit("message", data);
   }
 
@@ -84,6 +91,7 @@ export class FakeEngineSocket extends Emitter<EngineSocketEvents> implements Eng
     if (this.readyState !== "open") return;
     this.readyState = "closed";
     this.onClosed?.();
+    this.handler?.onClose(reason);
     this.emit("close", reason);
   }
 
