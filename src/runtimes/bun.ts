@@ -32,9 +32,16 @@ interface SocketData {
 }
 
 class BunWsConnection implements WsConnection {
+  #dropped = false;
   constructor(readonly ws: BunServerWebSocket) {}
   send(data: string | Uint8Array): void {
-    this.ws.send(data);
+    // 0: Bun dropped the frame because more than its backpressureLimit (16 MiB) is queued.
+    // A stream with a hole must not go on: end it as a transport error, like a full write buffer.
+    if (this.ws.send(data) === 0 && !this.#dropped) {
+      this.#dropped = true;
+      this.ws.data.handler?.onError?.(new Error("write buffer full: the client is not reading"));
+      this.ws.close(1011, "write buffer full");
+    }
   }
   close(code?: number, reason?: string): void {
     this.ws.close(code, reason);
@@ -45,8 +52,12 @@ class BunWsConnection implements WsConnection {
 }
 
 export interface HandlerOptions {
-  /** Your own routes, for requests outside the Socket.IO path. */
-  fetch?: (request: Request, server: BunServer) => Response | Promise<Response>;
+  /**
+   * Your own routes, for requests outside the Socket.IO path. Like Bun's own
+   * `fetch`, it may answer `undefined` after `server.upgrade()`, so another
+   * unio target's `handler(target).fetch` fits here too.
+   */
+  fetch?: (request: Request, server: BunServer) => Response | undefined | Promise<Response | undefined>;
 }
 
 /**
@@ -71,7 +82,8 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
           server.upgrade(request, { headers: accept.headers, data: { accept, handler: null } })
             ? undefined
             : new Response("WebSocket upgrade failed", { status: 400 }),
-        fallback: userFetch && (() => userFetch(request, server)),
+        // An `undefined` answer (an upgrade done by the fallback) goes back to Bun as is.
+        fallback: userFetch && (() => userFetch(request, server) as Response | Promise<Response>),
       });
     },
     websocket: {

@@ -1,13 +1,22 @@
 /**
  * The fixture app every runtime serves, unchanged: an Engine.IO echo server
- * at /engine.io/ and (with the Socket.IO layer) a Server at /socket.io/.
+ * at /engine.io/ and a Socket.IO Server at /socket.io/.
  * Behaviours the suite checks are made observable to clients: the server
  * echoes, reports what it saw, and closes on request.
  */
-import { Engine } from "../../src/index.ts";
+import { Engine, Server } from "../../src/index.ts";
+import type { Namespace } from "../../src/socket/namespace.ts";
+import type { Socket } from "../../src/socket/socket.ts";
+
+/** The Engine.IO server's options. */
+export const ENGINE_OPTIONS = { pingInterval: 150, pingTimeout: 300, maxHttpBufferSize: 100_000 };
 
 export function createEngine(): Engine {
-  const engine = new Engine({ pingInterval: 150, pingTimeout: 300, maxHttpBufferSize: 100_000 });
+  return installEngineApp(new Engine(ENGINE_OPTIONS));
+}
+
+/** The echo app, on `engine` (unio's Engine, or the reference engine.io Server: same API). */
+export function installEngineApp(engine: Engine): Engine {
   engine.on("connection", (socket) => {
     socket.on("message", (data) => {
       if (data === "close me") socket.close();
@@ -16,4 +25,192 @@ export function createEngine(): Engine {
     });
   });
   return engine;
+}
+
+/**
+ * The Socket.IO server's heartbeat: a silent peer is dropped within 2.5 s.
+ * The timeout is not shorter because the clients all live in the one test
+ * process, whose event loop can stall for a few hundred ms on a loaded
+ * machine; a tighter pong deadline then drops healthy clients.
+ */
+export const IO_PING_INTERVAL = 500;
+export const IO_PING_TIMEOUT = 2000;
+
+/** What `whoami` answers: the server's view of the calling socket. */
+export interface WhoAmI {
+  id: string;
+  nsp: string;
+  /** The Engine.IO session id: equal across namespaces multiplexed on one connection. */
+  conn: string;
+  transport: string;
+  address: string;
+  query: Record<string, unknown>;
+  auth: Record<string, unknown>;
+  recovered: boolean;
+  rooms: string[];
+  data: unknown;
+}
+
+/** What the /observer namespace reports for every socket that left a watched namespace. */
+export interface Departure {
+  nsp: string;
+  id: string;
+  reason: string;
+}
+
+type Ack = (...args: unknown[]) => void;
+
+/** Splits `(...args, ack?)` as handlers receive them. */
+function splitAck(args: unknown[]): [unknown[], Ack | undefined] {
+  const last = args[args.length - 1];
+  return typeof last === "function" ? [args.slice(0, -1), last as Ack] : [args, undefined];
+}
+
+/**
+ * The Socket.IO app:
+ * - namespaces "/", "/custom", dynamic /^\/dyn-\w+$/, and "/guarded" (its
+ *   middleware wants `auth.token === "secret"` and rejects with `err.data`);
+ * - on each of them, the events below (`wire`);
+ * - "/observer": its sockets receive `departed` (a `Departure`) whenever a
+ *   socket of a watched namespace disconnects, with the server-side reason.
+ */
+export function createServer(): Server {
+  return installSocketApp(new Server(IO_OPTIONS));
+}
+
+/** The Socket.IO server's options. */
+export const IO_OPTIONS = {
+  pingInterval: IO_PING_INTERVAL,
+  pingTimeout: IO_PING_TIMEOUT,
+  connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
+  cors: { origin: "*" },
+};
+
+/**
+ * Installs the namespaces and handlers on `io`. Only the socket.io v4 API
+ * is used, so the same app can be checked against the reference server.
+ */
+export function installSocketApp(io: Server): Server {
+  const observer = io.of("/observer");
+
+  function wire(socket: Socket): void {
+    const nsp = socket.nsp as Namespace;
+    socket.on("disconnect", (reason: string) => {
+      const departure: Departure = { nsp: nsp.name, id: socket.id, reason };
+      observer.emit("departed", departure);
+    });
+
+    socket.on("whoami", (ack: Ack) => {
+      const who: WhoAmI = {
+        id: socket.id,
+        nsp: nsp.name,
+        conn: socket.conn.id,
+        transport: socket.conn.transport.name,
+        address: socket.handshake.address,
+        query: { ...socket.handshake.query },
+        auth: socket.handshake.auth,
+        recovered: socket.recovered,
+        rooms: [...socket.rooms].sort(),
+        data: socket.data ?? null,
+      };
+      ack(who);
+    });
+
+    // Acks with exactly what it got, binary included; without an ack, emits it back.
+    socket.on("echo", (...raw: unknown[]) => {
+      const [args, ack] = splitAck(raw);
+      if (ack) ack(...args);
+      else socket.emit("echo", ...args);
+    });
+
+    // Never answers: for client-side ack timeouts.
+    socket.on("silent", () => {});
+
+    socket.on("join", async (rooms: string | string[], ack?: Ack) => {
+      await socket.join(rooms);
+      ack?.();
+    });
+    socket.on("leave", async (room: string, ack?: Ack) => {
+      await socket.leave(room);
+      ack?.();
+    });
+    socket.on("set-data", (data: unknown, ack?: Ack) => {
+      socket.data = data;
+      ack?.();
+    });
+
+    // `io.in(room).fetchSockets()` in this namespace: the ids, sorted.
+    socket.on("members", async (room: string, ack: Ack) => {
+      const sockets = await nsp.in(room).fetchSockets();
+      ack(sockets.map((s) => s.id).sort());
+    });
+
+    /**
+     * Broadcasts `event` with `args`: from the namespace (`io.to().except()`)
+     * or from this socket (`socket.to().except()`, which leaves the sender out).
+     */
+    socket.on(
+      "broadcast",
+      (
+        spec: { from: "nsp" | "socket"; to?: string[]; except?: string[]; event: string; args?: unknown[] },
+        ack?: Ack,
+      ) => {
+        let op = spec.from === "socket" ? socket.broadcast : nsp.to([]);
+        if (spec.to?.length) op = op.to(spec.to);
+        if (spec.except?.length) op = op.except(spec.except);
+        op.emit(spec.event, ...(spec.args ?? []));
+        ack?.();
+      },
+    );
+
+    // The server asks this client with `socket.timeout(ms).emitWithAck(event, ...args)`.
+    socket.on("ask-me", async (spec: { event: string; args?: unknown[]; timeout: number }, ack: Ack) => {
+      try {
+        const value = await socket.timeout(spec.timeout).emitWithAck(spec.event, ...(spec.args ?? []));
+        ack({ ok: true, value });
+      } catch (err) {
+        ack({ ok: false, error: (err as Error).message });
+      }
+    });
+
+    // The server asks a room with `io.to(room).timeout(ms).emitWithAck(event)`.
+    socket.on("ask-room", async (spec: { room: string; event: string; timeout: number }, ack: Ack) => {
+      try {
+        const responses = await nsp.to(spec.room).timeout(spec.timeout).emitWithAck(spec.event);
+        ack({ ok: true, responses });
+      } catch (err) {
+        ack({ ok: false, error: (err as Error).message, responses: (err as { responses?: unknown }).responses });
+      }
+    });
+
+    // Binary made on the server, nested in plain data.
+    socket.on("binary-please", (ack: Ack) => {
+      const payload = {
+        flat: new Uint8Array([1, 2, 3]),
+        nested: { deeper: [new Uint8Array([4]), "text", new Uint8Array([5, 6]).buffer] },
+      };
+      socket.emit("binary", payload, new Uint8Array([255, 0]));
+      ack(payload);
+    });
+
+    // Server-side disconnects: of this socket only, or of the whole connection.
+    socket.on("disconnect-me", (close?: boolean) => {
+      socket.disconnect(close === true);
+    });
+    // The engine connection closes under the socket, with no DISCONNECT packet.
+    socket.on("close-transport", () => {
+      socket.conn.close();
+    });
+  }
+
+  io.on("connection", wire);
+  io.of("/custom").on("connection", wire);
+  io.of(/^\/dyn-\w+$/).on("connection", wire);
+  const guarded = io.of("/guarded");
+  guarded.use((socket, next) => {
+    if (socket.handshake.auth.token === "secret") return next();
+    next(Object.assign(new Error("unauthorized"), { data: { reason: "bad token", code: 4401 } }));
+  });
+  guarded.on("connection", wire);
+  return io;
 }

@@ -16,7 +16,7 @@ export interface Capabilities {
 }
 
 export interface RuntimeSpec {
-  name: "node" | "bun" | "deno";
+  name: "node" | "bun" | "deno" | "workers" | "reference";
   command: string[];
   capabilities: Capabilities;
 }
@@ -37,10 +37,28 @@ export const RUNTIMES: RuntimeSpec[] = [
     command: [bin("deno"), "run", "--allow-net", "--allow-env", "--allow-read", "--no-lock", fixture("deno")],
     capabilities: { remoteAddress: true },
   },
+  {
+    name: "workers",
+    // A Node launcher bundles the app with esbuild and runs it in workerd through Miniflare.
+    command: [process.execPath, "--import", "tsx", fixture("workers")],
+    // workerd passes the peer as CF-Connecting-IP, locally as on Cloudflare.
+    capabilities: { remoteAddress: true },
+  },
 ];
+
+/**
+ * Not a runtime of unio: the same app on socket.io and engine.io themselves
+ * (fixtures/reference.ts), to check that the suite expects what the
+ * reference server does. Only when named: `UNIO_RUNTIMES=reference`.
+ */
+export const REFERENCE: RuntimeSpec = {
+  name: "reference",
+  command: [process.execPath, "--import", "tsx", fixture("reference")],
+  capabilities: { remoteAddress: true },
+};
 
 /** `UNIO_RUNTIMES=node,bun` narrows a local run; CI runs all three. */
 export function selectedRuntimes(): RuntimeSpec[] {
   const only = process.env.UNIO_RUNTIMES?.split(",").filter(Boolean);
-  return only ? RUNTIMES.filter((r) => only.includes(r.name)) : RUNTIMES;
+  return only ? [...RUNTIMES, REFERENCE].filter((r) => only.includes(r.name)) : RUNTIMES;
 }

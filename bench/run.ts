@@ -1,0 +1,578 @@
+/**
+ * `npm run bench`: starts each server as its own process on a free port,
+ * drives it with one load-generator process (bench/load.ts), and prints a
+ * markdown table with ratios against socket.io and the bare ceiling of the
+ * same runtime. Writes bench/RESULTS.md, bench/chart.svg and
+ * bench/results.json (quick runs: RESULTS.quick.md, chart.quick.svg,
+ * results.quick.json).
+ *
+ *   npm run bench                          # every server, full settings (~10 min)
+ *   npm run bench -- --quick               # smoke run: fewer clients, shorter
+ *   npm run bench -- --servers=node        # ids, runtimes or families, comma-separated
+ *   npm run bench -- --scenarios=broadcast,echo
+ *   npm run bench -- --list                # the servers and whether they can run here
+ *   npm run bench -- --no-write            # print only
+ *   npm run bench -- --render [--quick]    # rewrite RESULTS*.md and chart*.svg from results*.json
+ *   npm run bench -- --repeat=3            # throughput runs per server (default 2, quick 1, max 5);
+ *                                          # per scenario the run with the least CPU used by other
+ *                                          # processes on the machine is kept
+ *   npm run bench -- --cpu-prof --servers=unio-node --scenarios=polling
+ *                                          # servers write V8 CPU profiles (.cpuprofile) to
+ *                                          # bench/profiles/<id>-<scenarios>/; summarise them
+ *                                          # with `node --import tsx bench/profile-summary.ts DIR`
+ *
+ * The same through the environment: BENCH_QUICK=1, BENCH_SERVERS=…,
+ * BENCH_SCENARIOS=…, BENCH_REPEAT=…. Linux only (CPU and memory come from /proc).
+ * Benchmarks never fail on speed: the exit code is 0 unless the runner
+ * itself breaks.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { referencesOf, ROOT, SERVERS, type ServerSpec, selectServers } from "./catalog.ts";
+import type { LoadConfig, LoadResult } from "./load.ts";
+import { openFileLimits } from "./proc.ts";
+import { chartSvg, figuresTable, ratioTable, type Row } from "./report.ts";
+
+// ── options ────────────────────────────────────────────────────────────────
+
+const SCENARIOS = ["broadcast", "echo", "connections", "polling"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+interface Options {
+  quick: boolean;
+  servers: ServerSpec[];
+  scenarios: Set<Scenario>;
+  write: boolean;
+  list: boolean;
+  /** Re-renders RESULTS*.md and chart*.svg from results*.json without measuring. */
+  render: boolean;
+  /** Servers run with --cpu-prof (Node, Bun, Deno); profiles land in bench/profiles/<id>-<scenarios>/. */
+  cpuProf: boolean;
+  /** Throughput runs per server; per scenario the one on the quietest machine is kept. */
+  repeat: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const flag = (name: string) => argv.includes(`--${name}`);
+  const value = (name: string) => {
+    const eq = argv.find((a) => a.startsWith(`--${name}=`));
+    if (eq) return eq.slice(name.length + 3);
+    const i = argv.indexOf(`--${name}`);
+    return i !== -1 && argv[i + 1] && !argv[i + 1]!.startsWith("--") ? argv[i + 1] : undefined;
+  };
+  const env = process.env;
+  const quick = flag("quick") || (env.BENCH_QUICK !== undefined && env.BENCH_QUICK !== "" && env.BENCH_QUICK !== "0");
+  const scenarioList = (value("scenarios") ?? env.BENCH_SCENARIOS ?? "").split(",").filter(Boolean);
+  const bad = scenarioList.filter((s) => !SCENARIOS.includes(s as Scenario));
+  if (bad.length) throw new Error(`unknown scenario(s): ${bad.join(", ")}; known: ${SCENARIOS.join(", ")}`);
+  return {
+    quick,
+    servers: selectServers(value("servers") ?? env.BENCH_SERVERS),
+    scenarios: new Set((scenarioList.length ? scenarioList : SCENARIOS) as Scenario[]),
+    write: !flag("no-write"),
+    list: flag("list"),
+    render: flag("render"),
+    cpuProf: flag("cpu-prof"),
+    // Full runs measure throughput twice and keep, per scenario, the run the rest of the machine disturbed least.
+    repeat: Math.min(5, Math.max(1, Math.floor(Number(value("repeat") ?? env.BENCH_REPEAT ?? (quick ? 1 : 2))) || 1)),
+  };
+}
+
+interface Settings {
+  broadcast: NonNullable<LoadConfig["broadcast"]>;
+  echo: NonNullable<LoadConfig["echo"]>;
+  polling: NonNullable<LoadConfig["polling"]>;
+  connections: NonNullable<LoadConfig["connections"]>;
+}
+
+function settingsFor(quick: boolean): Settings {
+  if (quick) {
+    return {
+      broadcast: { clients: 200, window: 8, warmup: 20, minBroadcasts: 50, maxBroadcasts: 5_000, minMs: 500, maxMs: 3_000 },
+      echo: { clients: 20, warmupMs: 300, durationMs: 1_000 },
+      polling: { clients: 10, warmupMs: 300, durationMs: 1_000 },
+      connections: { steps: [1_000], concurrency: 64, settleMs: 1_000, sourceIps: 1 },
+    };
+  }
+  return {
+    broadcast: { clients: 1_000, window: 8, warmup: 50, minBroadcasts: 200, maxBroadcasts: 20_000, minMs: 2_000, maxMs: 15_000 },
+    echo: { clients: 100, warmupMs: 1_000, durationMs: 3_000 },
+    polling: { clients: 50, warmupMs: 1_000, durationMs: 3_000 },
+    connections: { steps: [1_000, 10_000], concurrency: 64, settleMs: 1_500, sourceIps: 1 },
+  };
+}
+
+/** Fits the connection steps into the open-file limit; notes what it changed. */
+function fitToFdLimit(s: Settings, notes: string[]): void {
+  const { hard } = openFileLimits();
+  const room = hard - 200; // sockets of one side plus runtime overhead
+  const steps = s.connections.steps.filter((n) => n <= room);
+  if (steps.length < s.connections.steps.length) {
+    notes.push(
+      `open-file hard limit is ${hard}: connection steps above ${room} were dropped ` +
+        `(raise it with \`ulimit -n\` to measure ${s.connections.steps.join(" and ")}).`,
+    );
+    s.connections.steps = steps.length ? steps : [Math.max(100, room)];
+  }
+  // Ephemeral ports (net.ipv4.ip_local_port_range) bound the connections from one source address.
+  let ports = 28_000;
+  try {
+    const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (lo && hi) ports = hi - lo + 1;
+  } catch {
+    // keep the Linux default
+  }
+  const max = Math.max(...s.connections.steps);
+  if (max > ports * 0.8) s.connections.sourceIps = Math.ceil(max / (ports * 0.8));
+}
+
+// ── processes ──────────────────────────────────────────────────────────────
+
+const live = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal); // the whole group: the runtime and anything it spawned
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function killAll(): void {
+  for (const c of live) killGroup(c, "SIGKILL");
+  live.clear();
+}
+process.on("exit", killAll);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(sig, () => {
+    process.stderr.write(`\n${sig}: stopping every child process\n`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+/** Spawns `command` in its own process group with the open-file soft limit raised to the hard one. */
+function spawnGroup(command: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn("/bin/sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...command], {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    child.once("exit", () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  killGroup(child, "SIGTERM");
+  if (!(await waitExit(child, 3_000))) {
+    killGroup(child, "SIGKILL");
+    await waitExit(child, 2_000);
+  }
+  live.delete(child);
+}
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+  pid: number;
+  stderr: () => string;
+}
+
+/** Starts a server and waits for its `{"port":N,"pid":P}` line. */
+function startServer(spec: ServerSpec, profileDir?: string): Promise<Running> {
+  // Node and Bun take the flags before the script / `run`; Deno after `run`.
+  const prof = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const command =
+    spec.runtime === "deno"
+      ? [spec.command[0]!, spec.command[1]!, ...prof, ...spec.command.slice(2)]
+      : [spec.command[0]!, ...prof, ...spec.command.slice(1)];
+  const child = spawnGroup(command, { ...process.env, PORT: "0" });
+  let err = "";
+  let out = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    err = (err + d.toString()).slice(-4_000);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop(child);
+      reject(new Error(`no {"port"} line within 60 s; stderr: ${err.trim().slice(-600)}`));
+    }, 60_000);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code ?? signal}) before listening; stderr: ${err.trim().slice(-1_200)}`));
+    });
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      for (const line of out.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        try {
+          const msg = JSON.parse(line) as { port?: number; pid?: number };
+          if (typeof msg.port === "number" && msg.port > 0) {
+            clearTimeout(timer);
+            child.removeAllListeners("exit");
+            child.once("exit", () => live.delete(child));
+            resolve({ child, port: msg.port, pid: msg.pid ?? child.pid!, stderr: () => err });
+            return;
+          }
+        } catch {
+          // a partial line: wait for more
+        }
+      }
+    });
+  });
+}
+
+/** Runs the load generator once and returns what it measured. */
+async function runLoad(config: LoadConfig): Promise<LoadResult> {
+  const child = spawnGroup([process.execPath, "--import", "tsx", `${ROOT}bench/load.ts`, JSON.stringify(config)], process.env);
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => process.stderr.write(d));
+  const finished = await waitExit(child, config.deadlineMs + 20_000);
+  if (!finished) {
+    await stop(child);
+    return { errors: ["load generator did not finish in time"] };
+  }
+  const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+  if (!line) return { errors: [`load generator printed no RESULT (exit ${child.exitCode ?? child.signalCode})`] };
+  return JSON.parse(line.slice("RESULT ".length)) as LoadResult;
+}
+
+// ── one server ─────────────────────────────────────────────────────────────
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+async function measure(spec: ServerSpec, opts: Options, s: Settings): Promise<Row> {
+  const row: Row = { id: spec.id, label: spec.label, runtime: spec.runtime, family: spec.family, status: "ok", errors: [] };
+  const why = spec.unavailable();
+  if (why) return { ...row, status: "skipped", note: why };
+
+  const phases: Array<{ name: string; config: Omit<LoadConfig, "port" | "pid"> }> = [];
+  const base = { host: "127.0.0.1", clockTicks: CLOCK_TICKS };
+  if (opts.scenarios.has("connections")) {
+    // A fresh server, so the baseline RSS is that of an idle process.
+    phases.push({
+      name: "connections",
+      config: { ...base, phase: "connections", deadlineMs: opts.quick ? 60_000 : 150_000, connections: s.connections },
+    });
+  }
+  const throughput: Omit<LoadConfig, "port" | "pid"> = { ...base, phase: "throughput", deadlineMs: opts.quick ? 60_000 : 120_000 };
+  if (opts.scenarios.has("broadcast")) throughput.broadcast = s.broadcast;
+  if (opts.scenarios.has("echo")) throughput.echo = s.echo;
+  if (opts.scenarios.has("polling")) throughput.polling = s.polling;
+  if (throughput.broadcast || throughput.echo || throughput.polling) {
+    for (let i = 0; i < opts.repeat; i++) phases.push({ name: "throughput", config: throughput });
+  }
+  // Of repeated runs, keep the one taken while other processes used the least CPU.
+  const quieter = <T extends { foreignCpuPct: number }>(old: T | undefined, next: T | undefined) =>
+    !old ? next : !next ? old : next.foreignCpuPct < old.foreignCpuPct ? next : old;
+
+  for (const phase of phases) {
+    let server: Running;
+    try {
+      const what = phase.name === "connections" ? "connections" : [...opts.scenarios].filter((x) => x !== "connections").join("+");
+      server = await startServer(spec, opts.cpuProf ? `${ROOT}bench/profiles/${spec.id}-${what}` : undefined);
+    } catch (err) {
+      row.errors.push(`${phase.name}: server did not start: ${(err as Error).message}`);
+      continue;
+    }
+    process.stderr.write(`  [run] ${spec.id} (${phase.name}) listening on ${server.port}, pid ${server.pid}\n`);
+    try {
+      const r = await runLoad({ ...phase.config, port: server.port, pid: server.pid } as LoadConfig);
+      row.errors.push(...r.errors);
+      if (r.connections) row.connections = r.connections;
+      row.broadcast = quieter(row.broadcast, r.broadcast);
+      row.echo = quieter(row.echo, r.echo);
+      row.polling = quieter(row.polling, r.polling);
+      for (const part of [r.connections, r.broadcast, r.echo, r.polling]) {
+        if (part?.error) row.errors.push(`${phase.name}: ${part.error}`);
+      }
+      if (server.child.exitCode !== null || server.child.signalCode !== null) {
+        row.errors.push(`${phase.name}: server exited during the run; stderr: ${server.stderr().trim().slice(-600)}`);
+      }
+    } finally {
+      await stop(server.child);
+    }
+  }
+  const measured = [row.connections, row.broadcast, row.echo, row.polling].some(Boolean);
+  row.status = !measured ? "failed" : row.errors.length ? "partial" : "ok";
+  return row;
+}
+
+// ── environment facts for RESULTS.md ───────────────────────────────────────
+
+function pkgVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, "utf8")) as { version: string }).version;
+  } catch {
+    return "not installed";
+  }
+}
+
+function binVersion(name: string, args: string[]): string {
+  const path = `${ROOT}node_modules/.bin/${name}`;
+  if (!existsSync(path)) return "not installed";
+  try {
+    return execFileSync(path, args, { encoding: "utf8", timeout: 10_000 }).split("\n")[0]!.trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+/** The commit checked out, read from .git without running git. */
+function gitCommit(): string {
+  try {
+    const head = readFileSync(`${ROOT}.git/HEAD`, "utf8").trim();
+    if (!head.startsWith("ref: ")) return head.slice(0, 12);
+    const ref = head.slice(5);
+    if (existsSync(`${ROOT}.git/${ref}`)) return readFileSync(`${ROOT}.git/${ref}`, "utf8").trim().slice(0, 12);
+    const packed = readFileSync(`${ROOT}.git/packed-refs`, "utf8");
+    const line = packed.split("\n").find((l) => l.endsWith(` ${ref}`));
+    return line ? line.slice(0, 12) : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+function environment(): { machine: string; versions: string } {
+  const cpus = os.cpus();
+  const machine = `${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model.trim() ?? "unknown CPU"}, ${(
+    os.totalmem() / 2 ** 30
+  ).toFixed(0)} GiB RAM`;
+  const versions = [
+    `Node ${process.version}`,
+    `Bun ${binVersion("bun", ["--version"])}`,
+    binVersion("deno", ["--version"]).replace(/^deno/, "Deno"),
+    `socket.io ${pkgVersion("socket.io")} (engine.io ${pkgVersion("engine.io")})`,
+    `@socket.io/bun-engine ${pkgVersion("@socket.io/bun-engine")}`,
+    `ws ${pkgVersion("ws")}`,
+    `unio ${pkgVersion("..")} @ ${gitCommit()}`,
+  ].join(", ");
+  return { machine, versions };
+}
+
+// ── main ───────────────────────────────────────────────────────────────────
+
+function describeSettings(s: Settings, opts: { quick: boolean; repeat: number }): string {
+  const b = s.broadcast;
+  return [
+    `- Broadcast: ${b.clients} WebSocket clients; one of them sends \`bcast\` with a ~100-byte JSON payload, the server`,
+    `  does \`io.emit("msg", payload)\`; at most ${b.window} broadcasts incomplete at once; at least ${b.minBroadcasts}`,
+    `  broadcasts and ${b.minMs / 1000} s (at most ${b.maxBroadcasts} / ${b.maxMs / 1000} s), after ${b.warmup} warm-up broadcasts.`,
+    `  CPU µs/delivery = server utime+stime (/proc/<pid>/stat, whole process) ÷ deliveries.`,
+    `- Echo: ${s.echo.clients} WebSocket clients each keep one \`echo\` with an ack in flight for ${s.echo.durationMs / 1000} s`,
+    `  (after ${s.echo.warmupMs / 1000} s warm-up); round trip measured by the client; CPU µs/ack as above.`,
+    `- Memory: a fresh server; VmRSS after a forced GC (SIGUSR2 → gc) with N idle connected clients, minus the idle`,
+    `  baseline, ÷ N, at N = ${s.connections.steps.join(" and ")}. conn/s: WebSocket upgrade + Engine.IO open + Socket.IO`,
+    `  CONNECT, ${s.connections.concurrency} handshakes in flight, over the whole ramp.` +
+      (s.connections.steps.length > 1
+        ? `\n  KiB/conn ${s.connections.steps[0]}→${s.connections.steps.at(-1)}: the RSS growth between the two steps ÷ the` +
+          `\n  connections added, i.e. the cost of one more connection without the one-off costs (compiled code, pools,` +
+          `\n  heap reservations) that inflate the figure at the first step.`
+        : ""),
+    `- Long-polling: ${s.polling.clients} HTTP long-polling clients (keep-alive agent, one held GET each) doing acked echoes`,
+    `  one at a time for ${s.polling.durationMs / 1000} s; a message = one POSTed echo answered in a poll.`,
+    `- One load generator process (Node, raw \`ws\` + \`node:http\`, pre-encoded frames) per server phase; servers run`,
+    `  one at a time, each as its own process on 127.0.0.1 (a fresh process for the memory phase and for each throughput run).`,
+    `- Throughput scenarios ran ${opts.repeat} time(s) per server; per scenario the run during which other processes used the`,
+    `  least CPU is kept.${opts.quick ? " **Quick mode** (smoke run): fewer clients, shorter runs." : ""}`,
+    `- Every server implements the same app (bench/servers/): Socket.IO servers with \`socket.on("bcast", p => io.emit("msg", p))\``,
+    `  and \`socket.on("echo", (p, ack) => ack(p))\`; the bare ceilings and the "Engine only" rows answer the same frames as`,
+    `  strings (bench/servers/wire.ts). Node servers run TypeScript through tsx (esbuild with keepNames).`,
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (opts.list) {
+    for (const s of SERVERS) console.log(`${s.id.padEnd(15)} ${s.runtime.padEnd(5)} ${s.family.padEnd(12)} ${s.unavailable() ?? "ok"}`);
+    return;
+  }
+  if (opts.render) {
+    const file = `${ROOT}bench/results${opts.quick ? ".quick" : ""}.json`;
+    const saved = JSON.parse(readFileSync(file, "utf8")) as SavedRun & { partial?: boolean };
+    if (saved.partial) throw new Error(`${file} holds a partial run; nothing to render`);
+    render(saved, opts.write);
+    return;
+  }
+  if (process.platform !== "linux") throw new Error("the benchmark reads /proc: Linux only");
+  const settings = settingsFor(opts.quick);
+  const notes: string[] = [];
+  if (opts.scenarios.has("connections")) fitToFdLimit(settings, notes);
+
+  const load1 = os.loadavg()[0]!;
+  if (load1 > 0.5) {
+    process.stderr.write(`note: load average ${load1.toFixed(2)} before the run: other processes may disturb the figures\n`);
+  }
+  const t0 = performance.now();
+  const rows: Row[] = [];
+  const suffix = opts.quick ? ".quick" : "";
+  const started = new Date();
+  for (const spec of opts.servers) {
+    process.stderr.write(`\n== ${spec.label} [${spec.id}]\n`);
+    const ts = performance.now();
+    const row = await measure(spec, opts, settings);
+    rows.push(row);
+    if (row.status === "skipped") process.stderr.write(`  skipped: ${row.note}\n`);
+    for (const e of row.errors) process.stderr.write(`  ! ${e}\n`);
+    process.stderr.write(`  (${((performance.now() - ts) / 1000).toFixed(0)} s)\n`);
+    // Partial results survive a crash of a later server.
+    if (opts.write) writeFileSync(`${ROOT}bench/results${suffix}.json`, JSON.stringify({ partial: true, settings, rows }, null, 2) + "\n");
+  }
+  const { machine, versions } = environment();
+  const run: SavedRun = {
+    started: started.toISOString(),
+    seconds: (performance.now() - t0) / 1000,
+    quick: opts.quick,
+    repeat: opts.repeat,
+    cores: os.cpus().length,
+    machine,
+    versions,
+    settings,
+    notes,
+    rows,
+  };
+  if (opts.write) writeFileSync(`${ROOT}bench/results${suffix}.json`, JSON.stringify(run, null, 2) + "\n");
+  render(run, opts.write);
+}
+
+/** Everything a run measured, as bench/results*.json keeps it (and `--render` reads it back). */
+interface SavedRun {
+  started: string;
+  seconds: number;
+  quick: boolean;
+  repeat: number;
+  cores: number;
+  machine: string;
+  versions: string;
+  settings: Settings;
+  notes: string[];
+  rows: Row[];
+}
+
+/** Prints the tables and writes RESULTS*.md and chart*.svg. */
+function render(run: SavedRun, write: boolean): void {
+  const { rows, settings } = run;
+  const notes = [...run.notes];
+  const suffix = run.quick ? ".quick" : "";
+  const steps = settings.connections.steps;
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const pickRef = (which: "socketio" | "ceiling") => (r: Row) => {
+    const spec = SERVERS.find((s) => s.id === r.id);
+    const ref = spec ? referencesOf(spec)[which] : undefined;
+    return ref ? byId.get(ref.id) : undefined;
+  };
+  const figures = figuresTable(rows, steps);
+  const vsSocketIo = ratioTable(rows, steps, pickRef("socketio"), (r) => r.family === "unio" || r.family === "unio-engine");
+  const vsCeiling = ratioTable(rows, steps, pickRef("ceiling"), (r) => r.family !== "ceiling");
+
+  const skipped = rows.filter((r) => r.status === "skipped").map((r) => `- ${r.label}: skipped (${r.note}).`);
+  const problems = rows.flatMap((r) => r.errors.map((e) => `- ${r.label}: ${e}`));
+  const saturation = rows.filter((r) => r.broadcast && r.broadcast.loadgenCpuPct > 90).map((r) => r.label);
+  if (saturation.length) {
+    notes.push(
+      `The load generator was CPU-bound (>90% of a core) during broadcasts for: ${saturation.join(", ")}. ` +
+        `Deliveries/s there measure the generator as much as the server; CPU µs/delivery does not depend on it.`,
+    );
+  }
+  const pctOf = (x: { serverCpuPct: number; loadgenCpuPct: number; foreignCpuPct: number } | undefined) =>
+    x ? `${x.serverCpuPct.toFixed(0)}% / ${x.loadgenCpuPct.toFixed(0)}% / ${x.foreignCpuPct.toFixed(0)}%` : "–";
+  const cpuTable = [
+    "| server | broadcast | echo | polling |",
+    "| --- | ---: | ---: | ---: |",
+    ...rows
+      .filter((r) => r.status !== "skipped")
+      .map((r) => `| ${r.label} | ${pctOf(r.broadcast)} | ${pctOf(r.echo)} | ${pctOf(r.polling)} |`),
+  ].join("\n");
+  const measuredParts = rows.flatMap((r) => [r.broadcast, r.echo, r.polling].filter((x) => x !== undefined));
+  const busy = measuredParts.filter((x) => x.foreignCpuPct > 20);
+  if (busy.length) {
+    const worst = Math.max(...busy.map((x) => x.foreignCpuPct));
+    notes.push(
+      `Other processes on the machine used more than 20% of a core during ${busy.length} of ${measuredParts.length} ` +
+        `measurements (up to ${worst.toFixed(0)}%; third figure in the CPU table): those figures are noisy. ` +
+        `Run again on a quiet machine, or with a higher \`--repeat\`.`,
+    );
+  }
+  const md = [
+    `# unio benchmark results${run.quick ? " (quick mode)" : ""}`,
+    "",
+    `Measured ${run.started} by \`npm run bench${run.quick ? " -- --quick" : ""}\` in ${run.seconds.toFixed(0)} s.`,
+    "",
+    `- Machine: ${run.machine}`,
+    `- Versions: ${run.versions}`,
+    "",
+    "![benchmark chart](chart" + suffix + ".svg)",
+    "",
+    "## Figures",
+    "",
+    figures,
+    "",
+    "## Ratios against socket.io (same runtime)",
+    "",
+    vsSocketIo ?? "_No pair measured (needs a unio row and a socket.io row of the same runtime; Deno has no socket.io row)._",
+    "",
+    "## Ratios against the bare ceiling (same runtime)",
+    "",
+    vsCeiling ?? "_No pair measured._",
+    "",
+    "## How it was measured",
+    "",
+    describeSettings(settings, run),
+    "",
+    "## CPU during the measured stretches",
+    "",
+    "Server / load generator / every other process on the machine, in % of one core (the machine has " +
+      `${run.cores} cores). A busy generator caps the per-second figures; CPU µs per message does not depend on it.`,
+    "",
+    cpuTable,
+    "",
+    ...(notes.length || skipped.length || problems.length ? ["## Notes", "", ...notes.map((n) => `- ${n}`), ...skipped, ...problems, ""] : []),
+  ].join("\n");
+
+  console.log("\n" + figures);
+  if (vsSocketIo) console.log("\nRatios against socket.io (same runtime):\n\n" + vsSocketIo);
+  if (vsCeiling) console.log("\nRatios against the bare ceiling (same runtime):\n\n" + vsCeiling);
+  for (const n of [...notes.map((n) => `- ${n}`), ...skipped, ...problems]) console.log(n);
+  if (write) {
+    writeFileSync(`${ROOT}bench/RESULTS${suffix}.md`, md + "\n");
+    writeFileSync(
+      `${ROOT}bench/chart${suffix}.svg`,
+      chartSvg(rows, steps, `${run.started.slice(0, 10)} · ${run.machine} · ${run.quick ? "quick mode" : "full run"}`),
+    );
+    console.log(`\nwrote bench/RESULTS${suffix}.md and bench/chart${suffix}.svg (the run took ${run.seconds.toFixed(0)} s)`);
+  }
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`bench: ${(err as Error)?.stack ?? err}\n`);
+    process.exitCode = 1;
+  })
+  .finally(killAll);
