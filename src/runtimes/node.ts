@@ -116,6 +116,11 @@ function pathnameOf(url: string | undefined): string {
   return q === -1 ? u : u.slice(0, q);
 }
 
+/** Shared, so the listener a socket keeps for life holds no upgrade state alive. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 const kUpgradeHeaders = Symbol("unio.upgradeHeaders");
 
 /** Per-target glue: the request handler and the upgrade handler, made once. */
@@ -153,7 +158,7 @@ class NodeBinding {
 
   async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // A client that resets mid-handshake must not crash the process.
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroyOnError);
     const result = await this.target.handleUpgrade(new NodeRequest(req, null));
     if (socket.destroyed) return;
     if (result.kind === "reject") {
