@@ -39,15 +39,9 @@ export interface SocketState {
 // biome-ignore lint: the tracker serves servers of any event typing
 type AnyServer = Server<any, any, any, any>;
 
-/**
- * The CSR private id of a socket. Socket keeps it in a private field; a
- * `_pid` getter on Socket would expose it (requested of the socket layer).
- * Without it a restored socket still works, but its session cannot be
- * recovered by a later reconnection.
- */
+/** The connection-state-recovery private id of a socket, kept so a rebuilt socket stays recoverable. */
 function pidOf(socket: AnySocket): string | undefined {
-  const pid = (socket as unknown as { _pid?: unknown })._pid;
-  return typeof pid === "string" ? pid : undefined;
+  return socket._pid;
 }
 
 /**

@@ -121,6 +121,11 @@ export class Socket<
   }
 
   /** Whether the socket is connected to its namespace. */
+  /** @internal The private session id of connection state recovery (runtimes that rebuild sockets keep it). */
+  get _pid(): string | undefined {
+    return this.#pid;
+  }
+
   get connected(): boolean {
     return this.#state === "connected";
   }

@@ -1,0 +1,116 @@
+import type { Clock } from "../../engine/clock.ts";
+import type { DurableObjectStorage } from "./platform.ts";
+
+/**
+ * The engine's clock inside a Durable Object: its one timer is the object's
+ * alarm. The engine's scheduler already arms at most one timer at a time, so
+ * every heartbeat, connect, upgrade and ack deadline of the object rides on
+ * that single alarm, and an idle object can hibernate (a pending `setTimeout`
+ * would keep it in memory).
+ *
+ * `setAlarm` is a billed row write, so the alarm is only written when the
+ * wanted time differs from the stored one, once per turn of the event loop.
+ * A cleared timer leaves the stored alarm in place: the wake it causes finds
+ * nothing to do, which costs less than a `deleteAlarm` write would.
+ */
+export class AlarmClock implements Clock {
+  #fn: (() => void) | null = null;
+  #at = Infinity;
+  /** A wake the host wants besides the scheduler's timer (see `wakeAt`). */
+  #wake = Infinity;
+  /** The alarm time in storage; `undefined` until read. */
+  #stored: number | null | undefined = undefined;
+  #pinned: number | null = null;
+  #syncQueued = false;
+  /** setAlarm calls made (each a billed row write); for measurements. */
+  writes = 0;
+
+  constructor(readonly storage: DurableObjectStorage) {}
+
+  /** Reads the stored alarm so the first arm after a wake does not rewrite it. */
+  async load(): Promise<void> {
+    this.#stored = await this.storage.getAlarm();
+  }
+
+  now(): number {
+    return this.#pinned ?? Date.now();
+  }
+
+  /**
+   * Runs `fn` with `now()` reading `at`: a pong the runtime answered at `at`
+   * is handed to the session as if it arrived then, so the next ping is due
+   * `pingInterval` after the pong and not after the wake that noticed it.
+   */
+  at<T>(at: number, fn: () => T): T {
+    this.#pinned = at;
+    try {
+      return fn();
+    } finally {
+      this.#pinned = null;
+    }
+  }
+
+  setTimer(fn: () => void, ms: number): unknown {
+    this.#fn = fn;
+    this.#at = this.now() + Math.max(0, ms);
+    this.#queueSync();
+    return this;
+  }
+
+  clearTimer(): void {
+    this.#fn = null;
+    this.#at = Infinity;
+  }
+
+  /**
+   * Also wake the object at `at` (Infinity: no such wake). The host uses it
+   * to look for pongs the runtime answered before a session's next ping is
+   * due; the alarm is set for the earlier of this and the scheduler's timer.
+   */
+  get wake(): number {
+    return this.#wake;
+  }
+
+  wakeAt(at: number): void {
+    if (at === this.#wake) return;
+    this.#wake = at;
+    this.#queueSync();
+  }
+
+  /**
+   * The `alarm()` handler: the stored alarm is spent; run the timer if it is
+   * due. The next alarm is stored at the end of the turn.
+   */
+  fire(): void {
+    this.#stored = null;
+    const now = Date.now();
+    if (this.#wake <= now) this.#wake = Infinity;
+    const fn = this.#fn;
+    if (fn && this.#at <= now) {
+      this.#fn = null;
+      this.#at = Infinity;
+      fn();
+    }
+    this.#queueSync();
+  }
+
+  #queueSync(): void {
+    if (this.#syncQueued) return;
+    this.#syncQueued = true;
+    queueMicrotask(() => {
+      this.#syncQueued = false;
+      this.#sync();
+    });
+  }
+
+  #sync(): void {
+    const at = Math.min(this.#fn === null ? Infinity : this.#at, this.#wake);
+    if (at === Infinity || this.#stored === at) return;
+    this.#stored = at;
+    this.writes++;
+    this.storage.setAlarm(at).catch(() => {
+      // The write failed: forget what we thought was stored so the next arm retries.
+      this.#stored = undefined;
+    });
+  }
+}

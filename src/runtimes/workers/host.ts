@@ -1,0 +1,449 @@
+/**
+ * What runs inside each Durable Object: an Engine or a Socket.IO Server,
+ * fed by the object's events, whose state survives hibernation.
+ *
+ *   object event          host                              core
+ *   ────────────          ────                              ────
+ *   fetch (polling, WS) ─▶ pongs the runtime answered ─▶ handleWebRequest ─▶ Engine
+ *   webSocketMessage ────▶ connection.handler.onMessage ───────────────────▶ session
+ *   webSocketClose/Error ▶ connection.handler.onClose/onError ─────────────▶ session
+ *   alarm ───────────────▶ pongs the runtime answered, then the clock's one timer
+ *   constructor ─────────▶ rebuild: every live WebSocket's attachment ─▶ Engine.restore
+ *                                                                    └─▶ restoreClient
+ *
+ * After each event the sessions whose state changed are written back to
+ * their WebSockets' attachments (see attachments.ts), so the object can be
+ * evicted at any moment it is idle.
+ */
+import { Engine } from "../../engine/engine.ts";
+import { generateId } from "../../engine/id.ts";
+import type { EngineOptions } from "../../engine/options.ts";
+import type { Session } from "../../engine/session.ts";
+import type { EngineSocket } from "../../engine/types.ts";
+import { handleWebRequest } from "../../engine/web.ts";
+import { restoreClient, SocketTracker } from "../../socket/restore.ts";
+import type { Server } from "../../socket/server.ts";
+import { AttachmentStore, type SessionDoc } from "./attachments.ts";
+import { AlarmClock } from "./clock.ts";
+import { type ConnectionOwner, DoWsConnection } from "./connection.ts";
+import {
+  autoResponsePair,
+  type CfWebSocket,
+  type DurableObjectState,
+  newWebSocketPair,
+  type SqlStorage,
+  webSocketResponse,
+} from "./platform.ts";
+import { sidPrefix } from "./sid.ts";
+
+// biome-ignore lint: the host serves servers of any event typing
+type AnyServer = Server<any, any, any, any>;
+export type Hosted = Engine | AnyServer;
+
+/** Options only the Workers host reads. */
+export interface WorkersOptions {
+  /**
+   * Let the runtime answer the client's heartbeat PONG (`3`) with a noop
+   * (`6`, which clients ignore) without waking the object. Default true.
+   */
+  autoPong?: boolean;
+  /** Adds test-only RPC methods that drop the object's memory and rebuild it. Default false. */
+  testHooks?: boolean;
+}
+
+/** Counters of what woke the object and what it wrote; for measurements and tests. */
+export interface HostStats {
+  fetches: number;
+  messages: number;
+  alarms: number;
+  rebuilds: number;
+  restoredSessions: number;
+  autoPongs: number;
+  alarmWrites: number;
+  rowWrites: number;
+}
+
+/** The engine frame of a PONG. */
+const PONG = "3";
+
+export class DurableHost implements ConnectionOwner {
+  readonly clock: AlarmClock;
+  readonly target: Hosted;
+  readonly engine: Engine;
+  readonly server: AnyServer | null;
+  readonly store: AttachmentStore;
+  tracker: SocketTracker | null = null;
+  readonly autoPong: boolean;
+  readonly conns = new Map<CfWebSocket, DoWsConnection>();
+  /** Sessions whose transport is a WebSocket of this object. */
+  readonly bySid = new Map<string, DoWsConnection>();
+  readonly #probes = new Map<string, DoWsConnection>();
+  readonly #awaitingPong = new Set<DoWsConnection>();
+  readonly #dirty = new Set<string>();
+  readonly #watched = new WeakSet<EngineSocket>();
+  #flush: Promise<void> | null = null;
+  #opening: DoWsConnection | null = null;
+  #lastSweep = 0;
+  #disposed = false;
+  #counts = { fetches: 0, messages: 0, alarms: 0, rebuilds: 0, restoredSessions: 0, autoPongs: 0 };
+
+  constructor(
+    readonly ctx: DurableObjectState,
+    make: (options: EngineOptions) => Hosted,
+    options: EngineOptions & WorkersOptions,
+    readonly onStart: (target: Hosted) => void | Promise<void>,
+  ) {
+    this.clock = new AlarmClock(ctx.storage);
+    this.store = new AttachmentStore(sqlOf(ctx));
+    this.autoPong = options.autoPong !== false;
+    const prefix = sidPrefix(ctx.id.toString());
+    const userId = options.generateId;
+    this.target = make({
+      ...options,
+      clock: this.clock,
+      // Wake-ups are billed: deadlines close together share one (within 1 s,
+      // or a tenth of pingTimeout when that is shorter, so heartbeats keep their margin).
+      timerGranularity: options.timerGranularity ?? Math.min(1000, Math.floor((options.pingTimeout ?? 20_000) / 10)),
+      generateId: async (req) => prefix + (userId ? await userId(req) : generateId()),
+    });
+    this.engine = this.target instanceof Engine ? this.target : this.target.engine;
+    this.server = this.target instanceof Engine ? null : this.target;
+  }
+
+  /** Runs the app's setup, then takes over the WebSockets the object still holds. */
+  async start(): Promise<void> {
+    await this.clock.load();
+    await this.onStart(this.target);
+    if (this.server) this.tracker = new SocketTracker(this.server, (sid) => this.markDirty(sid));
+    this.engine.on("connection", this.#onSession);
+    if (this.autoPong) this.ctx.setWebSocketAutoResponse(autoResponsePair(PONG, "6"));
+    this.#rebuild();
+  }
+
+  get stats(): HostStats {
+    return { ...this.#counts, alarmWrites: this.clock.writes, rowWrites: this.store.rowWrites };
+  }
+
+  // ── object events ─────────────────────────────────────────────────────
+
+  async fetch(request: Request): Promise<Response> {
+    this.#counts.fetches++;
+    this.#collectAutoPongs();
+    const response = await handleWebRequest(this.target, request, {
+      remoteAddress: request.headers.get("cf-connecting-ip") ?? undefined,
+      upgrade: (accept) => {
+        const { client, server } = newWebSocketPair();
+        this.ctx.acceptWebSocket(server);
+        const conn = new DoWsConnection(server, this);
+        conn.openedAt = Date.now();
+        this.conns.set(server, conn);
+        const sid = new URL(request.url).searchParams.get("sid");
+        if (sid) {
+          conn.sid = sid;
+          this.#probes.set(sid, conn);
+        }
+        this.#opening = conn;
+        try {
+          conn.handler = accept.open(conn);
+        } finally {
+          this.#opening = null;
+        }
+        return webSocketResponse(client, accept.headers);
+      },
+    });
+    await this.#settled();
+    return response ?? new Response(null, { status: 500 });
+  }
+
+  async onMessage(ws: CfWebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.#counts.messages++;
+    const conn = this.conns.get(ws);
+    if (!conn) return closeQuietly(ws, 1011, "unknown connection");
+    const data = typeof message === "string" ? message : new Uint8Array(message);
+    if (data === PONG && conn.sid !== null) {
+      // A pong that reached the object (auto-response off): keep its time for a rebuild.
+      conn.pongAt = Date.now();
+      this.#touch(conn);
+    }
+    conn.handler?.onMessage(data);
+    if (conn.sid !== null) this.markDirty(conn.sid);
+    await this.#settled();
+  }
+
+  async onClose(ws: CfWebSocket, code: number, reason: string): Promise<void> {
+    const conn = this.conns.get(ws);
+    this.conns.delete(ws);
+    // Complete the closing handshake; a no-op if the runtime already did.
+    closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code, reason);
+    conn?.handler?.onClose(code, reason);
+    await this.#settled();
+  }
+
+  async onError(ws: CfWebSocket, error: unknown): Promise<void> {
+    const conn = this.conns.get(ws);
+    this.conns.delete(ws);
+    conn?.handler?.onError?.(error);
+    conn?.handler?.onClose(1006, "");
+    await this.#settled();
+  }
+
+  async onAlarm(): Promise<void> {
+    this.#counts.alarms++;
+    this.#collectAutoPongs();
+    this.clock.fire();
+    this.#armPongWake();
+    // socket.data changed by code that ran for another socket is caught here, once per ping interval.
+    const now = Date.now();
+    if (now - this.#lastSweep >= this.engine.opts.pingInterval) {
+      this.#lastSweep = now;
+      for (const sid of this.bySid.keys()) this.markDirty(sid);
+    }
+    await this.#settled();
+  }
+
+  /**
+   * Forgets everything in memory without touching the hibernatable
+   * WebSockets, as an eviction does. Polling sessions end here: a real
+   * eviction cannot happen while a GET is held, and the next poll would find
+   * no session.
+   */
+  dispose(): void {
+    for (const session of [...this.engine.clients.values()]) {
+      if (session.transport.name === "polling") session.close(true);
+    }
+    this.#disposed = true;
+    for (const conn of this.conns.values()) conn.dead = true;
+    this.engine.scheduler.clear();
+    this.engine.off("connection", this.#onSession);
+  }
+
+  // ── ConnectionOwner ───────────────────────────────────────────────────
+
+  onPingSent(conn: DoWsConnection): void {
+    conn.pingAt = this.clock.now();
+    if (this.autoPong) {
+      this.#awaitingPong.add(conn);
+      // Every session pinged in this turn has the same due time: O(1) each.
+      const due = conn.pingAt + this.engine.opts.pingInterval;
+      const wake = this.clock.wake;
+      if (due < wake || wake <= conn.pingAt) this.clock.wakeAt(due);
+    }
+    this.#touch(conn);
+  }
+
+  /**
+   * When pingInterval is shorter than pingTimeout, a session's next ping is
+   * due before its PONG deadline wakes the object: wake at the ping's due
+   * time to pick up the pong the runtime answered. With the defaults (25 s
+   * interval, 20 s timeout) the PONG deadline comes first and this adds no
+   * wake: the earliest due time is past by then, or the set is empty.
+   */
+  #armPongWake(): void {
+    const { pingInterval } = this.engine.opts;
+    const now = Date.now();
+    let at = Infinity;
+    for (const conn of this.#awaitingPong) {
+      const due = (conn.pingAt ?? 0) + pingInterval;
+      if (due > now && due < at) at = due;
+    }
+    this.clock.wakeAt(at);
+  }
+
+  autoPongAt(conn: DoWsConnection): number | null {
+    if (!this.autoPong) return null;
+    return this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? null;
+  }
+
+  // ── sessions ──────────────────────────────────────────────────────────
+
+  readonly #onSession = (socket: EngineSocket): void => {
+    const opening = this.#opening;
+    if (opening && opening.sid === null && socket.transport.name === "websocket") {
+      opening.sid = socket.id;
+      this.bySid.set(socket.id, opening);
+      this.markDirty(socket.id);
+    }
+    this.#watch(socket);
+  };
+
+  #watch(socket: EngineSocket): void {
+    if (this.#watched.has(socket)) return;
+    this.#watched.add(socket);
+    const sid = socket.id;
+    socket.on("upgrade", () => {
+      const conn = this.#probes.get(sid);
+      this.#probes.delete(sid);
+      if (!conn) return;
+      this.bySid.set(sid, conn);
+      this.markDirty(sid);
+    });
+    socket.on("close", () => {
+      const conn = this.bySid.get(sid);
+      this.bySid.delete(sid);
+      this.#probes.delete(sid);
+      this.#dirty.delete(sid);
+      if (!conn) return;
+      this.#awaitingPong.delete(conn);
+      if (conn.external) this.store.delete(sid);
+    });
+  }
+
+  /**
+   * Hands the pongs the runtime answered to their sessions, each as if it
+   * arrived when the runtime answered it, in that order. Runs before
+   * anything else of an event, so the PONG deadlines that fall due in this
+   * event see them.
+   */
+  #collectAutoPongs(): void {
+    if (!this.autoPong || this.#awaitingPong.size === 0) return;
+    const now = Date.now();
+    const found: Array<[DoWsConnection, number]> = [];
+    for (const conn of this.#awaitingPong) {
+      if (conn.dead || conn.pingAt === null) {
+        this.#awaitingPong.delete(conn);
+        continue;
+      }
+      const at = this.autoPongAt(conn);
+      if (at !== null && at >= conn.pingAt) found.push([conn, Math.min(at, now)]);
+    }
+    found.sort((a, b) => a[1] - b[1]);
+    for (const [conn, at] of found) {
+      this.#awaitingPong.delete(conn);
+      conn.pongAt = at;
+      this.#counts.autoPongs++;
+      this.clock.at(at, () => conn.handler?.onMessage(PONG));
+    }
+  }
+
+  /** Takes over the WebSockets a previous instance of the object accepted. */
+  #rebuild(): void {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return;
+    this.#counts.rebuilds++;
+    const live = new Set<string>();
+    for (const ws of sockets) {
+      const stored = this.store.read(ws);
+      if (!stored || this.engine.clients.has(stored.sid)) {
+        // A probe caught mid-upgrade, or a state that did not survive: the client reconnects.
+        closeQuietly(ws, 1011, "session lost");
+        continue;
+      }
+      const conn = new DoWsConnection(ws, this);
+      conn.sid = stored.sid;
+      conn.openedAt = stored.doc.t;
+      conn.json = stored.json;
+      conn.external = stored.external;
+      conn.pingAt = stored.beat.p;
+      conn.pongAt = stored.beat.q;
+      const { socket, handler } = this.engine.restore(stored.doc.e, conn, this.#pingDelay(conn));
+      conn.handler = handler;
+      this.conns.set(ws, conn);
+      this.bySid.set(stored.sid, conn);
+      live.add(stored.sid);
+      this.#counts.restoredSessions++;
+      this.#watch(socket);
+      if (this.server) restoreClient(this.server, socket, stored.doc.s ?? []);
+      // A standalone Engine announces the session again so the app re-attaches its listeners.
+      else this.engine.emit("connection", socket);
+    }
+    this.store.prune(live);
+  }
+
+  /**
+   * When a restored session pings next. The pending PONG deadline did not
+   * survive the eviction, so a ping still unanswered is sent again at once
+   * (a dead client is then detected one pingTimeout later). Rounded down to
+   * the timer granularity: early pings are harmless, and restored entries
+   * then share a few scheduler queues instead of one each.
+   */
+  #pingDelay(conn: DoWsConnection): number {
+    const { pingInterval, timerGranularity } = this.engine.opts;
+    const now = Date.now();
+    const auto = this.autoPongAt(conn);
+    const pong = Math.max(auto ?? -Infinity, conn.pongAt ?? -Infinity);
+    let due: number;
+    if (conn.pingAt === null) due = conn.openedAt + pingInterval;
+    else if (pong >= conn.pingAt) due = pong + pingInterval;
+    else due = now;
+    const g = Math.max(1, timerGranularity);
+    return Math.max(0, Math.floor((due - now) / g) * g);
+  }
+
+  // ── persistence ───────────────────────────────────────────────────────
+
+  /** Notes that session `sid` changed; it is written back once the current event settles. */
+  markDirty(sid: string): void {
+    if (this.#disposed || !this.bySid.has(sid)) return;
+    this.#dirty.add(sid);
+    this.#flush ??= new Promise<void>((resolve) =>
+      setTimeout(() => {
+        this.#flush = null;
+        this.#writeDirty();
+        resolve();
+      }, 0),
+    );
+  }
+
+  /** Resolves once the writes queued by this event are done (the event then ends). */
+  #settled(): Promise<void> {
+    return this.#flush ?? Promise.resolve();
+  }
+
+  #writeDirty(): void {
+    if (this.#disposed) return;
+    for (const sid of this.#dirty) {
+      const conn = this.bySid.get(sid);
+      if (!conn || conn.dead) continue;
+      const doc = this.#doc(sid, conn);
+      if (!doc) continue;
+      let json: string;
+      try {
+        json = JSON.stringify(doc);
+      } catch (err) {
+        console.error(`unio: the state of session ${sid} is not JSON (socket.data?); it will not survive hibernation`, err);
+        continue;
+      }
+      if (json === conn.json) continue;
+      const where = this.store.write(conn.ws, sid, json, { p: conn.pingAt, q: conn.pongAt }, conn.external);
+      if (where === false) {
+        console.error(`unio: the state of session ${sid} exceeds 16 KiB and the class has no SQLite storage`);
+        continue;
+      }
+      conn.json = json;
+      conn.external = where === "external";
+    }
+    this.#dirty.clear();
+  }
+
+  #doc(sid: string, conn: DoWsConnection): SessionDoc | null {
+    const session = this.engine.clients.get(sid) as Session | undefined;
+    const e = session?.snapshot();
+    if (!e) return null;
+    const doc: SessionDoc = { e, t: conn.openedAt };
+    if (this.tracker) doc.s = this.tracker.snapshot(sid);
+    return doc;
+  }
+
+  /** Rewrites the heartbeat facts of a session already written. */
+  #touch(conn: DoWsConnection): void {
+    if (conn.json === null || conn.sid === null || conn.dead) return;
+    this.store.touch(conn.ws, conn.sid, conn.json, conn.external, { p: conn.pingAt, q: conn.pongAt });
+  }
+}
+
+function closeQuietly(ws: CfWebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed.
+  }
+}
+
+function sqlOf(ctx: DurableObjectState): SqlStorage | undefined {
+  try {
+    return ctx.storage.sql;
+  } catch {
+    // A key-value backed class: states over 16 KiB cannot be kept.
+    return undefined;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The Durable Object classes: each instance hosts one Server (or Engine)
+ * through a DurableHost. The only module that imports `cloudflare:workers`.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { Engine } from "../../engine/engine.ts";
+import type { EngineOptions } from "../../engine/options.ts";
+import { Server, type ServerOptions } from "../../socket/server.ts";
+import { type ClusterOptions, DurableCluster } from "./cluster.ts";
+import { type ClusterMessage, type ClusterReply, DurableObjectAdapter } from "../../adapters/durable-object.ts";
+import { SqlSessionStore } from "../../adapters/durable-object-sessions.ts";
+import { DurableHost, type HostStats, type Hosted, type WorkersOptions } from "./host.ts";
+import type { CfWebSocket, DurableObjectState } from "./platform.ts";
+
+// biome-ignore lint: setup functions type their server themselves
+type AnyServer = Server<any, any, any, any>;
+
+export interface DurableServerOptions extends Partial<ServerOptions>, WorkersOptions {
+  /** Rooms that span objects: every object of this class joins one cluster. */
+  cluster?: ClusterOptions;
+}
+
+export interface DurableEngineOptions extends EngineOptions, WorkersOptions {}
+
+/** What setup functions receive beside the server: the object's env and state. */
+export type Setup<T, Env> = (target: T, env: Env, ctx: DurableObjectState) => void | Promise<void>;
+
+/** What `defineDurableServer` returns: a class to export from the Worker and bind in wrangler config. */
+export type DurableObjectClass<Env> = new (ctx: DurableObjectState, env: Env) => UnioDurableObject;
+
+/** The methods of the Durable Object class: the runtime's handlers, cluster RPC, test hooks. */
+export interface UnioDurableObject {
+  fetch(request: Request): Promise<Response>;
+  webSocketMessage(ws: CfWebSocket, message: string | ArrayBuffer): Promise<void>;
+  webSocketClose(ws: CfWebSocket, code: number, reason: string): Promise<void>;
+  webSocketError(ws: CfWebSocket, error: unknown): Promise<void>;
+  alarm(): Promise<void>;
+  /** Cluster RPC (rooms spanning objects); not for app use. */
+  unioDeliver(msg: ClusterMessage): Promise<ClusterReply>;
+  unioHubJoin(member: string): Promise<void>;
+  unioHubPublish(msg: ClusterMessage): Promise<ClusterReply[]>;
+  unioAck(requestId: string, args: unknown[]): Promise<void>;
+  /** With `testHooks`: drop every object in memory and rebuild from the WebSockets, as after an eviction. */
+  unioTestEvict(): Promise<HostStats>;
+  /** With `testHooks`: what woke this instance and what it wrote. */
+  unioTestStats(): Promise<HostStats & { sessions: number; sockets: number }>;
+}
+
+/**
+ * A Durable Object class whose instances each host a Socket.IO `Server`
+ * built with `options` and configured by `setup(io, env, ctx)`. Export it
+ * from your Worker and bind it in wrangler config (as a SQLite class).
+ *
+ * @example
+ * export const Chat = defineDurableServer((io) => {
+ *   io.on("connection", (socket) => {
+ *     socket.on("join", (room) => socket.join(room));
+ *     socket.on("say", (room, text) => io.to(room).emit("said", text));
+ *   });
+ * }, { cluster: { binding: "CHAT" } });
+ */
+export function defineDurableServer<Env = any>(
+  setup: Setup<AnyServer, Env>,
+  options: DurableServerOptions = {},
+): DurableObjectClass<Env> {
+  return defineObject<Env, AnyServer>(setup, options, (opts, cluster, ctx) => {
+    const serverOpts = { ...opts } as Partial<ServerOptions>;
+    const recovery = serverOpts.connectionStateRecovery;
+    if (cluster || recovery) {
+      // One store per object, shared by its namespaces; recovery data then survives evictions.
+      const sql = recovery ? ctx.storage.sql : undefined;
+      if (recovery && !sql) throw new Error("unio: connectionStateRecovery needs a SQLite-backed class (new_sqlite_classes)");
+      const store = sql ? new SqlSessionStore(sql, recovery?.maxDisconnectionDuration ?? 120_000) : undefined;
+      serverOpts.adapter = (nsp) => new DurableObjectAdapter(nsp, cluster, store);
+    }
+    return new Server(serverOpts);
+  });
+}
+
+/**
+ * The same for a standalone Engine.IO server (`/engine.io/` by default).
+ * Restored sessions are announced again through `connection`.
+ */
+export function defineDurableEngine<Env = any>(
+  setup: Setup<Engine, Env>,
+  options: DurableEngineOptions = {},
+): DurableObjectClass<Env> {
+  return defineObject<Env, Engine>(setup, options, (opts) => new Engine(opts));
+}
+
+function defineObject<Env, T extends Hosted>(
+  setup: Setup<T, Env>,
+  options: DurableServerOptions | DurableEngineOptions,
+  make: (options: EngineOptions, cluster: DurableCluster | null, ctx: DurableObjectState) => T,
+): DurableObjectClass<Env> {
+  const { cluster: clusterOptions, ...rest } = options as DurableServerOptions;
+  return class UnioObject extends DurableObject<Env> implements UnioDurableObject {
+    #host: DurableHost;
+    #cluster: DurableCluster | null;
+
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, env);
+      this.#cluster = clusterOptions ? new DurableCluster(ctx, env as Record<string, unknown>, clusterOptions) : null;
+      this.#host = this.#newHost();
+      ctx.blockConcurrencyWhile(() => this.#host.start());
+    }
+
+    #newHost(): DurableHost {
+      const cluster = this.#cluster;
+      return new DurableHost(
+        this.ctx,
+        (opts) => make(opts, cluster, this.ctx),
+        rest as EngineOptions & WorkersOptions,
+        async (target) => {
+          cluster?.bind(target as AnyServer);
+          await setup(target as T, this.env, this.ctx);
+        },
+      );
+    }
+
+    fetch(request: Request): Promise<Response> {
+      return this.#host.fetch(request);
+    }
+
+    webSocketMessage(ws: CfWebSocket, message: string | ArrayBuffer): Promise<void> {
+      return this.#host.onMessage(ws, message);
+    }
+
+    webSocketClose(ws: CfWebSocket, code: number, reason: string): Promise<void> {
+      return this.#host.onClose(ws, code, reason);
+    }
+
+    webSocketError(ws: CfWebSocket, error: unknown): Promise<void> {
+      return this.#host.onError(ws, error);
+    }
+
+    alarm(): Promise<void> {
+      return this.#host.onAlarm();
+    }
+
+    async unioDeliver(msg: ClusterMessage): Promise<ClusterReply> {
+      return this.#requireCluster().deliver(msg);
+    }
+
+    async unioHubJoin(member: string): Promise<void> {
+      this.#requireCluster().hubJoin(member);
+    }
+
+    async unioHubPublish(msg: ClusterMessage): Promise<ClusterReply[]> {
+      return this.#requireCluster().hubPublish(msg);
+    }
+
+    async unioAck(requestId: string, args: unknown[]): Promise<void> {
+      this.#requireCluster().onAck(requestId, args);
+    }
+
+    async unioTestEvict(): Promise<HostStats> {
+      this.#requireTestHooks();
+      const before = this.#host.stats;
+      this.#host.dispose();
+      this.#cluster?.reset();
+      this.#host = this.#newHost();
+      await this.#host.start();
+      return before;
+    }
+
+    async unioTestStats(): Promise<HostStats & { sessions: number; sockets: number }> {
+      this.#requireTestHooks();
+      const host = this.#host;
+      return { ...host.stats, sessions: host.engine.clients.size, sockets: host.tracker?.size ?? 0 };
+    }
+
+    #requireCluster(): DurableCluster {
+      if (!this.#cluster) throw new Error("unio: this class was defined without the `cluster` option");
+      return this.#cluster;
+    }
+
+    #requireTestHooks(): void {
+      if (!options.testHooks) throw new Error("unio: test hooks are off (option `testHooks`)");
+    }
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * The Worker in front of the Durable Objects: it picks each request's home
+ * object and refuses malformed requests itself, with the Engine.IO error
+ * reply, before they reach (and bill) an object.
+ *
+ *   request ──▶ outside the path ───────────────▶ options.fetch (the app) / 404
+ *           ──▶ a client bundle file ───────────▶ served here (when a loader is registered)
+ *           ──▶ fails a stateless check ────────▶ 400 {"code":N,"message":...}
+ *           ──▶ has a sid ──▶ object named in the sid (see sid.ts)
+ *           ──▶ handshake ──▶ env[binding].idFromName(name(request))
+ */
+import { corsHeaders, type CorsOptions } from "../../engine/cors.ts";
+import { ErrorCode, errorResponse, type RequestError, requestError } from "../../engine/errors.ts";
+import { fromWebRequest, toWebResponse } from "../../engine/web.ts";
+import { serveClientFile } from "../../socket/client-files.ts";
+import type { TransportName } from "../../engine/types.ts";
+import type { DurableObjectId, DurableObjectNamespace, ExecutionContext } from "./platform.ts";
+import { objectIdOfSid } from "./sid.ts";
+
+export interface RouteOptions<Env = any> {
+  /**
+   * Names the object a new session goes to (default: one object, "default").
+   * Reconnections carry the same query, so a function of the query keeps a
+   * client on its shard. Requests with a sid ignore it: the sid names its object.
+   * @example name: (req) => new URL(req.url).searchParams.get("room") ?? "lobby"
+   */
+  name?: (request: Request, env: Env) => string | Promise<string>;
+  /** The Socket.IO path, as given to the server. Default "/socket.io". */
+  path?: string;
+  /** Enabled transports, as given to the server. Default ["polling", "websocket"]. */
+  transports?: TransportName[];
+  /** The server's `cors` option: preflights are then answered here, and refusals carry the headers. */
+  cors?: boolean | CorsOptions;
+  /**
+   * Serve the client bundles (`<path>/socket.io.js`...) from the Worker, so
+   * they never bill an object. Needs a registered loader (`setClientBundleLoader`).
+   * Default true.
+   */
+  serveClient?: boolean;
+  /** Your own routes, for requests outside the path; 404 when absent. */
+  fetch?: (request: Request, env: Env, ctx: ExecutionContext) => Response | Promise<Response>;
+}
+
+// Field-vchar plus tab and obs-text, as the engine checks Origin.
+const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * A Worker that forwards Socket.IO traffic to Durable Objects.
+ *
+ * @example
+ * // worker.ts
+ * import { defineDurableServer, route } from "unio/workers";
+ * export const ChatServer = defineDurableServer((io) => {
+ *   io.on("connection", (socket) => socket.on("chat", (m) => io.emit("chat", m)));
+ * });
+ * export default route("CHAT", { name: (req) => new URL(req.url).searchParams.get("room") ?? "lobby" });
+ */
+export function route<Env = any>(binding: string, options: RouteOptions<Env> = {}) {
+  const path = (options.path ?? "/socket.io").replace(/\/$/, "") + "/";
+  const transports = options.transports ?? ["polling", "websocket"];
+  const cors: CorsOptions | undefined = options.cors === true ? {} : options.cors || undefined;
+  const nameOf = options.name ?? (() => "default");
+
+  async function refuse(request: Request, err: RequestError): Promise<Response> {
+    const headers = cors ? await corsHeaders(cors, request.method, headersOf(request)) : {};
+    return toWebResponse(errorResponse(err, headers));
+  }
+
+  return {
+    async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+      const url = new URL(request.url);
+      if (!url.pathname.startsWith(path)) {
+        return options.fetch ? options.fetch(request, env, ctx) : new Response("Not Found", { status: 404 });
+      }
+      if (options.serveClient !== false && url.pathname.length > path.length) {
+        const file = await serveClientFile(fromWebRequest(request), path, { cors });
+        // The body may be gzip already: workerd must send it as is, not encode it again.
+        if (file) return new Response(file.body as BodyInit, { status: file.status, headers: file.headers, encodeBody: "manual" } as ResponseInit);
+      }
+      if (request.method === "OPTIONS" && cors && !cors.preflightContinue) {
+        const headers = await corsHeaders(cors, "OPTIONS", headersOf(request));
+        return new Response(null, { status: cors.optionsSuccessStatus ?? 204, headers });
+      }
+      const ns = (env as Record<string, unknown>)[binding] as DurableObjectNamespace | undefined;
+      if (!ns) throw new Error(`unio: no Durable Object binding "${binding}" in env`);
+      const upgrade = (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
+      const checked = verify(request, url.searchParams, upgrade, transports);
+      if (typeof checked !== "string") return refuse(request, checked);
+      let id: DurableObjectId;
+      if (checked) {
+        const hex = objectIdOfSid(checked);
+        const known = hex === null ? null : idFromHex(ns, hex);
+        if (!known) return refuse(request, requestError(ErrorCode.UNKNOWN_SID, { sid: checked }));
+        id = known;
+      } else {
+        id = ns.idFromName(await nameOf(request, env));
+      }
+      return ns.get(id).fetch(request);
+    },
+  };
+}
+
+/**
+ * The engine's checks that need no session state, in its order. Returns the
+ * sid ("" for a handshake) or the refusal. What needs the session (unknown
+ * or mismatched sid, allowRequest) is left to the object.
+ */
+function verify(
+  request: Request,
+  query: URLSearchParams,
+  upgrade: boolean,
+  transports: readonly TransportName[],
+): string | RequestError {
+  const transport = query.get("transport");
+  if (transport === null || !transports.includes(transport as TransportName)) {
+    return requestError(ErrorCode.UNKNOWN_TRANSPORT, { transport });
+  }
+  const origin = request.headers.get("origin");
+  if (origin !== null && INVALID_HEADER_CHAR.test(origin)) {
+    return requestError(ErrorCode.BAD_REQUEST, { name: "INVALID_ORIGIN", origin });
+  }
+  const sid = query.get("sid");
+  if (sid) return sid;
+  if (request.method !== "GET") return requestError(ErrorCode.BAD_HANDSHAKE_METHOD, { method: request.method });
+  if ((transport === "websocket") !== upgrade) return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_HANDSHAKE_ERROR" });
+  if (query.get("EIO") !== "4") return requestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, { protocol: 3 });
+  return "";
+}
+
+/** The namespace refuses ids it did not make: a forged sid fails here, in the Worker. */
+function idFromHex(ns: DurableObjectNamespace, hex: string): DurableObjectId | null {
+  try {
+    return ns.idFromString(hex);
+  } catch {
+    return null;
+  }
+}
+
+function headersOf(request: Request): Record<string, string> {
+  const out: Record<string, string> = {};
+  request.headers.forEach((v, k) => {
+    out[k] = v;
+  });
+  return out;
+}
