@@ -5,35 +5,48 @@ export interface TimerTarget {
   onTimer(kind: number): void;
 }
 
-/** A scheduled call. `cancel()` is O(1): the entry is skipped when it falls due. */
+/**
+ * A scheduled call. `cancel()` is O(1): the entry is skipped when it falls
+ * due, and lets go of its target at once, so a closed session is not kept
+ * alive by its cancelled heartbeat until that deadline.
+ */
 export class TimerEntry {
   cancelled = false;
   constructor(
     readonly at: number,
-    readonly target: TimerTarget,
+    public target: TimerTarget | null,
     readonly kind: number,
   ) {}
   cancel(): void {
     this.cancelled = true;
+    this.target = null;
   }
 }
 
-/** FIFO of entries that all share one delay, so they arrive already sorted by deadline. */
+/**
+ * FIFO of entries that all share one delay, so they arrive already sorted by
+ * deadline. Slots before `head` are cleared as they are passed: an entry
+ * holds its target (a session, an ack), which must not stay reachable from
+ * the queue once its time has come.
+ */
 class DelayQueue {
-  items: TimerEntry[] = [];
+  items: Array<TimerEntry | undefined> = [];
   head = 0;
   peek(): TimerEntry | undefined {
-    while (this.head < this.items.length && this.items[this.head]!.cancelled) this.head++;
+    while (this.head < this.items.length && this.items[this.head]!.cancelled) this.items[this.head++] = undefined;
     this.#compact();
     return this.items[this.head];
   }
   shift(): TimerEntry | undefined {
     const e = this.peek();
-    if (e) this.head++;
+    if (e) this.items[this.head++] = undefined;
     return e;
   }
   #compact(): void {
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
@@ -131,7 +144,7 @@ export class Scheduler {
         if (!next || next.e.at > this.clock.now()) break;
         next.q.shift();
         try {
-          next.e.target.onTimer(next.e.kind);
+          next.e.target?.onTimer(next.e.kind);
         } catch (err) {
           // A throwing callback (user code behind an ack timeout) must not stop the others.
           failure ??= err;
