@@ -3,6 +3,7 @@
  * flags" (every modifier returns a new operator), and RemoteSocket, the view
  * of a socket `fetchSockets()` returns when it lives on another node.
  */
+import { collectResponses } from "./acks.ts";
 import type { TimerEntry, TimerTarget } from "../engine/scheduler.ts";
 import { type Packet, PacketType } from "../protocol/socket-io-packet.ts";
 import type { Adapter } from "./adapter.ts";
@@ -192,17 +193,7 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData = any>
     ev: Ev,
     ...args: AllButLast<EventParams<EmitEvents, Ev>>
   ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>> {
-    return new Promise((resolve, reject) => {
-      const cb = (err: (Error & { responses?: unknown }) | null, responses: any) => {
-        if (err) {
-          err.responses = responses;
-          reject(err);
-        } else {
-          resolve(responses);
-        }
-      };
-      (this.emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...(args as unknown[]), cb);
-    });
+    return collectResponses((cb) => (this.emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...(args as unknown[]), cb));
   }
 
   /** Ids of the targeted sockets (deprecated in socket.io; use `fetchSockets()`). */

@@ -4,6 +4,7 @@
  * connection middlewares, its adapter, and the ack-id counter shared by
  * socket emits and broadcasts.
  */
+import { collectResponses } from "./acks.ts";
 import { type AdapterConstructor, type Adapter, createAdapter } from "./adapter.ts";
 import { BroadcastOperator, type RemoteSocket } from "./broadcast-operator.ts";
 import { type Middleware, runMiddlewares } from "./middleware.ts";
@@ -191,17 +192,7 @@ export class Namespace<
     ev: Ev,
     ...args: AllButLast<EventParams<ServerSideEvents, Ev>>
   ): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]> {
-    return new Promise((resolve, reject) => {
-      const cb = (err: (Error & { responses?: unknown }) | null, responses: any) => {
-        if (err) {
-          err.responses = responses;
-          reject(err);
-        } else {
-          resolve(responses);
-        }
-      };
-      (this.serverSideEmit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...(args as unknown[]), cb);
-    });
+    return collectResponses((cb) => (this.serverSideEmit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...(args as unknown[]), cb));
   }
 
   /** Called by cluster adapters with an event another server emitted: `[ev, ...args]`. */

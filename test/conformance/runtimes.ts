@@ -21,22 +21,33 @@ export interface RuntimeSpec {
   capabilities: Capabilities;
 }
 
+/**
+ * The three process runtimes, each running `<fixtureDir>/<name>.ts` through
+ * its shim. Other suites (test/hardening) reuse it with their own fixtures.
+ */
+export function processRuntimes(fixtureDir: string, denoFlags: string[] = []): RuntimeSpec[] {
+  const at = (name: string) => `${root}${fixtureDir}/${name}.ts`;
+  return [
+    {
+      name: "node",
+      command: [process.execPath, "--import", "tsx", at("node")],
+      capabilities: { remoteAddress: true },
+    },
+    {
+      name: "bun",
+      command: [bin("bun"), "run", at("bun")],
+      capabilities: { remoteAddress: true },
+    },
+    {
+      name: "deno",
+      command: [bin("deno"), "run", "--allow-net", "--allow-env", "--allow-read", "--no-lock", ...denoFlags, at("deno")],
+      capabilities: { remoteAddress: true },
+    },
+  ];
+}
+
 export const RUNTIMES: RuntimeSpec[] = [
-  {
-    name: "node",
-    command: [process.execPath, "--import", "tsx", fixture("node")],
-    capabilities: { remoteAddress: true },
-  },
-  {
-    name: "bun",
-    command: [bin("bun"), "run", fixture("bun")],
-    capabilities: { remoteAddress: true },
-  },
-  {
-    name: "deno",
-    command: [bin("deno"), "run", "--allow-net", "--allow-env", "--allow-read", "--no-lock", fixture("deno")],
-    capabilities: { remoteAddress: true },
-  },
+  ...processRuntimes("test/conformance/fixtures"),
   {
     name: "workers",
     // A Node launcher bundles the app with esbuild and runs it in workerd through Miniflare.
@@ -57,8 +68,8 @@ export const REFERENCE: RuntimeSpec = {
   capabilities: { remoteAddress: true },
 };
 
-/** `UNIO_RUNTIMES=node,bun` narrows a local run; CI runs all three. */
-export function selectedRuntimes(): RuntimeSpec[] {
+/** `UNIO_RUNTIMES=node,bun` narrows a local run; CI runs them all. */
+export function selectedRuntimes(all: RuntimeSpec[] = RUNTIMES, extra: RuntimeSpec[] = [REFERENCE]): RuntimeSpec[] {
   const only = process.env.UNIO_RUNTIMES?.split(",").filter(Boolean);
-  return only ? [...RUNTIMES, REFERENCE].filter((r) => only.includes(r.name)) : RUNTIMES;
+  return only ? [...all, ...extra].filter((r) => only.includes(r.name)) : all;
 }
