@@ -10,6 +10,7 @@ import {
   statusResponse,
 } from "./errors.ts";
 import type {
+  Fanout,
   IncomingRequest,
   OutgoingResponse,
   RequestTarget,
@@ -64,6 +65,12 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    * parsers such as socket.io-msgpack-parser) get `Buffer`s on every transport.
    */
   binaryType: ((bytes: Uint8Array) => Uint8Array) | null = null;
+  /**
+   * The runtime's native fan-out, set by its shim (Bun); `null` elsewhere.
+   * The Socket.IO layer publishes a broadcast through it when the
+   * recipients are exactly one topic's subscribers (see `Session.fanoutReady`).
+   */
+  fanout: Fanout | null = null;
 
   constructor(options: EngineOptions = {}, defaultPath = "/engine.io") {
     super();
@@ -81,6 +88,10 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
 
   get maxPayload(): number {
     return this.opts.maxHttpBufferSize;
+  }
+
+  get maxBufferedBytes(): number {
+    return this.opts.maxBufferedBytes;
   }
 
   get clientsCount(): number {

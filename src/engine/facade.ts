@@ -51,10 +51,37 @@ export interface OutgoingResponse {
   body: string | Uint8Array;
 }
 
+/**
+ * A WebSocket frame the core may send to many connections: a broadcast's
+ * message, or a constant control packet such as PING.
+ */
+export interface SharedFrame {
+  /** The frame's payload: text (a text frame) or bytes (a binary frame). */
+  readonly wsFrame: string | Uint8Array;
+  /**
+   * Free for the shim that sends it: a runtime that can frame once caches the
+   * framed bytes here, so the second and later recipients pay only the write.
+   */
+  framed: unknown;
+}
+
 /** The open WebSocket, as the shim presents it to the core. */
 export interface WsConnection {
   /** Sends one text or binary frame. */
   send(data: string | Uint8Array): void;
+  /**
+   * Optional: sends a frame that other connections may share. A runtime that
+   * can frame a message once (Node's ws) caches the bytes in `frame.framed`
+   * and writes them as they are; without it the core calls `send(wsFrame)`.
+   */
+  sendShared?(frame: SharedFrame): void;
+  /**
+   * Optional, with `Fanout`: from now on this socket receives what is
+   * published to `topic` (Bun's `ws.subscribe`). Idempotent.
+   */
+  subscribe?(topic: string): void;
+  /** Optional, with `Fanout`: stops receiving `topic`. Idempotent. */
+  unsubscribe?(topic: string): void;
   /** Closes the socket (a no-op if already closed). */
   close(code?: number, reason?: string): void;
   /** Bytes queued in the runtime and not yet written; 0 where the runtime cannot tell. */
@@ -65,6 +92,16 @@ export interface WsConnection {
    * did so in ms; `null` if never. The session counts it as a heartbeat.
    */
   lastAutoPong?(): number | null;
+}
+
+/**
+ * A runtime's own fan-out (Bun's `server.publish`): one call frames a
+ * message once and writes it, natively, to every WebSocket subscribed to
+ * `topic`. The core publishes only when the subscribers are exactly the
+ * intended recipients and none of them has anything queued before it.
+ */
+export interface Fanout {
+  publish(topic: string, frame: SharedFrame): void;
 }
 
 /** What the core wants to hear from an open WebSocket. */
@@ -97,12 +134,16 @@ export interface RequestTarget {
   readonly path: string;
   /** Largest message accepted; shims pass it to their WebSocket server. */
   readonly maxPayload: number;
+  /** Bytes a connection may have waiting to be written before it is closed (`maxBufferedBytes`). */
+  readonly maxBufferedBytes: number;
   /** Whether a request path belongs to this target (anything else falls through). */
   matches(pathname: string): boolean;
   handleRequest(req: IncomingRequest): Promise<OutgoingResponse>;
   handleUpgrade(req: IncomingRequest): Promise<UpgradeResult>;
   /** Set by a shim to hand users its runtime's binary type (Node: `Buffer`). */
   binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
+  /** Set by a shim whose runtime publishes to topics natively (Bun). */
+  fanout: Fanout | null;
   /** Closes every session; shims call it when their server stops. */
   close(): void | Promise<void>;
 }

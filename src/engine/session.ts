@@ -179,6 +179,34 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.#scheduleFlush();
   }
 
+  // ── fan-out: runtimes that publish to topics natively (Bun) ───────────
+
+  /**
+   * Whether a frame published to this session's topics now would arrive in
+   * order: open, on a WebSocket whose runtime can subscribe, nothing queued.
+   */
+  get fanoutReady(): boolean {
+    const t = this.transport;
+    return this.readyState === "open" && this.#buffer.length === 0 && t instanceof WebSocketTransport && t.canSubscribe;
+  }
+
+  /** Subscribes the current WebSocket to `topic` (a no-op on polling: the upgrade resubscribes). */
+  subscribe(topic: string): void {
+    const t = this.transport;
+    if (t instanceof WebSocketTransport) t.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    const t = this.transport;
+    if (t instanceof WebSocketTransport) t.unsubscribe(topic);
+  }
+
+  /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */
+  afterPublish(): void {
+    const t = this.transport;
+    if (t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes) this.#overflow();
+  }
+
   #overflow(): void {
     this.#onClose("transport error", new Error("write buffer full: the client is not reading"));
   }
@@ -198,7 +226,10 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     const items = this.#buffer;
     this.#buffer = [];
     this.#bufferedBytes = 0;
-    this.transport.write(items);
+    const t = this.transport;
+    t.write(items);
+    // Whatever the runtime could not write yet counts against the limit too.
+    if (t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes) return this.#overflow();
     this.#runCallbacks();
     this.emitReserved("drain");
     if (this.readyState === "closing" && this.#buffer.length === 0) this.#finishGracefulClose();
@@ -356,6 +387,8 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.#probed = false;
     this.transport.close(NOOP);
     this.transport = ws;
+    // The layer above subscribes the new WebSocket to its topics before anything else is written.
+    this.#handler?.onUpgrade?.();
     this.emitReserved("upgrade", "websocket");
     if (this.readyState === "closing") return this.#onClose("forced close");
     this.#flush();

@@ -1,12 +1,12 @@
+import type { SharedFrame } from "./facade.ts";
 import type { TransportName } from "./types.ts";
 
 /**
  * One unit of a session's write buffer: an `OutboundMessage` or a control
  * packet. Both know their WebSocket frame and their text (polling) form.
  */
-export interface WireItem {
+export interface WireItem extends SharedFrame {
   readonly text: string;
-  readonly wsFrame: string | Uint8Array;
   readonly size: number;
 }
 
@@ -14,6 +14,7 @@ export interface WireItem {
 export class ControlPacket implements WireItem {
   readonly wsFrame: string;
   readonly size: number;
+  framed: unknown = undefined;
   constructor(readonly text: string) {
     this.wsFrame = text;
     this.size = text.length;

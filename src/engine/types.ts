@@ -40,6 +40,8 @@ export interface EngineSocketEvents {
 export interface SessionHandler {
   onMessage(data: string | Uint8Array): void;
   onClose(reason: EngineCloseReason, description?: unknown): void;
+  /** The session now runs on a WebSocket (topic subscriptions are per WebSocket). */
+  onUpgrade?(): void;
 }
 
 /** What the Socket.IO layer (and a user of a standalone Engine) sees of a session. */
@@ -66,4 +68,15 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
   sendMessages(messages: readonly OutboundMessage[]): void;
   /** Closes gracefully (buffer flushed first), or at once with `discard`. */
   close(discard?: boolean): this;
+  /**
+   * With a runtime fan-out (`Engine.fanout`): whether a publish to this
+   * session's topics would reach it now, in order. False on polling, with
+   * anything queued, or on runtimes without topics.
+   */
+  readonly fanoutReady: boolean;
+  /** Subscribes the session's WebSocket to a fan-out topic (no-op where there are none). */
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /** Called once a publish reached this session: enforces `maxBufferedBytes`. */
+  afterPublish(): void;
 }

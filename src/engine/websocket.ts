@@ -51,7 +51,35 @@ export class WebSocketTransport implements Transport, WsHandler {
   }
 
   send(item: WireItem): void {
-    if (!this.#closed) this.conn.send(this.supportsBinary ? item.wsFrame : item.text);
+    if (this.#closed) return;
+    const conn = this.conn;
+    // A `b64` client takes binary as base64 text; anything else goes as the shared frame.
+    if (!this.supportsBinary && typeof item.wsFrame !== "string") conn.send(item.text);
+    else if (conn.sendShared) conn.sendShared(item);
+    else conn.send(item.wsFrame);
+  }
+
+  /** Whether the runtime can deliver this socket's share of a topic publish (see `Fanout`). */
+  get canSubscribe(): boolean {
+    return !this.#closed && this.supportsBinary && this.conn.subscribe !== undefined;
+  }
+
+  subscribe(topic: string): void {
+    if (!this.canSubscribe) return;
+    try {
+      this.conn.subscribe!(topic);
+    } catch {
+      // The runtime already closed the socket; its close event follows.
+    }
+  }
+
+  unsubscribe(topic: string): void {
+    if (this.#closed || !this.conn.unsubscribe) return;
+    try {
+      this.conn.unsubscribe(topic);
+    } catch {
+      // As above: nothing left to unsubscribe.
+    }
   }
 
   close(): void {

@@ -6,7 +6,7 @@
 // Registers the socket.io-client bundles for `serveClient` (/socket.io/socket.io.js).
 import "./client-bundle.ts";
 import { handleWebRequest } from "../engine/web.ts";
-import type { RequestTarget, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
+import type { Fanout, RequestTarget, SharedFrame, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
 
 export type { RequestTarget } from "../engine/facade.ts";
 
@@ -16,8 +16,11 @@ interface BunServerWebSocket {
   send(data: string | Uint8Array): number;
   close(code?: number, reason?: string): void;
   getBufferedAmount(): number;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
 }
 interface BunServer {
+  publish(topic: string, data: string | Uint8Array): number;
   upgrade(req: Request, options: { headers?: Record<string, string>; data: SocketData }): boolean;
   requestIP(req: Request): { address: string } | null;
   timeout(req: Request, seconds: number): void;
@@ -49,6 +52,32 @@ class BunWsConnection implements WsConnection {
   get bufferedAmount(): number {
     return this.ws.getBufferedAmount();
   }
+  subscribe(topic: string): void {
+    this.ws.subscribe(topic);
+  }
+  unsubscribe(topic: string): void {
+    this.ws.unsubscribe(topic);
+  }
+}
+
+/**
+ * Bun's pub/sub as the core's `Fanout`: uWebSockets frames a published
+ * message once and writes it to every subscriber natively. Topics live in
+ * one Bun server; a target served by a second server at once falls back to
+ * per-socket sends (the core publishes only while `target.fanout` is set).
+ */
+class BunFanout implements Fanout {
+  #server: BunServer | null = null;
+  constructor(readonly target: RequestTarget) {}
+  /** Called with every request's server: the first one owns the topics. */
+  seen(server: BunServer): void {
+    if (this.#server === server) return;
+    if (this.#server === null) this.#server = server;
+    else this.target.fanout = null;
+  }
+  publish(topic: string, frame: SharedFrame): void {
+    this.#server?.publish(topic, frame.wsFrame);
+  }
 }
 
 export interface HandlerOptions {
@@ -72,8 +101,11 @@ export interface HandlerOptions {
  */
 export function handler(target: RequestTarget, options: HandlerOptions = {}) {
   const userFetch = options.fetch;
+  const fanout = new BunFanout(target);
+  target.fanout = fanout;
   return {
     fetch(request: Request, server: BunServer): Promise<Response | undefined> {
+      fanout.seen(server);
       return handleWebRequest(target, request, {
         remoteAddress: server.requestIP(request)?.address,
         // Bun ends requests idle for 10 s; a long-poll legitimately waits up to pingInterval.
@@ -92,6 +124,9 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
       idleTimeout: 0,
       sendPings: false,
       perMessageDeflate: false,
+      // Bun drops a frame for a socket over this limit; publishes report no such drop, so the
+      // limit must stay above maxBufferedBytes, past which the core closes the socket itself.
+      backpressureLimit: Math.max(16 * 1024 * 1024, target.maxBufferedBytes + 1),
       open(ws: BunServerWebSocket) {
         ws.data.handler = ws.data.accept.open(new BunWsConnection(ws));
       },

@@ -7,12 +7,14 @@
 import "./client-bundle.ts";
 import { createServer, type IncomingMessage, type Server as HttpServer, STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import * as wsPackage from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import type {
   BodyResult,
   IncomingRequest,
   OutgoingResponse,
   RequestTarget,
+  SharedFrame,
   WsConnection,
   WsHandler,
 } from "../engine/facade.ts";
@@ -81,6 +83,48 @@ function writeResponse(res: ServerResponse, out: OutgoingResponse): void {
   res.end(body);
 }
 
+type FrameOptions = { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean };
+/** ws's public framing function (`Sender.frame`): header and payload of one unmasked frame. */
+const frameWith = (wsPackage as unknown as { Sender: { frame(data: Buffer, o: FrameOptions): Buffer[] } }).Sender.frame;
+const TEXT_FRAME: FrameOptions = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false };
+const BINARY_FRAME: FrameOptions = { ...TEXT_FRAME, opcode: 2 };
+
+/** The private parts of ws's WebSocket that writing a pre-framed message relies on. */
+interface WsInternals {
+  _socket: Duplex | null;
+  _sender: { _state?: number; _queue?: unknown[] } | null;
+}
+
+/**
+ * ws's WebSocket plus `sendShared`: a broadcast's frame is built once (ws's
+ * own `Sender.frame`) and those bytes are written to every socket, where
+ * `send()` would encode, frame and write the message again per recipient.
+ * The direct write is taken only while ws's sender is idle (its state
+ * DEFAULT and nothing queued, always so without permessage-deflate), so it
+ * cannot overtake a frame ws still holds; otherwise it falls back to `send()`.
+ * The bytes count in `bufferedAmount` as any other write does.
+ */
+class UnioWebSocket extends WebSocket {
+  sendShared(frame: SharedFrame): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    const { _socket: socket, _sender: sender } = this as unknown as WsInternals;
+    if (!socket || !sender || sender._state !== 0 || sender._queue?.length !== 0) {
+      this.send(frame.wsFrame);
+      return;
+    }
+    let bytes = frame.framed;
+    if (!(bytes instanceof Buffer)) {
+      const data = frame.wsFrame;
+      const parts =
+        typeof data === "string"
+          ? frameWith(Buffer.from(data), TEXT_FRAME)
+          : frameWith(Buffer.from(data.buffer, data.byteOffset, data.byteLength), BINARY_FRAME);
+      bytes = frame.framed = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    }
+    socket.write(bytes as Buffer);
+  }
+}
+
 const kHandler = Symbol("unio.wsHandler");
 type BoundWs = WebSocket & { [kHandler]: WsHandler };
 const handlerOf = (ws: WebSocket): WsHandler => (ws as BoundWs)[kHandler];
@@ -135,6 +179,7 @@ class NodeBinding {
       maxPayload: target.maxPayload,
       perMessageDeflate: false,
       clientTracking: false,
+      WebSocket: UnioWebSocket,
     });
     // Headers the core chose for the 101 (cookies, `headers` hook).
     this.wss.on("headers", (lines: string[], req: IncomingMessage) => {

@@ -26,6 +26,24 @@ class PendingAck implements TimerTarget {
 }
 
 /**
+ * Turns an error-first multi-response ack (`(err, responses)`) into a
+ * Promise: resolved with the responses, or rejected with the error carrying
+ * the partial `responses` (as socket.io's `emitWithAck` on broadcasts does).
+ */
+export function collectResponses<T>(send: (cb: (err: (Error & { responses?: unknown }) | null, responses: any) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    send((err, responses) => {
+      if (err) {
+        err.responses = responses;
+        reject(err);
+      } else {
+        resolve(responses);
+      }
+    });
+  });
+}
+
+/**
  * Ack callbacks of one socket.
  *
  * @example

@@ -12,6 +12,7 @@
  */
 import { Emitter } from "../engine/emitter.ts";
 import { OutboundMessage } from "../engine/outbound.ts";
+import type { EngineSocket } from "../engine/types.ts";
 import type { Packet } from "../protocol/socket-io-packet.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Socket } from "./socket.ts";
@@ -41,6 +42,14 @@ export type AnySocket = Socket<any, any, any, any>;
 
 /** The `adapter` option: an Adapter subclass, or a factory called once per namespace. */
 export type AdapterConstructor = (new (nsp: AnyNamespace) => Adapter) | ((nsp: AnyNamespace) => Adapter);
+
+/**
+ * The fan-out topic of a room; a namespace's own topic (all its sockets) is
+ * its name. Namespace names start with "/" and hold no NUL, so the two never meet.
+ */
+export function roomTopic(nsp: string, room: Room): string {
+  return nsp + "\u0000" + room;
+}
 
 /** Creates the adapter of `nsp` from the option: classes are `new`ed, arrow factories called. */
 export function createAdapter(ctor: AdapterConstructor, nsp: AnyNamespace): Adapter {
@@ -114,20 +123,90 @@ export class Adapter extends Emitter<AdapterEvents> {
         this.emit("join-room", room, id);
       }
     }
+    const conn = this.#fanoutConn(id);
+    if (conn) for (const room of rooms) if (room !== id) conn.subscribe(roomTopic(this.nsp.name, room));
   }
 
   /** Removes a socket from one room. */
   del(id: SocketId, room: Room): Promise<void> | void {
     this.sids.get(id)?.delete(room);
     this.#leave(room, id);
+    this.#fanoutConn(id)?.unsubscribe(roomTopic(this.nsp.name, room));
   }
 
   /** Removes a socket from every room. */
   delAll(id: SocketId): void {
     const mine = this.sids.get(id);
+    const conn = this.#fanoutConn(id);
+    if (conn) {
+      conn.unsubscribe(this.nsp.name);
+      if (mine) for (const room of mine) if (room !== id) conn.unsubscribe(roomTopic(this.nsp.name, room));
+    }
     if (!mine) return;
     this.sids.delete(id);
     for (const room of mine) this.#leave(room, id);
+  }
+
+  // ── fan-out: one native publish per broadcast where the runtime has topics (Bun) ──
+  //
+  // Invariant: a connected socket's WebSocket is subscribed to its namespace's
+  // topic and to one topic per room it is in (its own room aside), and to
+  // nothing else. Joins and leaves keep it, `_subscribeAll` sets it up on
+  // connect and after an upgrade. So a room's subscribers are exactly its
+  // connected members, and a publish is taken only when every one of them is
+  // `fanoutReady` (a WebSocket with nothing queued): all or nothing, in order.
+
+  /** The engine socket of a connected local socket, when the runtime has a fan-out. */
+  #fanoutConn(id: SocketId): EngineSocket | undefined {
+    if (!this.nsp.server.engine.fanout) return undefined;
+    return this.nsp.sockets.get(id)?.client.conn;
+  }
+
+  /** Subscribes a connected socket's WebSocket to every topic it belongs to (on connect, after an upgrade). */
+  _subscribeAll(id: SocketId): void {
+    const conn = this.#fanoutConn(id);
+    if (!conn) return;
+    conn.subscribe(this.nsp.name);
+    const mine = this.sids.get(id);
+    if (mine) for (const room of mine) if (room !== id) conn.subscribe(roomTopic(this.nsp.name, room));
+  }
+
+  /**
+   * Sends `messages` with one native publish when the recipients are exactly
+   * a topic's subscribers: the whole namespace or one room, no `except`,
+   * every member ready. False: the caller writes to each socket instead.
+   */
+  #publish(opts: BroadcastOptions, messages: readonly OutboundMessage[], data: unknown[]): boolean {
+    const fanout = this.nsp.server.engine.fanout;
+    if (!fanout || opts.rooms.size > 1 || (opts.except !== undefined && opts.except.size > 0)) return false;
+    const sockets = this.nsp.sockets;
+    let topic = this.nsp.name;
+    let members: ReadonlySet<SocketId> | undefined;
+    for (const room of opts.rooms) {
+      // A socket's own room has one member and no topic.
+      if (sockets.has(room)) return false;
+      members = this.rooms.get(room);
+      if (!members) return false;
+      topic = roomTopic(this.nsp.name, room);
+    }
+    const ids = (): Iterable<SocketId> => members ?? sockets.keys();
+    let count = 0;
+    for (const id of ids()) {
+      const socket = sockets.get(id);
+      if (!socket) continue; // joined in a middleware, not connected yet: not subscribed either
+      if (!socket.client.conn.fanoutReady) return false;
+      count++;
+    }
+    // One recipient gains nothing from a publish.
+    if (count < 2) return false;
+    for (let i = 0; i < messages.length; i++) fanout.publish(topic, messages[i]!);
+    for (const id of ids()) {
+      const socket = sockets.get(id);
+      if (!socket) continue;
+      socket.client.conn.afterPublish();
+      socket._notifyOutgoing(data);
+    }
+    return true;
   }
 
   #leave(room: Room, id: SocketId): void {
@@ -147,6 +226,7 @@ export class Adapter extends Emitter<AdapterEvents> {
     const messages = this.encode(packet, flags);
     const volatile = flags?.volatile === true;
     const data = packet.data as unknown[];
+    if (this.#publish(opts, messages, data)) return;
     this.apply(opts, (socket) => {
       if (socket.client._writeMessages(messages, volatile)) socket._notifyOutgoing(data);
     });

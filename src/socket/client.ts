@@ -15,6 +15,7 @@ import type { EngineCloseReason, EngineSocket, SessionHandler } from "../engine/
 import type { OutboundMessage } from "../engine/outbound.ts";
 import { type Packet, PacketType, type ParserDecoder } from "../protocol/socket-io-packet.ts";
 import type { Server } from "./server.ts";
+import type { Adapter } from "./adapter.ts";
 import type { Socket } from "./socket.ts";
 import type { DefaultEventsMap, EventsMap } from "./typed-events.ts";
 import type { DisconnectReason, Handshake } from "./types.ts";
@@ -74,6 +75,11 @@ export class Client<
   onTimer(): void {
     this.#connectTimer = undefined;
     if (this.#nsps.size === 0) this.close();
+  }
+
+  /** The session moved to a WebSocket: subscribe it to its sockets' fan-out topics. */
+  onUpgrade(): void {
+    for (const socket of this.#nsps.values()) (socket.nsp.adapter as Partial<Adapter>)._subscribeAll?.(socket.id);
   }
 
   // ── incoming ──────────────────────────────────────────────────────────

@@ -7,7 +7,7 @@
  */
 import type { Clock } from "../engine/clock.ts";
 import { Engine } from "../engine/engine.ts";
-import type { IncomingRequest, OutgoingResponse, RequestTarget, UpgradeResult } from "../engine/facade.ts";
+import type { Fanout, IncomingRequest, OutgoingResponse, RequestTarget, UpgradeResult } from "../engine/facade.ts";
 import type { EngineOptions } from "../engine/options.ts";
 import type { Scheduler } from "../engine/scheduler.ts";
 import type { EngineSocket } from "../engine/types.ts";
@@ -185,6 +185,18 @@ export class Server<
 
   get maxPayload(): number {
     return this.engine.maxPayload;
+  }
+
+  get maxBufferedBytes(): number {
+    return this.engine.maxBufferedBytes;
+  }
+
+  /** Forwarded to the engine: the runtime's native fan-out, if any. */
+  get fanout(): Fanout | null {
+    return this.engine.fanout;
+  }
+  set fanout(fanout: Fanout | null) {
+    this.engine.fanout = fanout;
   }
 
   /** Forwarded to the engine: the runtime's binary type for decoded bytes. */

@@ -368,6 +368,8 @@ export class Socket<
   _onconnect(): void {
     this.#state = "connected";
     this.join(this.id);
+    // Rooms joined in a middleware, and the namespace itself, become fan-out topics now.
+    (this.#adapter as Partial<Adapter>)._subscribeAll?.(this.id);
     const missed = this.#missed;
     if (missed) {
       this.#missed = undefined;

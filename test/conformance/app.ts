@@ -60,6 +60,30 @@ export interface Departure {
 
 type Ack = (...args: unknown[]) => void;
 
+const publishCounts = new WeakMap<object, { n: number }>();
+/**
+ * Native publishes made so far by `io`'s engine (0 where the runtime has no
+ * topics, and on the reference server). Counted by wrapping the fan-out the
+ * runtime shim installed, the first time it is asked.
+ */
+function publishes(io: Server): number {
+  const engine = (io as { engine?: { fanout?: { publish(...a: unknown[]): void } | null } }).engine;
+  const fanout = engine?.fanout;
+  if (!fanout) return 0;
+  let count = publishCounts.get(fanout);
+  if (!count) {
+    const counter = { n: 0 };
+    count = counter;
+    publishCounts.set(fanout, counter);
+    const publish = fanout.publish.bind(fanout);
+    fanout.publish = (...a: unknown[]) => {
+      counter.n++;
+      publish(...a);
+    };
+  }
+  return count.n;
+}
+
 /** Splits `(...args, ack?)` as handlers receive them. */
 function splitAck(args: unknown[]): [unknown[], Ack | undefined] {
   const last = args[args.length - 1];
@@ -148,6 +172,7 @@ export function installSocketApp(io: Server): Server {
     /**
      * Broadcasts `event` with `args`: from the namespace (`io.to().except()`)
      * or from this socket (`socket.to().except()`, which leaves the sender out).
+     * The ack reports how many native publishes (Bun's topics) carried it.
      */
     socket.on(
       "broadcast",
@@ -158,10 +183,26 @@ export function installSocketApp(io: Server): Server {
         let op = spec.from === "socket" ? socket.broadcast : nsp.to([]);
         if (spec.to?.length) op = op.to(spec.to);
         if (spec.except?.length) op = op.except(spec.except);
+        const before = publishes(io);
         op.emit(spec.event, ...(spec.args ?? []));
-        ack?.();
+        ack?.({ published: publishes(io) - before });
       },
     );
+
+    /**
+     * For every member of `room`: a direct emit, a room broadcast, another
+     * direct emit, in one tick. Each member must see "direct-1", "shared",
+     * "direct-2" in that order, whichever way the broadcast went out.
+     */
+    socket.on("interleave", (room: string, ack?: Ack) => {
+      const members = [...(nsp.adapter.rooms.get(room) ?? [])].map((id) => nsp.sockets.get(id)).filter((s) => s);
+      for (const s of members) s!.emit("seq", "direct-1");
+      const before = publishes(io);
+      nsp.to(room).emit("seq", "shared");
+      const published = publishes(io) - before;
+      for (const s of members) s!.emit("seq", "direct-2");
+      ack?.({ published });
+    });
 
     // The server asks this client with `socket.timeout(ms).emitWithAck(event, ...args)`.
     socket.on("ask-me", async (spec: { event: string; args?: unknown[]; timeout: number }, ack: Ack) => {
@@ -205,7 +246,14 @@ export function installSocketApp(io: Server): Server {
 
   io.on("connection", wire);
   io.of("/custom").on("connection", wire);
-  io.of(/^\/dyn-\w+$/).on("connection", wire);
+  const dynamic = io.of(/^\/dyn-\w+$/);
+  // Rooms named in `auth.rooms` are joined in the middleware, before the socket connects.
+  dynamic.use((socket, next) => {
+    const rooms = (socket.handshake.auth as { rooms?: unknown }).rooms;
+    if (Array.isArray(rooms)) socket.join(rooms.map(String));
+    next();
+  });
+  dynamic.on("connection", wire);
   const guarded = io.of("/guarded");
   guarded.use((socket, next) => {
     if (socket.handshake.auth.token === "secret") return next();

@@ -13,6 +13,8 @@ const fixture = (name: string) => `${root}test/conformance/fixtures/${name}.ts`;
 export interface Capabilities {
   /** The runtime reports the peer address to the shim. */
   remoteAddress: boolean;
+  /** The runtime publishes to topics natively (Bun): room broadcasts to WebSocket clients are one publish. */
+  fanout?: boolean;
 }
 
 export interface RuntimeSpec {
@@ -36,7 +38,7 @@ export function processRuntimes(fixtureDir: string, denoFlags: string[] = []): R
     {
       name: "bun",
       command: [bin("bun"), "run", at("bun")],
-      capabilities: { remoteAddress: true },
+      capabilities: { remoteAddress: true, fanout: true },
     },
     {
       name: "deno",

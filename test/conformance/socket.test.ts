@@ -299,6 +299,97 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
     });
   });
 
+  describe("fan-out: broadcasts by native publish where the runtime has topics", () => {
+    /** Publishes expected for a broadcast that may go by topic. */
+    const publish = runtime.capabilities.fanout ? 1 : 0;
+    const inboxOf = (c: ClientSocket) => {
+      const inbox: string[] = [];
+      c.onAny((ev: string, arg: unknown) => inbox.push(ev === "seq" ? String(arg) : ev));
+      return inbox;
+    };
+    const ws: ClientOptions = { transports: ["websocket"] };
+
+    it("a room of WebSocket clients: exactly the members, in order with direct emits; a leaver stops receiving", async () => {
+      const nsp = dynamicName("fan");
+      const R = unique("r");
+      const members = await Promise.all([1, 2, 3].map(() => connected(nsp, ws)));
+      const outsider = await connected(nsp, ws);
+      await Promise.all(members.map((m) => ask(m, "join", R)));
+      const inboxes = [...members, outsider].map(inboxOf);
+      expect(await ask(outsider, "interleave", R)).toEqual({ published: publish });
+      await ask(members[2]!, "leave", R);
+      const bc = (spec: object) => ask(outsider, "broadcast", { from: "nsp", ...spec });
+      expect(await bc({ to: [R], event: "after-leave" })).toEqual({ published: publish });
+      // The whole namespace: one topic too. "end" last means everything before it arrived.
+      const ended = [...members, outsider].map((c) => once(c, "end"));
+      expect(await bc({ event: "end" })).toEqual({ published: publish });
+      await Promise.all(ended);
+      const room = ["direct-1", "shared", "direct-2"];
+      expect(inboxes).toEqual([
+        [...room, "after-leave", "end"],
+        [...room, "after-leave", "end"],
+        [...room, "end"],
+        ["end"],
+      ]);
+    });
+
+    it("a polling member sends the broadcast socket by socket; everyone still gets it once", async () => {
+      const nsp = dynamicName("fanpoll");
+      const R = unique("r");
+      const clients = await Promise.all([
+        connected(nsp, ws),
+        connected(nsp, ws),
+        connected(nsp, { transports: ["polling"] }),
+      ]);
+      await Promise.all(clients.map((c) => ask(c, "join", R)));
+      const inboxes = clients.map(inboxOf);
+      expect(await ask(clients[0]!, "interleave", R)).toEqual({ published: 0 });
+      const ended = clients.map((c) => once(c, "end"));
+      await ask(clients[0]!, "broadcast", { from: "nsp", to: [R], event: "end" });
+      await Promise.all(ended);
+      for (const inbox of inboxes) expect(inbox).toEqual(["direct-1", "shared", "direct-2", "end"]);
+    });
+
+    it("rooms joined in a middleware while on polling are carried over to the upgraded WebSocket", async () => {
+      const nsp = dynamicName("fanup");
+      const R = unique("r");
+      const upgraded = client(nsp, { transports: ["polling", "websocket"], auth: { rooms: [R] } });
+      await once(upgraded, "connect");
+      if (upgraded.io.engine.transport.name !== "websocket") await once(upgraded.io.engine, "upgrade");
+      const other = await connected(nsp, { ...ws, auth: { rooms: [R] } });
+      expect((await whoami(upgraded)).rooms).toEqual([upgraded.id, R].sort());
+      const inboxes = [upgraded, other].map(inboxOf);
+      expect(await ask(other, "interleave", R)).toEqual({ published: publish });
+      const ended = [upgraded, other].map((c) => once(c, "end"));
+      expect(await ask(other, "broadcast", { from: "nsp", to: [R], event: "end" })).toEqual({ published: publish });
+      await Promise.all(ended);
+      for (const inbox of inboxes) expect(inbox).toEqual(["direct-1", "shared", "direct-2", "end"]);
+    });
+
+    it("a socket that leaves one namespace of a shared connection gets none of its broadcasts", async () => {
+      const nsp = dynamicName("fanmux");
+      const manager = new Manager(fx.url, { forceNew: true, reconnection: false, ...ws });
+      cleanups.push(() => manager.engine?.close());
+      const muxed = manager.socket(nsp);
+      const main = manager.socket("/");
+      await Promise.all([once(muxed, "connect"), once(main, "connect")]);
+      const [a, b] = await Promise.all([connected(nsp, ws), connected(nsp, ws)]);
+      const seen: string[] = [];
+      manager.engine.on("packet", (p: { type: string; data?: unknown }) => {
+        if (p.type === "message") seen.push(String(p.data));
+      });
+      const muxedId = muxed.id!;
+      muxed.disconnect();
+      expect(await serverReason(muxedId, nsp)).toBe("client namespace disconnect");
+      const ended = [a, b].map((c) => once(c, "end"));
+      expect(await ask(a, "broadcast", { from: "nsp", event: "end" })).toEqual({ published: publish });
+      await Promise.all(ended);
+      // The connection is alive and in order: an echo on "/" comes back, and nothing of `nsp` came before it.
+      await expect(ask(main, "echo", "still here")).resolves.toBe("still here");
+      expect(seen.filter((d) => d.includes(`${nsp},`))).toEqual([]);
+    });
+  });
+
   describe("acknowledgements", () => {
     it("client to server, with several arguments and a client-side timeout", async () => {
       const c = await connected("/", { transports: ["websocket"] });
