@@ -51,24 +51,6 @@ export function collectResponses<T>(send: (cb: (err: (Error & { responses?: unkn
  * acks.add(0, (answer) => console.log(answer));
  * acks.settle(0, ["42"]); // logs "42"; a second settle(0) does nothing
  */
-/**
- * Turns an error-first multi-response ack (`(err, responses)`) into a
- * Promise: resolved with the responses, or rejected with the error carrying
- * the partial `responses` (as socket.io's `emitWithAck` on broadcasts does).
- */
-export function collectResponses<T>(send: (cb: (err: (Error & { responses?: unknown }) | null, responses: any) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    send((err, responses) => {
-      if (err) {
-        err.responses = responses;
-        reject(err);
-      } else {
-        resolve(responses);
-      }
-    });
-  });
-}
-
 export class AckRegistry {
   readonly map = new Map<number, AckCallback | PendingAck>();
 
