@@ -8,8 +8,15 @@ import { Engine, Server } from "../../src/index.ts";
 import type { Namespace } from "../../src/socket/namespace.ts";
 import type { Socket } from "../../src/socket/socket.ts";
 
-/** The Engine.IO server's options. */
-export const ENGINE_OPTIONS = { pingInterval: 150, pingTimeout: 300, maxHttpBufferSize: 100_000 };
+/**
+ * The Engine.IO server's options. `FIXTURE_PING_INTERVAL` in the fixture's
+ * environment overrides the ping interval (long-poll tests hold a GET that long).
+ */
+export const ENGINE_OPTIONS = {
+  pingInterval: Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.FIXTURE_PING_INTERVAL) || 150,
+  pingTimeout: 300,
+  maxHttpBufferSize: 100_000,
+};
 
 export function createEngine(): Engine {
   return installEngineApp(new Engine(ENGINE_OPTIONS));
