@@ -231,7 +231,13 @@ export function destroy(client: RedisClient): void {
   try {
     if (isNodeRedis(client)) {
       if (typeof client.destroy === "function") client.destroy();
-      else client.disconnect();
+      // node-redis v4 has no destroy(), and its disconnect() is async: on a
+      // connection that is already closed it rejects with ClientClosedError
+      // instead of throwing here. The Streams reader closes its connection
+      // twice (stop() aborts the blocking XREAD, then the loop ends), so
+      // without this catch `io.close()` took the process down with an
+      // unhandled rejection.
+      else Promise.resolve(client.disconnect()).catch(() => {});
     } else {
       client.disconnect();
     }

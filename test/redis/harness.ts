@@ -133,12 +133,16 @@ export interface ClusterNode {
   signal(signal: NodeJS.Signals): void;
 }
 
+/** The Redis clients a fixture node can be built on (UNIO_CLIENT). */
+export type ClientFlavour = "ioredis" | "ioredis-v5" | "node-redis" | "node-redis-v4" | "node-redis-v5";
+
 export interface NodeOptions {
   runtime?: Runtime;
   name: string;
   redisUrl: string;
   adapter?: "pubsub" | "sharded" | "streams";
-  client?: "ioredis" | "node-redis";
+  /** "ioredis" and "node-redis" are the current majors (6); the others come from npm alias devDependencies. */
+  client?: ClientFlavour;
   requestsTimeout?: number;
   csr?: boolean;
 }
