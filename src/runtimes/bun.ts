@@ -30,7 +30,8 @@ interface BunServer {
 declare const Bun: { serve(options: Record<string, unknown>): BunServer };
 
 interface SocketData {
-  accept: UpgradeAccept;
+  /** Until the socket opens: let go of then, as it holds the upgrade request (its headers, closures). */
+  accept: UpgradeAccept | null;
   handler: WsHandler | null;
 }
 
@@ -128,7 +129,10 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
       // limit must stay above maxBufferedBytes, past which the core closes the socket itself.
       backpressureLimit: Math.max(16 * 1024 * 1024, target.maxBufferedBytes + 1),
       open(ws: BunServerWebSocket) {
-        ws.data.handler = ws.data.accept.open(new BunWsConnection(ws));
+        const data = ws.data;
+        const accept = data.accept!;
+        data.accept = null;
+        data.handler = accept.open(new BunWsConnection(ws));
       },
       message(ws: BunServerWebSocket, message: string | Uint8Array) {
         ws.data.handler?.onMessage(message);

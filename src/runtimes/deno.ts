@@ -46,8 +46,12 @@ function upgrade(request: Request, accept: UpgradeAccept): Response {
   for (const [k, v] of Object.entries(accept.headers)) response.headers.set(k, v);
   socket.binaryType = "arraybuffer";
   let handler: WsHandler | null = null;
+  // Dropped once open: these closures live as long as the socket, and `accept` holds the upgrade request.
+  let pending: UpgradeAccept | null = accept;
   socket.onopen = () => {
-    handler = accept.open(new DenoWsConnection(socket));
+    const open = pending!;
+    pending = null;
+    handler = open.open(new DenoWsConnection(socket));
   };
   socket.onmessage = (e: MessageEvent) => {
     handler?.onMessage(typeof e.data === "string" ? e.data : new Uint8Array(e.data as ArrayBuffer));
