@@ -22,6 +22,7 @@ import type { DisconnectReason, Handshake } from "./types.ts";
 import { rethrowAsync } from "./util.ts";
 
 const COMPRESS = { compress: true } as const;
+const NONE: readonly never[] = [];
 const NO_COMPRESS = { compress: false } as const;
 
 /**
@@ -39,15 +40,20 @@ export class Client<
 {
   readonly #server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   readonly #decoder: ParserDecoder;
-  /** Connected sockets by namespace name (one per namespace). */
-  readonly #nsps = new Map<string, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
-  /** Sockets still in connection middlewares; cleaned up if the connection closes first. */
+  /**
+   * Connected sockets, one per namespace, in connection order. An array, not
+   * a Map by name: a connection joins one namespace or a few, it is kept for
+   * the connection's life, and a Map with one entry costs about ten times a
+   * one-element array (260 bytes more on Bun).
+   */
+  #nsps: Array<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> | undefined;
+  /** Sockets still in connection middlewares; cleaned up if the connection closes first. Dropped when empty. */
   #pending: Set<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> | undefined;
-  /** Namespaces with a CONNECT being processed: a second CONNECT for one of them is ignored (Q-7). */
+  /** Namespaces with a CONNECT being processed: a second CONNECT for one of them is ignored (Q-7). Dropped when empty. */
   #connecting: Set<string> | undefined;
   #connectTimer: TimerEntry | undefined;
-  /** Decoded packets (or decode errors) waiting to be routed. */
-  readonly #queue: Array<Packet | Error> = [];
+  /** Decoded packets (or decode errors) waiting to be routed; only while some are. */
+  #queue: Array<Packet | Error> | undefined;
   #drainScheduled = false;
   #query: Record<string, string> | undefined;
   #state: "open" | "failed" | "closed" = "open";
@@ -74,12 +80,12 @@ export class Client<
   /** connectTimeout expired. */
   onTimer(): void {
     this.#connectTimer = undefined;
-    if (this.#nsps.size === 0) this.close();
+    if (this.#nsps === undefined) this.close();
   }
 
   /** The session moved to a WebSocket: subscribe it to its sockets' fan-out topics. */
   onUpgrade(): void {
-    for (const socket of this.#nsps.values()) (socket.nsp.adapter as Partial<Adapter>)._subscribeAll?.(socket.id);
+    for (const socket of this.#nsps ?? NONE) (socket.nsp.adapter as Partial<Adapter>)._subscribeAll?.(socket.id);
   }
 
   // ── incoming ──────────────────────────────────────────────────────────
@@ -102,7 +108,9 @@ export class Client<
   }
 
   #enqueue(item: Packet | Error): void {
-    this.#queue.push(item);
+    const queue = this.#queue;
+    if (queue) queue.push(item);
+    else this.#queue = [item];
     if (!this.#drainScheduled) {
       this.#drainScheduled = true;
       // Packets are routed on the next microtask, as the reference does on the next tick; one
@@ -121,7 +129,7 @@ export class Client<
   };
 
   #drain(): void {
-    const queue = this.#queue;
+    const queue = this.#queue ?? NONE;
     for (let i = 0; i < queue.length; i++) {
       if (this.#state !== "open") break;
       const item = queue[i]!;
@@ -133,14 +141,14 @@ export class Client<
         rethrowAsync(err);
       }
     }
-    queue.length = 0;
+    this.#queue = undefined;
     this.#drainScheduled = false;
   }
 
   #route(packet: Packet): void {
     // unio's decoder guarantees a string; a third-party parser might not.
     if (typeof packet.nsp !== "string") return this.#onDecodeError(new Error("invalid namespace"));
-    const socket = this.#nsps.get(packet.nsp);
+    const socket = this.#socketOf(packet.nsp);
     if (!socket) {
       if (packet.type === PacketType.CONNECT) {
         this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? {});
@@ -160,7 +168,7 @@ export class Client<
 
   #onDecodeError(err: Error): void {
     this.#state = "failed";
-    for (const socket of [...this.#nsps.values()]) socket._onerror(err);
+    for (const socket of (this.#nsps ?? NONE).slice()) socket._onerror(err);
     // The engine reports "forced close" once the close completes.
     this.conn.close();
   }
@@ -181,7 +189,7 @@ export class Client<
       if (nsp) {
         nsp._add(this, auth);
       } else {
-        connecting.delete(name);
+        this.#doneConnecting(name);
         this._packet({ type: PacketType.CONNECT_ERROR, nsp: name, data: { message: "Invalid namespace" } }, true, false);
       }
     });
@@ -199,24 +207,49 @@ export class Client<
 
   /** A connection attempt ended without a socket joining (rejected, or the connection closed). */
   _connectAborted(name: string, socket?: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
-    this.#connecting?.delete(name);
-    if (socket) this.#pending?.delete(socket);
+    this.#doneConnecting(name);
+    if (socket) this.#notPending(socket);
   }
 
   /** A socket joined its namespace: register it and stop the connect timer. */
   _connected(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     const name = socket.nsp.name;
-    this.#connecting?.delete(name);
-    this.#pending?.delete(socket);
-    this.#nsps.set(name, socket);
+    this.#doneConnecting(name);
+    this.#notPending(socket);
+    const nsps = this.#nsps;
+    const i = nsps ? nsps.findIndex((s) => s.nsp.name === name) : -1;
+    if (i !== -1) nsps![i] = socket;
+    else if (nsps) nsps.push(socket);
+    else this.#nsps = [socket];
     this.#connectTimer?.cancel();
     this.#connectTimer = undefined;
   }
 
-  /** The handshake of a socket created on this connection. */
-  _buildHandshake(auth: Record<string, unknown>): Handshake {
+  #socketOf(name: string): Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | undefined {
+    const nsps = this.#nsps;
+    if (nsps) for (let i = 0; i < nsps.length; i++) if (nsps[i]!.nsp.name === name) return nsps[i];
+    return undefined;
+  }
+
+  // The two sets are only needed while a CONNECT is in progress: a connection keeps neither for life.
+  #doneConnecting(name: string): void {
+    const connecting = this.#connecting;
+    if (connecting?.delete(name) && connecting.size === 0) this.#connecting = undefined;
+  }
+
+  #notPending(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
+    const pending = this.#pending;
+    if (pending?.delete(socket) && pending.size === 0) this.#pending = undefined;
+  }
+
+  /** The time a socket created now is issued (its handshake's `issued`). */
+  _now(): number {
+    return this.#server._clock.now();
+  }
+
+  /** The handshake of a socket of this connection issued at `issued` (see `Socket.handshake`). */
+  _buildHandshake(auth: Record<string, unknown>, issued: number): Handshake {
     const req = this.conn.request;
-    const issued = this.#server._clock.now();
     return {
       headers: req.headers,
       time: new Date(issued).toString(),
@@ -258,15 +291,18 @@ export class Client<
 
   /** `socket.disconnect(true)`: DISCONNECT every namespace, then close the connection. */
   _disconnect(): void {
-    for (const socket of [...this.#nsps.values()]) socket.disconnect();
-    this.#nsps.clear();
+    for (const socket of (this.#nsps ?? NONE).slice()) socket.disconnect();
+    this.#nsps = undefined;
     this.close();
   }
 
   /** A socket left its namespace. */
   _remove(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
-    const name = socket.nsp.name;
-    if (this.#nsps.get(name) === socket) this.#nsps.delete(name);
+    const nsps = this.#nsps;
+    const i = nsps ? nsps.indexOf(socket) : -1;
+    if (i === -1) return;
+    if (nsps!.length === 1) this.#nsps = undefined;
+    else nsps!.splice(i, 1);
   }
 
   /**
@@ -288,12 +324,12 @@ export class Client<
     this.#decoder.destroy();
     this.#connectTimer?.cancel();
     this.#connectTimer = undefined;
-    this.#queue.length = 0;
+    this.#queue = undefined;
     const pending = this.#pending;
     this.#pending = undefined;
     if (pending) for (const socket of pending) socket._cleanup();
-    const sockets = [...this.#nsps.values()];
-    this.#nsps.clear();
+    const sockets = this.#nsps ?? NONE;
+    this.#nsps = undefined;
     for (const socket of sockets) {
       try {
         socket._onclose(reason as DisconnectReason, description);

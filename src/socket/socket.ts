@@ -80,7 +80,6 @@ export class Socket<
   readonly id: SocketId;
   /** Whether connection state recovery restored this socket's session. */
   readonly recovered: boolean;
-  readonly handshake: Handshake;
   /** Free-form data: shown by `fetchSockets()`, restored by CSR. */
   data: SocketData = {} as SocketData;
 
@@ -94,6 +93,14 @@ export class Socket<
   #fns: EventMiddleware[] | undefined;
   #anyListeners: AnyListener[] | undefined;
   #anyOutgoingListeners: AnyListener[] | undefined;
+  /**
+   * Until `handshake` is first read, what it is built from: the auth and the
+   * time of issue (the rest comes from the connection). A socket no one asks
+   * about keeps no handshake object, date string or query object.
+   */
+  #handshake: Handshake | undefined;
+  readonly #auth: Record<string, unknown>;
+  readonly #issued: number;
 
   constructor(
     readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
@@ -115,17 +122,23 @@ export class Socket<
       this.#pid = nsp.server._recovery ? generateId() : undefined;
       this.recovered = false;
     }
-    this.handshake = client._buildHandshake(auth);
+    this.#auth = auth;
+    this.#issued = client._now();
     // An "error" without listener must not throw (EventEmitter semantics users expect).
     this.on("error", noop);
   }
 
-  /** Whether the socket is connected to its namespace. */
+  /** The handshake details, as socket.io gives them: built on first access, with the values of the time of connection. */
+  get handshake(): Handshake {
+    return (this.#handshake ??= this.client._buildHandshake(this.#auth, this.#issued));
+  }
+
   /** @internal The private session id of connection state recovery (runtimes that rebuild sockets keep it). */
   get _pid(): string | undefined {
     return this.#pid;
   }
 
+  /** Whether the socket is connected to its namespace. */
   get connected(): boolean {
     return this.#state === "connected";
   }
