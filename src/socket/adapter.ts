@@ -107,13 +107,47 @@ export class Adapter extends Emitter<AdapterEvents> {
     return Promise.resolve(1);
   }
 
+  // A socket that is only in its own room has `sids.get(id)` and
+  // `rooms.get(id)` equal to {id}: the two maps then hold one shared Set, as
+  // every connected socket keeps these for life and a Set costs about 250
+  // bytes on Bun. The Set is split (copied) before either side changes, so
+  // each map still reads as its own: see `#ownSids` and `#ownMembers`.
+
+  /** `sids.get(id)`, no longer shared with the socket's own room. */
+  #ownSids(id: SocketId): Set<Room> | undefined {
+    const mine = this.sids.get(id);
+    if (mine === undefined || mine !== this.rooms.get(id)) return mine;
+    const copy = new Set(mine);
+    this.sids.set(id, copy);
+    return copy;
+  }
+
+  /** `rooms.get(room)`, no longer shared with the socket of that id's rooms. */
+  #ownMembers(room: Room): Set<SocketId> | undefined {
+    const members = this.rooms.get(room);
+    if (members === undefined || members !== this.sids.get(room)) return members;
+    const copy = new Set(members);
+    this.rooms.set(room, copy);
+    return copy;
+  }
+
   /** Adds a socket to rooms. */
   addAll(id: SocketId, rooms: Set<Room>): Promise<void> | void {
     let mine = this.sids.get(id);
+    if (!mine && rooms.size === 1 && rooms.has(id) && !this.rooms.has(id)) {
+      // The usual first join, a socket's own room: one Set for both maps (see above).
+      const own = new Set([id]);
+      this.sids.set(id, own);
+      this.rooms.set(id, own);
+      this.emit("create-room", id);
+      this.emit("join-room", id, id);
+      return;
+    }
     if (!mine) this.sids.set(id, (mine = new Set()));
     for (const room of rooms) {
+      if (room !== id) mine = this.#ownSids(id)!;
       mine.add(room);
-      let members = this.rooms.get(room);
+      let members = room === id ? this.rooms.get(room) : this.#ownMembers(room);
       if (!members) {
         this.rooms.set(room, (members = new Set()));
         this.emit("create-room", room);
@@ -129,7 +163,7 @@ export class Adapter extends Emitter<AdapterEvents> {
 
   /** Removes a socket from one room. */
   del(id: SocketId, room: Room): Promise<void> | void {
-    this.sids.get(id)?.delete(room);
+    this.#ownSids(id)?.delete(room);
     this.#leave(room, id);
     this.#fanoutConn(id)?.unsubscribe(roomTopic(this.nsp.name, room));
   }
@@ -144,7 +178,8 @@ export class Adapter extends Emitter<AdapterEvents> {
     }
     if (!mine) return;
     this.sids.delete(id);
-    for (const room of mine) this.#leave(room, id);
+    // (A Set shared with the own room loses its one member in #leave: hence the copy.)
+    for (const room of mine === this.rooms.get(id) ? [id] : mine) this.#leave(room, id);
   }
 
   // ── fan-out: one native publish per broadcast where the runtime has topics (Bun) ──

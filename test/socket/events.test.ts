@@ -339,6 +339,50 @@ describe("rooms", () => {
     expect(events.sort()).toEqual([`delete:${socket.id}`, "delete:a", `leave:${socket.id}`, "leave:a"].sort());
   });
 
+  it("keeps rooms and sids apart although a socket only in its own room shares one Set between them", async () => {
+    const { io } = createServer();
+    await connectTo(io);
+    const a = lastSocket(io);
+    await connectTo(io);
+    const b = lastSocket(io);
+    const adapter = io.of("/").adapter;
+    const events: string[] = [];
+    adapter.on("join-room", (r, id) => events.push(`join:${r}:${id}`));
+    adapter.on("leave-room", (r, id) => events.push(`leave:${r}:${id}`));
+    adapter.on("delete-room", (r) => events.push(`delete:${r}`));
+    expect(adapter.rooms.get(a.id)).toEqual(new Set([a.id]));
+    expect(adapter.sids.get(a.id)).toEqual(new Set([a.id]));
+    // Another socket joins the room named after a: a's own rooms do not change.
+    b.join(a.id);
+    expect(adapter.rooms.get(a.id)).toEqual(new Set([a.id, b.id]));
+    expect(adapter.sids.get(a.id)).toEqual(new Set([a.id]));
+    expect(b.rooms).toEqual(new Set([b.id, a.id]));
+    expect(adapter.rooms.get(b.id)).toEqual(new Set([b.id]));
+    // a joins a room: the members of its own room do not change.
+    a.join("x");
+    expect(adapter.sids.get(a.id)).toEqual(new Set([a.id, "x"]));
+    expect(adapter.rooms.get(a.id)).toEqual(new Set([a.id, b.id]));
+    b.leave(a.id);
+    // A socket leaving its own room is reported once, and the room goes.
+    await connectTo(io);
+    const c = lastSocket(io);
+    events.length = 0;
+    c.leave(c.id);
+    expect(events).toEqual([`leave:${c.id}:${c.id}`, `delete:${c.id}`]);
+    expect(adapter.rooms.has(c.id)).toBe(false);
+    expect(c.rooms).toEqual(new Set());
+    c.join(c.id);
+    expect(adapter.rooms.get(c.id)).toEqual(new Set([c.id]));
+    expect(c.rooms).toEqual(new Set([c.id]));
+    events.length = 0;
+    c.disconnect();
+    expect(events).toEqual([`leave:${c.id}:${c.id}`, `delete:${c.id}`]);
+    expect(adapter.rooms.has(c.id)).toBe(false);
+    expect(adapter.sids.has(c.id)).toBe(false);
+    expect(adapter.rooms.get(a.id)).toEqual(new Set([a.id]));
+    expect(adapter.rooms.get("x")).toEqual(new Set([a.id]));
+  });
+
   it("disconnecting sees the rooms; disconnect does not", async () => {
     const { io } = createServer();
     const conn = await connectTo(io);
