@@ -60,6 +60,18 @@ describe("namespace connection", () => {
     expect(lastSocket(io).handshake.xdomain).toBe(false);
   });
 
+  it("gives the handshake the time of connection, however late it is first read", async () => {
+    const { io, clock } = createServer();
+    await connectTo(io, "/", { token: "t" });
+    const issued = clock.now();
+    const socket = lastSocket(io);
+    clock.advance(5_000);
+    expect(socket.handshake.issued).toBe(issued);
+    expect(socket.handshake.time).toBe(new Date(issued).toString());
+    expect(socket.handshake.auth).toEqual({ token: "t" });
+    expect(socket.handshake).toBe(socket.handshake);
+  });
+
   it("connects one engine connection to several namespaces", async () => {
     const { io } = createServer();
     io.of("/admin");
