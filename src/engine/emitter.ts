@@ -3,21 +3,26 @@
  * `socket.on("message")`). Internals call each other directly; this exists
  * because users of socket.io expect `on`/`once`/`off`.
  *
- * Listeners live in an array per event; `emit` does not allocate, so it is
- * cheap enough to sit on a message path.
+ * Listeners live in a null-prototype object by event: one function as it
+ * is, several in an array; `emit` does not allocate, so it is cheap enough
+ * to sit on a message path.
  */
 // biome-ignore lint: listener types are checked by the EventMap generic
 export type Listener = (...args: any[]) => void;
 export type EventMap = Record<string, Listener>;
 
-type ListenerTable = Record<string | symbol, Listener[] | undefined>;
+/** An event's listeners: one listener itself (the usual case), or two and more in an array. */
+type Listeners = Listener | Listener[];
+type ListenerTable = Record<string | symbol, Listeners | undefined>;
+
+const asList = (l: Listeners): Listener[] => (typeof l === "function" ? [l] : l);
 
 export class Emitter<Events extends EventMap = EventMap> {
   /**
    * Created on the first `on()`: many emitters (sessions, sockets) never get
-   * a listener. A null-prototype object rather than a Map: a socket keeps
-   * one for life, and a Map with entries costs several times as much (about
-   * 260 bytes more on Bun), while a few listed events fit in the object.
+   * a listener. An object rather than a Map, and a lone listener kept
+   * without an array: a socket keeps these for life, and a Map with entries
+   * costs about 260 bytes more on Bun.
    */
   #table: ListenerTable | undefined;
 
@@ -28,8 +33,9 @@ export class Emitter<Events extends EventMap = EventMap> {
   on<E extends keyof Events>(event: E, listener: Events[E]): this {
     const table = this.#listeners;
     const list = table[event as string];
-    if (list) list.push(listener);
-    else table[event as string] = [listener];
+    if (list === undefined) table[event as string] = listener;
+    else if (typeof list === "function") table[event as string] = [list, listener];
+    else list.push(listener);
     return this;
   }
 
@@ -40,8 +46,9 @@ export class Emitter<Events extends EventMap = EventMap> {
   prependListener<E extends keyof Events>(event: E, listener: Events[E]): this {
     const table = this.#listeners;
     const list = table[event as string];
-    if (list) list.unshift(listener);
-    else table[event as string] = [listener];
+    if (list === undefined) table[event as string] = listener;
+    else if (typeof list === "function") table[event as string] = [listener, list];
+    else list.unshift(listener);
     return this;
   }
 
@@ -61,14 +68,16 @@ export class Emitter<Events extends EventMap = EventMap> {
       delete table[event as string];
       return this;
     }
-    const list = table[event as string];
-    if (!list) return this;
+    const entry = table[event as string];
+    if (entry === undefined) return this;
+    const list = asList(entry);
     const i = list.findIndex((l) => l === listener || (l as { listener?: Listener }).listener === listener);
     if (i !== -1) {
       // Copy on write: an emit in progress keeps iterating the old array.
       const next = list.slice();
       next.splice(i, 1);
-      if (next.length) table[event as string] = next;
+      if (next.length > 1) table[event as string] = next;
+      else if (next.length === 1) table[event as string] = next[0];
       else delete table[event as string];
     }
     return this;
@@ -85,11 +94,13 @@ export class Emitter<Events extends EventMap = EventMap> {
   }
 
   listeners<E extends keyof Events>(event: E): Listener[] {
-    return (this.#table?.[event as string] ?? []).map((l) => (l as { listener?: Listener }).listener ?? l);
+    const entry = this.#table?.[event as string];
+    return entry === undefined ? [] : asList(entry).map((l) => (l as { listener?: Listener }).listener ?? l);
   }
 
   listenerCount<E extends keyof Events>(event: E): number {
-    return this.#table?.[event as string]?.length ?? 0;
+    const entry = this.#table?.[event as string];
+    return entry === undefined ? 0 : typeof entry === "function" ? 1 : entry.length;
   }
 
   hasListeners<E extends keyof Events>(event: E): boolean {
@@ -107,8 +118,8 @@ export class Emitter<Events extends EventMap = EventMap> {
    */
   protected emitReserved<E extends keyof Events>(event: E, ...args: Parameters<Events[E]>): boolean {
     const list = this.#table?.[event as string];
-    if (!list) return false;
-    if (list.length === 1) list[0]!(...args);
+    if (list === undefined) return false;
+    if (typeof list === "function") list(...args);
     else for (const l of list) l(...args);
     return true;
   }
