@@ -66,13 +66,13 @@ const POLLING_CLOSE_TIMEOUT = 30_000;
  * the engine's shared scheduler, not timers of their own.
  */
 export class Session extends Emitter<EngineSocketEvents> implements EngineSocket, TimerTarget, PollingSink, WsSink {
-  readonly protocol = 4 as const;
   readyState: SessionState = "opening";
   transport: Transport;
   /** The WebSocket being probed during an upgrade. */
   #probe: WebSocketTransport | null = null;
   #probed = false;
-  #buffer: WireItem[] = [];
+  /** Items waiting for the transport; `null` when none (an idle WebSocket session keeps no array). */
+  #buffer: WireItem[] | null = null;
   #bufferedBytes = 0;
   #callbacks: Array<() => void> | null = null;
   #heartbeat: TimerEntry | null = null;
@@ -95,6 +95,11 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.request = requestFacts(request);
     this.transport = transport;
     transport.sink = this;
+  }
+
+  // On the prototype: an instance field would be one more slot in every session.
+  get protocol(): 4 {
+    return 4;
   }
 
   get remoteAddress(): string {
@@ -167,13 +172,13 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #enqueue(item: WireItem): void {
     const t = this.transport;
     // Fast path: an open WebSocket with nothing queued gets the frame now.
-    if (t instanceof WebSocketTransport && this.#buffer.length === 0 && !t.closed) {
+    if (t instanceof WebSocketTransport && this.#buffer === null && !t.closed) {
       t.send(item);
       if (t.conn.bufferedAmount > this.host.opts.maxBufferedBytes) this.#overflow();
       else if (this.#callbacks) this.#runCallbacks();
       return;
     }
-    this.#buffer.push(item);
+    (this.#buffer ??= []).push(item);
     this.#bufferedBytes += item.size;
     if (this.#bufferedBytes > this.host.opts.maxBufferedBytes) return this.#overflow();
     this.#scheduleFlush();
@@ -187,7 +192,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
    */
   get fanoutReady(): boolean {
     const t = this.transport;
-    return this.readyState === "open" && this.#buffer.length === 0 && t instanceof WebSocketTransport && t.canSubscribe;
+    return this.readyState === "open" && this.#buffer === null && t instanceof WebSocketTransport && t.canSubscribe;
   }
 
   /** Subscribes the current WebSocket to `topic` (a no-op on polling: the upgrade resubscribes). */
@@ -222,9 +227,9 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   }
 
   #flush(): void {
-    if (this.readyState === "closed" || this.#buffer.length === 0 || !this.transport.writable) return;
     const items = this.#buffer;
-    this.#buffer = [];
+    if (this.readyState === "closed" || items === null || !this.transport.writable) return;
+    this.#buffer = null;
     this.#bufferedBytes = 0;
     const t = this.transport;
     t.write(items);
@@ -232,7 +237,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     if (t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes) return this.#overflow();
     this.#runCallbacks();
     this.emitReserved("drain");
-    if (this.readyState === "closing" && this.#buffer.length === 0) this.#finishGracefulClose();
+    if (this.readyState === "closing" && this.#buffer === null) this.#finishGracefulClose();
   }
 
   #runCallbacks(): void {
@@ -331,7 +336,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   onPollReady(): void {
     if (this.readyState === "closed") return;
-    if (this.#buffer.length) return this.#flush();
+    if (this.#buffer !== null) return this.#flush();
     if (this.#closeOnPoll) {
       // A graceful close that had no GET to ride on: this one carries it.
       this.transport.write([NOOP, CLOSE]);
@@ -412,13 +417,13 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   close(discard = false): this {
     if (this.readyState === "closed") return this;
     if (discard) {
-      this.#buffer = [];
+      this.#buffer = null;
       this.#onClose("forced close");
       return this;
     }
     if (this.readyState !== "open") return this;
     this.readyState = "closing";
-    if (this.#buffer.length === 0) this.#finishGracefulClose();
+    if (this.#buffer === null) this.#finishGracefulClose();
     return this;
   }
 
@@ -442,7 +447,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.#abortUpgrade();
     // A client that ended the session itself gets a noop on its held GET; otherwise the close packet.
     this.transport.close(reason === "transport close" ? NOOP : CLOSE);
-    this.#buffer = [];
+    this.#buffer = null;
     this.#bufferedBytes = 0;
     this.#callbacks = null;
     this.host.onSessionClose(this);
