@@ -19,7 +19,7 @@ import type { Adapter } from "./adapter.ts";
 import type { Socket } from "./socket.ts";
 import type { DefaultEventsMap, EventsMap } from "./typed-events.ts";
 import type { DisconnectReason, Handshake } from "./types.ts";
-import { rethrowAsync } from "./util.ts";
+import { NO_AUTH, rethrowAsync } from "./util.ts";
 
 const COMPRESS = { compress: true } as const;
 const NONE: readonly never[] = [];
@@ -151,7 +151,7 @@ export class Client<
     const socket = this.#socketOf(packet.nsp);
     if (!socket) {
       if (packet.type === PacketType.CONNECT) {
-        this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? {});
+        this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? NO_AUTH);
       } else {
         // A packet for a namespace not joined, or a CONNECT_ERROR from the client.
         this.close();
@@ -175,7 +175,7 @@ export class Client<
 
   // ── namespace connection ──────────────────────────────────────────────
 
-  #connect(name: string, auth: Record<string, unknown>): void {
+  #connect(name: string, auth: Readonly<Record<string, unknown>>): void {
     const connecting = (this.#connecting ??= new Set());
     if (connecting.has(name)) return;
     connecting.add(name);
@@ -184,6 +184,8 @@ export class Client<
       server.of(name)._add(this, auth);
       return;
     }
+    // User code sees this auth (a dynamic namespace's check), and it becomes the handshake's.
+    if (auth === NO_AUTH) auth = {};
     server._checkNamespace(name, auth, (nsp) => {
       if (this.#state !== "open") return;
       if (nsp) {
@@ -248,7 +250,7 @@ export class Client<
   }
 
   /** The handshake of a socket of this connection issued at `issued` (see `Socket.handshake`). */
-  _buildHandshake(auth: Record<string, unknown>, issued: number): Handshake {
+  _buildHandshake(auth: Readonly<Record<string, unknown>>, issued: number): Handshake {
     const req = this.conn.request;
     return {
       headers: req.headers,
@@ -259,7 +261,7 @@ export class Client<
       issued,
       url: req.url,
       query: (this.#query ??= parseQuery(req.url)),
-      auth,
+      auth: auth === NO_AUTH ? {} : (auth as Record<string, unknown>),
     };
   }
 

@@ -46,6 +46,8 @@ import { ignoreRejection, noop, rethrowAsync, toArray } from "./util.ts";
 
 export type SocketState = "pending" | "connected" | "closed";
 
+const UNSET: unique symbol = Symbol("unset");
+
 type AnyListener = (...args: any[]) => void;
 type EventMiddleware = Middleware<Event>;
 
@@ -80,8 +82,6 @@ export class Socket<
   readonly id: SocketId;
   /** Whether connection state recovery restored this socket's session. */
   readonly recovered: boolean;
-  /** Free-form data: shown by `fetchSockets()`, restored by CSR. */
-  data: SocketData = {} as SocketData;
 
   #state: SocketState = "pending";
   readonly #adapter: Adapter;
@@ -98,6 +98,8 @@ export class Socket<
    * time of issue (the rest comes from the connection). A socket no one asks
    * about keeps no handshake object, date string or query object.
    */
+  /** `data` until it is first read or set; most sockets never use it, and an empty object costs 60 bytes. */
+  #data: SocketData | typeof UNSET = UNSET;
   #handshake: Handshake | undefined;
   readonly #auth: Record<string, unknown>;
   readonly #issued: number;
@@ -126,6 +128,16 @@ export class Socket<
     this.#issued = client._now();
     // An "error" without listener must not throw (EventEmitter semantics users expect).
     this.on("error", noop);
+  }
+
+  /** Free-form data: shown by `fetchSockets()`, restored by CSR. */
+  get data(): SocketData {
+    const data = this.#data;
+    return data === UNSET ? (this.#data = {} as SocketData) : data;
+  }
+
+  set data(value: SocketData) {
+    this.#data = value;
   }
 
   /** The handshake details, as socket.io gives them: built on first access, with the values of the time of connection. */

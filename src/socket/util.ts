@@ -3,6 +3,13 @@
 export function noop(): void {}
 
 /**
+ * The auth of a CONNECT that carried none. Shared and frozen, never handed
+ * to user code: the socket's handshake gets a fresh `{}` in its place when
+ * it is built, so a connection without auth keeps no object for it.
+ */
+export const NO_AUTH: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
  * Surfaces an error thrown by user code (an event handler, a listener) as
  * an uncaught error on a later microtask, the way socket.io's
  * `process.nextTick` dispatch does, without unwinding unio's own loop:

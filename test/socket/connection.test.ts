@@ -72,6 +72,26 @@ describe("namespace connection", () => {
     expect(socket.handshake).toBe(socket.handshake);
   });
 
+  it("gives each socket its own auth and data objects, made when first needed", async () => {
+    const { io } = createServer();
+    await connectTo(io);
+    const a = lastSocket(io);
+    await connectTo(io);
+    const b = lastSocket(io);
+    expect(a.handshake.auth).toEqual({});
+    expect(Object.isFrozen(a.handshake.auth)).toBe(false);
+    expect(a.handshake.auth).not.toBe(b.handshake.auth);
+    a.handshake.auth.x = 1;
+    expect(b.handshake.auth).toEqual({});
+    expect(a.data).toEqual({});
+    expect(a.data).toBe(a.data);
+    expect(a.data).not.toBe(b.data);
+    a.data = undefined;
+    expect(a.data).toBeUndefined();
+    b.data = { user: "u" };
+    expect(b.data).toEqual({ user: "u" });
+  });
+
   it("connects one engine connection to several namespaces", async () => {
     const { io } = createServer();
     io.of("/admin");
@@ -414,6 +434,19 @@ describe("dynamic namespaces", () => {
     const denied = await connectTo(io, "/g", { key: "nope" });
     expect(denied.texts).toEqual(['4/g,{"message":"Invalid namespace"}']);
     expect(() => allowing.fetchSockets()).toThrow("fetchSockets() is not supported on parent namespaces");
+  });
+
+  it("hands a dynamic namespace check the auth object the socket's handshake then has, even without auth", async () => {
+    const { io } = createServer();
+    let seen: Record<string, unknown> | undefined;
+    io.of((_name, auth, next) => {
+      seen = auth;
+      auth.checked = true;
+      next(null, true);
+    });
+    await connectTo(io, "/d");
+    expect(lastSocket(io, "/d").handshake.auth).toBe(seen);
+    expect(seen).toEqual({ checked: true });
   });
 
   it("rejects stateful regular expressions", () => {
