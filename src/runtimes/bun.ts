@@ -12,7 +12,7 @@ export type { RequestTarget } from "../engine/facade.ts";
 
 /** The slice of Bun's types this shim touches (no dependency on bun-types). */
 interface BunServerWebSocket {
-  data: SocketData;
+  data: BunWsConnection;
   send(data: string | Uint8Array): number;
   close(code?: number, reason?: string): void;
   getBufferedAmount(): number;
@@ -21,7 +21,7 @@ interface BunServerWebSocket {
 }
 interface BunServer {
   publish(topic: string, data: string | Uint8Array): number;
-  upgrade(req: Request, options: { headers?: Record<string, string>; data: SocketData }): boolean;
+  upgrade(req: Request, options: { headers?: Record<string, string>; data: BunWsConnection }): boolean;
   requestIP(req: Request): { address: string } | null;
   timeout(req: Request, seconds: number): void;
   readonly port: number;
@@ -29,21 +29,26 @@ interface BunServer {
 }
 declare const Bun: { serve(options: Record<string, unknown>): BunServer };
 
-interface SocketData {
-  /** Until the socket opens: let go of then, as it holds the upgrade request (its headers, closures). */
-  accept: UpgradeAccept | null;
-  handler: WsHandler | null;
-}
-
+/**
+ * The core's `WsConnection` for one Bun socket, and the socket's `ws.data`
+ * too (one object per connection rather than two): made at the upgrade
+ * with the core's `accept`, given the socket when it opens.
+ */
 class BunWsConnection implements WsConnection {
   #dropped = false;
-  constructor(readonly ws: BunServerWebSocket) {}
+  ws: BunServerWebSocket = null as unknown as BunServerWebSocket;
+  /** Until the socket opens: let go of then, as it holds the upgrade request (its headers, closures). */
+  accept: UpgradeAccept | null;
+  handler: WsHandler | null = null;
+  constructor(accept: UpgradeAccept) {
+    this.accept = accept;
+  }
   send(data: string | Uint8Array): void {
     // 0: Bun dropped the frame because more than its backpressureLimit (16 MiB) is queued.
     // A stream with a hole must not go on: end it as a transport error, like a full write buffer.
     if (this.ws.send(data) === 0 && !this.#dropped) {
       this.#dropped = true;
-      this.ws.data.handler?.onError?.(new Error("write buffer full: the client is not reading"));
+      this.handler?.onError?.(new Error("write buffer full: the client is not reading"));
       this.ws.close(1011, "write buffer full");
     }
   }
@@ -112,7 +117,7 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
         // Bun ends requests idle for 10 s; a long-poll legitimately waits up to pingInterval.
         hold: () => server.timeout(request, 0),
         upgrade: (accept) =>
-          server.upgrade(request, { headers: accept.headers, data: { accept, handler: null } })
+          server.upgrade(request, { headers: accept.headers, data: new BunWsConnection(accept) })
             ? undefined
             : new Response("WebSocket upgrade failed", { status: 400 }),
         // An `undefined` answer (an upgrade done by the fallback) goes back to Bun as is.
@@ -129,10 +134,11 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
       // limit must stay above maxBufferedBytes, past which the core closes the socket itself.
       backpressureLimit: Math.max(16 * 1024 * 1024, target.maxBufferedBytes + 1),
       open(ws: BunServerWebSocket) {
-        const data = ws.data;
-        const accept = data.accept!;
-        data.accept = null;
-        data.handler = accept.open(new BunWsConnection(ws));
+        const conn = ws.data;
+        const accept = conn.accept!;
+        conn.accept = null;
+        conn.ws = ws;
+        conn.handler = accept.open(conn);
       },
       message(ws: BunServerWebSocket, message: string | Uint8Array) {
         ws.data.handler?.onMessage(message);
