@@ -17,6 +17,14 @@ type ListenerTable = Record<string | symbol, Listeners | undefined>;
 
 const asList = (l: Listeners): Listener[] => (typeof l === "function" ? [l] : l);
 
+/**
+ * Makes empty tables that inherit nothing (no `toString`, no `__proto__`
+ * setter), like `Object.create(null)`, but which V8 keeps as fast objects:
+ * `Object.create(null)` gives a dictionary, four times the size.
+ */
+const Table = function Table() {} as unknown as new () => ListenerTable;
+Table.prototype = Object.freeze(Object.create(null));
+
 export class Emitter<Events extends EventMap = EventMap> {
   /**
    * Created on the first `on()`: many emitters (sessions, sockets) never get
@@ -27,7 +35,7 @@ export class Emitter<Events extends EventMap = EventMap> {
   #table: ListenerTable | undefined;
 
   get #listeners(): ListenerTable {
-    return (this.#table ??= Object.create(null) as ListenerTable);
+    return (this.#table ??= new Table());
   }
 
   on<E extends keyof Events>(event: E, listener: Events[E]): this {
