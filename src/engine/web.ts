@@ -6,6 +6,46 @@ export interface WebConnInfo {
 }
 
 /**
+ * Headers whose values are the same few strings on most connections (one
+ * browser build, one site). A session keeps its opening request's headers
+ * for life (the handshake shows them), and each request gets fresh strings
+ * from the runtime: sharing one copy of these saves a few hundred bytes per
+ * connection with browser clients. Per-connection values (keys, cookies,
+ * tokens) are never pooled.
+ */
+const POOLED_HEADERS = new Set([
+  "host",
+  "connection",
+  "upgrade",
+  "origin",
+  "user-agent",
+  "accept",
+  "accept-encoding",
+  "accept-language",
+  "cache-control",
+  "pragma",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "sec-fetch-dest",
+  "sec-fetch-mode",
+  "sec-fetch-site",
+]);
+const POOL_MAX = 256;
+const POOL_MAX_LENGTH = 512;
+// Cleared when full: bounded whatever clients send, and refilled by the values in use.
+const pool = new Map<string, string>();
+
+function pooled(value: string): string {
+  const known = pool.get(value);
+  if (known !== undefined) return known;
+  if (value.length <= POOL_MAX_LENGTH) {
+    if (pool.size >= POOL_MAX) pool.clear();
+    pool.set(value, value);
+  }
+  return value;
+}
+
+/**
  * Wraps a Web `Request` as the core's `IncomingRequest` (Bun, Deno, Workers).
  *
  * @example
@@ -16,7 +56,7 @@ export function fromWebRequest(request: Request, info: WebConnInfo = {}): Incomi
   const url = new URL(request.url);
   const headers: Record<string, string> = {};
   request.headers.forEach((value, key) => {
-    headers[key] = value;
+    headers[key] = POOLED_HEADERS.has(key) ? pooled(value) : value;
   });
   return {
     method: request.method,
