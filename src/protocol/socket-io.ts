@@ -166,7 +166,8 @@ export class Decoder implements ParserDecoder {
   private readonly maxNamespaceLength: number;
   private readonly reviver: DecoderOptions["reviver"];
   private pending: PendingBinary | null = null;
-  private readonly listeners: Array<(packet: Packet) => void> = [];
+  /** "decoded" listeners, for `add()` users only; the server's decoder (one per connection) never has any. */
+  private listeners: Array<(packet: Packet) => void> | null = null;
 
   constructor(options: DecoderOptions = {}) {
     this.maxAttachments = options.maxAttachments ?? 10;
@@ -209,21 +210,22 @@ export class Decoder implements ParserDecoder {
     const step = this.push(input);
     if (step.kind === "error") throw new Error(step.message);
     if (step.kind === "packet") {
-      const listeners = this.listeners.length === 1 ? this.listeners : this.listeners.slice();
+      const all = this.listeners ?? [];
+      const listeners = all.length === 1 ? all : all.slice();
       for (let i = 0; i < listeners.length; i++) listeners[i]!(step.packet);
     }
   }
 
   /** Registers a listener for packets decoded through `add`. */
   on(event: "decoded", listener: (packet: Packet) => void): this {
-    if (event === "decoded") this.listeners.push(listener);
+    if (event === "decoded") (this.listeners ??= []).push(listener);
     return this;
   }
 
   /** Removes a listener registered with `on`. */
   off(event: "decoded", listener: (packet: Packet) => void): this {
-    const i = event === "decoded" ? this.listeners.indexOf(listener) : -1;
-    if (i !== -1) this.listeners.splice(i, 1);
+    const i = event === "decoded" && this.listeners ? this.listeners.indexOf(listener) : -1;
+    if (i !== -1) this.listeners!.splice(i, 1);
     return this;
   }
 
