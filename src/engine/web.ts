@@ -75,9 +75,22 @@ export function fromWebRequest(request: Request, info: WebConnInfo = {}): Incomi
 }
 
 async function readWebBody(request: Request, limit: number): Promise<BodyResult> {
-  const declared = Number(request.headers.get("content-length"));
+  const length = request.headers.get("content-length");
+  const declared = Number(length);
   if (declared > limit) return { ok: false, reason: "too-large" };
   if (!request.body) return { ok: true, bytes: new Uint8Array(0) };
+  if (length !== null && Number.isSafeInteger(declared) && declared >= 0) {
+    // A declared length within the limit bounds what the runtime reads, so the
+    // body can be taken whole: natively, without a JS stream reader per
+    // chunk (on Bun the reader was a quarter of a polling POST's CPU).
+    try {
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      return bytes.byteLength > limit ? { ok: false, reason: "too-large" } : { ok: true, bytes };
+    } catch {
+      return { ok: false, reason: "aborted" };
+    }
+  }
+  // Chunked (no length): read chunk by chunk and stop at the limit.
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
