@@ -82,6 +82,7 @@ export interface WsConnection {
   subscribe?(topic: string): void;
   /** Optional, with `Fanout`: stops receiving `topic`. Idempotent. */
   unsubscribe?(topic: string): void;
+
   /** Closes the socket (a no-op if already closed). */
   close(code?: number, reason?: string): void;
   /** Bytes queued in the runtime and not yet written; 0 where the runtime cannot tell. */
@@ -101,7 +102,11 @@ export interface WsConnection {
  * intended recipients and none of them has anything queued before it.
  */
 export interface Fanout {
-  publish(topic: string, frame: SharedFrame): void;
+  /**
+   * `except`: one of this runtime's connections, subscribed or not, to leave
+   * out (the sender of `socket.broadcast` / `socket.to()`: Bun's `ws.publish`).
+   */
+  publish(topic: string, frame: SharedFrame, except?: WsConnection): void;
 }
 
 /** What the core wants to hear from an open WebSocket. */

@@ -1,6 +1,6 @@
 import { decodePacket, isDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
 import { Emitter } from "./emitter.ts";
-import type { IncomingRequest } from "./facade.ts";
+import type { IncomingRequest, WsConnection } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
 import type { ResolvedEngineOptions } from "./options.ts";
 import { PollingTransport, type PollingSink } from "./polling.ts";
@@ -204,6 +204,12 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   unsubscribe(topic: string): void {
     const t = this.transport;
     if (t instanceof WebSocketTransport) t.unsubscribe(topic);
+  }
+
+  /** The WebSocket a publish leaves out when this session is the sender; null off WebSocket. */
+  get fanoutSelf(): WsConnection | null {
+    const t = this.transport;
+    return t instanceof WebSocketTransport && t.canSubscribe ? t.conn : null;
   }
 
   /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */

@@ -1,5 +1,5 @@
 import type { Emitter } from "./emitter.ts";
-import type { IncomingRequest } from "./facade.ts";
+import type { IncomingRequest, WsConnection } from "./facade.ts";
 import type { OutboundMessage } from "./outbound.ts";
 
 export type TransportName = "polling" | "websocket";
@@ -79,4 +79,10 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
   unsubscribe(topic: string): void;
   /** Called once a publish reached this session: enforces `maxBufferedBytes`. */
   afterPublish(): void;
+  /**
+   * The connection a fan-out publish leaves out when this session sends to
+   * its peers (`socket.broadcast`, `socket.to()`); null when not on a
+   * WebSocket that can publish.
+   */
+  readonly fanoutSelf: WsConnection | null;
 }

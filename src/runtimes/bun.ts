@@ -18,6 +18,7 @@ interface BunServerWebSocket {
   getBufferedAmount(): number;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
+  publish(topic: string, data: string | Uint8Array): number;
 }
 interface BunServer {
   publish(topic: string, data: string | Uint8Array): number;
@@ -81,8 +82,10 @@ class BunFanout implements Fanout {
     if (this.#server === null) this.#server = server;
     else this.target.fanout = null;
   }
-  publish(topic: string, frame: SharedFrame): void {
-    this.#server?.publish(topic, frame.wsFrame);
+  publish(topic: string, frame: SharedFrame, except?: WsConnection): void {
+    // A socket's own publish goes to every subscriber but itself.
+    if (except instanceof BunWsConnection) except.ws.publish(topic, frame.wsFrame);
+    else this.#server?.publish(topic, frame.wsFrame);
   }
 }
 

@@ -12,6 +12,7 @@
  */
 import { Emitter } from "../engine/emitter.ts";
 import { OutboundMessage } from "../engine/outbound.ts";
+import type { WsConnection } from "../engine/facade.ts";
 import type { EngineSocket } from "../engine/types.ts";
 import type { Packet } from "../protocol/socket-io-packet.ts";
 import type { Namespace } from "./namespace.ts";
@@ -208,13 +209,22 @@ export class Adapter extends Emitter<AdapterEvents> {
 
   /**
    * Sends `messages` with one native publish when the recipients are exactly
-   * a topic's subscribers: the whole namespace or one room, no `except`,
-   * every member ready. False: the caller writes to each socket instead.
+   * a topic's subscribers: the whole namespace or one room, every member
+   * ready, and no `except` but, possibly, the sending socket itself
+   * (`socket.broadcast`, `socket.to(room)`), which the runtime leaves out by
+   * publishing from its WebSocket. False: the caller writes to each socket.
    */
   #publish(opts: BroadcastOptions, messages: readonly OutboundMessage[], data: unknown[]): boolean {
     const fanout = this.nsp.server.engine.fanout;
-    if (!fanout || opts.rooms.size > 1 || (opts.except !== undefined && opts.except.size > 0)) return false;
+    if (!fanout || opts.rooms.size > 1) return false;
     const sockets = this.nsp.sockets;
+    let sender: SocketId | undefined;
+    if (opts.except !== undefined && opts.except.size > 0) {
+      if (opts.except.size > 1) return false;
+      for (const room of opts.except) sender = room;
+      // Only a socket's own room, holding just that socket, can be left out by the runtime.
+      if (!sockets.has(sender!) || this.rooms.get(sender!)?.size !== 1) return false;
+    }
     let topic = this.nsp.name;
     let members: ReadonlySet<SocketId> | undefined;
     for (const room of opts.rooms) {
@@ -227,6 +237,7 @@ export class Adapter extends Emitter<AdapterEvents> {
     const ids = (): Iterable<SocketId> => members ?? sockets.keys();
     let count = 0;
     for (const id of ids()) {
+      if (id === sender) continue;
       const socket = sockets.get(id);
       if (!socket) continue; // joined in a middleware, not connected yet: not subscribed either
       if (!socket.client.conn.fanoutReady) return false;
@@ -234,8 +245,16 @@ export class Adapter extends Emitter<AdapterEvents> {
     }
     // One recipient gains nothing from a publish.
     if (count < 2) return false;
-    for (let i = 0; i < messages.length; i++) fanout.publish(topic, messages[i]!);
+    let except: WsConnection | undefined;
+    if (sender !== undefined) {
+      // The runtime leaves the sender out by its WebSocket: one it must have.
+      const self = sockets.get(sender)!.client.conn.fanoutSelf;
+      if (!self) return false;
+      except = self;
+    }
+    for (let i = 0; i < messages.length; i++) fanout.publish(topic, messages[i]!, except);
     for (const id of ids()) {
+      if (id === sender) continue;
       const socket = sockets.get(id);
       if (!socket) continue;
       socket.client.conn.afterPublish();

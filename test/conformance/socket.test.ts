@@ -333,6 +333,38 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       ]);
     });
 
+    it("socket.to(room) and socket.broadcast leave the sender out, by publish from its WebSocket where the runtime has topics", async () => {
+      const nsp = dynamicName("fanfrom");
+      const R = unique("r");
+      const [m1, m2, m3] = (await Promise.all([1, 2, 3].map(() => connected(nsp, ws)))) as ClientSocket[];
+      const outsider = await connected(nsp, ws);
+      const poller = await connected(nsp, { transports: ["polling"] });
+      await Promise.all([m1, m2, m3].map((m) => ask(m!, "join", R)));
+      const everyone = [m1!, m2!, m3!, outsider, poller];
+      const inboxes = everyone.map(inboxOf);
+      const bc = (from: ClientSocket, spec: object) => ask(from, "broadcast", { from: "socket", ...spec });
+      expect(await bc(m1!, { to: [R], event: "room-but-me" })).toEqual({ published: publish });
+      // The whole namespace but the sender: the polling client is a recipient, so socket by socket.
+      expect(await bc(m1!, { event: "all-but-me" })).toEqual({ published: 0 });
+      // A sender on polling has no WebSocket to publish from: socket by socket.
+      expect(await bc(poller, { to: [R], event: "room-from-poller" })).toEqual({ published: 0 });
+      // Without the polling client, socket.broadcast is one publish too.
+      const pollerId = poller.id!;
+      poller.disconnect();
+      await serverReason(pollerId, nsp);
+      expect(await bc(m1!, { event: "all-but-me-2" })).toEqual({ published: publish });
+      const ended = everyone.slice(0, 4).map((c) => once(c, "end"));
+      await ask(outsider, "broadcast", { from: "nsp", event: "end" });
+      await Promise.all(ended);
+      expect(inboxes).toEqual([
+        ["room-from-poller", "end"],
+        ["room-but-me", "all-but-me", "room-from-poller", "all-but-me-2", "end"],
+        ["room-but-me", "all-but-me", "room-from-poller", "all-but-me-2", "end"],
+        ["all-but-me", "all-but-me-2", "end"],
+        ["all-but-me"],
+      ]);
+    });
+
     it("a polling member sends the broadcast socket by socket; everyone still gets it once", async () => {
       const nsp = dynamicName("fanpoll");
       const R = unique("r");

@@ -81,6 +81,8 @@ export class FakeEngineSocket extends Emitter<EngineSocketEvents> implements Eng
     this.published++;
   }
 
+  readonly fanoutSelf = null;
+
   sendMessages(messages: readonly OutboundMessage[]): void {
     if (this.readyState !== "open") return;
     this.batches.push(messages);
