@@ -66,7 +66,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    */
   binaryType: ((bytes: Uint8Array) => Uint8Array) | null = null;
   /**
-   * The runtime's native fan-out, set by its shim (Bun); `null` elsewhere.
+   * The runtime's native fan-out, set by a shim whose runtime has topics; `null` elsewhere.
    * The Socket.IO layer publishes a broadcast through it when the
    * recipients are exactly one topic's subscribers (see `Session.fanoutReady`).
    */

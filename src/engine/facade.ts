@@ -147,7 +147,7 @@ export interface RequestTarget {
   handleUpgrade(req: IncomingRequest): Promise<UpgradeResult>;
   /** Set by a shim to hand users its runtime's binary type (Node: `Buffer`). */
   binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
-  /** Set by a shim whose runtime publishes to topics natively (Bun). */
+  /** Set by a shim whose runtime publishes to topics natively. */
   fanout: Fanout | null;
   /** Closes every session; shims call it when their server stops. */
   close(): void | Promise<void>;

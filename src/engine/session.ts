@@ -174,7 +174,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     // Fast path: an open WebSocket with nothing queued gets the frame now.
     if (t instanceof WebSocketTransport && this.#buffer === null && !t.closed) {
       t.send(item);
-      if (t.conn.bufferedAmount > this.host.opts.maxBufferedBytes) this.#overflow();
+      if (this.#overBuffered(t)) this.#overflow();
       else if (this.#callbacks) this.#runCallbacks();
       return;
     }
@@ -184,7 +184,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.#scheduleFlush();
   }
 
-  // ── fan-out: runtimes that publish to topics natively (Bun) ───────────
+  // ── fan-out: runtimes that publish to topics natively ─────────────────
 
   /**
    * Whether a frame published to this session's topics now would arrive in
@@ -214,8 +214,12 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */
   afterPublish(): void {
-    const t = this.transport;
-    if (t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes) this.#overflow();
+    if (this.#overBuffered(this.transport)) this.#overflow();
+  }
+
+  /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
+  #overBuffered(t: Transport): boolean {
+    return t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes;
   }
 
   #overflow(): void {
@@ -240,7 +244,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     const t = this.transport;
     t.write(items);
     // Whatever the runtime could not write yet counts against the limit too.
-    if (t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes) return this.#overflow();
+    if (this.#overBuffered(t)) return this.#overflow();
     this.#runCallbacks();
     this.emitReserved("drain");
     if (this.readyState === "closing" && this.#buffer === null) this.#finishGracefulClose();

@@ -82,7 +82,7 @@ async function readWebBody(request: Request, limit: number): Promise<BodyResult>
   if (length !== null && Number.isSafeInteger(declared) && declared >= 0) {
     // A declared length within the limit bounds what the runtime reads, so the
     // body can be taken whole: natively, without a JS stream reader per
-    // chunk (on Bun the reader was a quarter of a polling POST's CPU).
+    // chunk (the reader was measured at a quarter of a polling POST's CPU).
     try {
       const bytes = new Uint8Array(await request.arrayBuffer());
       return bytes.byteLength > limit ? { ok: false, reason: "too-large" } : { ok: true, bytes };

@@ -110,25 +110,16 @@ export class Adapter extends Emitter<AdapterEvents> {
 
   // A socket that is only in its own room has `sids.get(id)` and
   // `rooms.get(id)` equal to {id}: the two maps then hold one shared Set, as
-  // every connected socket keeps these for life and a Set costs about 250
-  // bytes on Bun. The Set is split (copied) before either side changes, so
-  // each map still reads as its own: see `#ownSids` and `#ownMembers`.
+  // every connected socket keeps these for life and a Set was measured at
+  // about 250 bytes. The Set is split (copied) before either side changes,
+  // so each map still reads as its own: see `#unshared`.
 
-  /** `sids.get(id)`, no longer shared with the socket's own room. */
-  #ownSids(id: SocketId): Set<Room> | undefined {
-    const mine = this.sids.get(id);
-    if (mine === undefined || mine !== this.rooms.get(id)) return mine;
-    const copy = new Set(mine);
-    this.sids.set(id, copy);
-    return copy;
-  }
-
-  /** `rooms.get(room)`, no longer shared with the socket of that id's rooms. */
-  #ownMembers(room: Room): Set<SocketId> | undefined {
-    const members = this.rooms.get(room);
-    if (members === undefined || members !== this.sids.get(room)) return members;
-    const copy = new Set(members);
-    this.rooms.set(room, copy);
+  /** `map.get(key)`, copied apart first if `other` holds the same Set under that key. */
+  #unshared(map: Map<string, Set<string>>, other: Map<string, Set<string>>, key: string): Set<string> | undefined {
+    const set = map.get(key);
+    if (set === undefined || set !== other.get(key)) return set;
+    const copy = new Set(set);
+    map.set(key, copy);
     return copy;
   }
 
@@ -146,9 +137,9 @@ export class Adapter extends Emitter<AdapterEvents> {
     }
     if (!mine) this.sids.set(id, (mine = new Set()));
     for (const room of rooms) {
-      if (room !== id) mine = this.#ownSids(id)!;
+      if (room !== id) mine = this.#unshared(this.sids, this.rooms, id)!;
       mine.add(room);
-      let members = room === id ? this.rooms.get(room) : this.#ownMembers(room);
+      let members = room === id ? this.rooms.get(room) : this.#unshared(this.rooms, this.sids, room);
       if (!members) {
         this.rooms.set(room, (members = new Set()));
         this.emit("create-room", room);
@@ -159,12 +150,12 @@ export class Adapter extends Emitter<AdapterEvents> {
       }
     }
     const conn = this.#fanoutConn(id);
-    if (conn) for (const room of rooms) if (room !== id) conn.subscribe(roomTopic(this.nsp.name, room));
+    if (conn) this.#roomTopics(conn, id, rooms, true);
   }
 
   /** Removes a socket from one room. */
   del(id: SocketId, room: Room): Promise<void> | void {
-    this.#ownSids(id)?.delete(room);
+    this.#unshared(this.sids, this.rooms, id)?.delete(room);
     this.#leave(room, id);
     this.#fanoutConn(id)?.unsubscribe(roomTopic(this.nsp.name, room));
   }
@@ -175,7 +166,7 @@ export class Adapter extends Emitter<AdapterEvents> {
     const conn = this.#fanoutConn(id);
     if (conn) {
       conn.unsubscribe(this.nsp.name);
-      if (mine) for (const room of mine) if (room !== id) conn.unsubscribe(roomTopic(this.nsp.name, room));
+      if (mine) this.#roomTopics(conn, id, mine, false);
     }
     if (!mine) return;
     this.sids.delete(id);
@@ -183,7 +174,7 @@ export class Adapter extends Emitter<AdapterEvents> {
     for (const room of mine === this.rooms.get(id) ? [id] : mine) this.#leave(room, id);
   }
 
-  // ── fan-out: one native publish per broadcast where the runtime has topics (Bun) ──
+  // ── fan-out: one native publish per broadcast where the runtime has topics ──
   //
   // Invariant: a connected socket's WebSocket is subscribed to its namespace's
   // topic and to one topic per room it is in (its own room aside), and to
@@ -204,7 +195,17 @@ export class Adapter extends Emitter<AdapterEvents> {
     if (!conn) return;
     conn.subscribe(this.nsp.name);
     const mine = this.sids.get(id);
-    if (mine) for (const room of mine) if (room !== id) conn.subscribe(roomTopic(this.nsp.name, room));
+    if (mine) this.#roomTopics(conn, id, mine, true);
+  }
+
+  /** (Un)subscribes socket `id`'s connection to the topics of `rooms`; its own room has none. */
+  #roomTopics(conn: EngineSocket, id: SocketId, rooms: Iterable<Room>, subscribe: boolean): void {
+    for (const room of rooms) {
+      if (room === id) continue;
+      const topic = roomTopic(this.nsp.name, room);
+      if (subscribe) conn.subscribe(topic);
+      else conn.unsubscribe(topic);
+    }
   }
 
   /**

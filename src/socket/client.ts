@@ -43,8 +43,8 @@ export class Client<
   /**
    * Connected sockets, one per namespace, in connection order. An array, not
    * a Map by name: a connection joins one namespace or a few, it is kept for
-   * the connection's life, and a Map with one entry costs about ten times a
-   * one-element array (260 bytes more on Bun).
+   * the connection's life, and a Map with one entry was measured at about
+   * ten times a one-element array (some 260 bytes more).
    */
   #nsps: Array<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> | undefined;
   /** Sockets still in connection middlewares; cleaned up if the connection closes first. Dropped when empty. */

@@ -93,13 +93,13 @@ export class Socket<
   #fns: EventMiddleware[] | undefined;
   #anyListeners: AnyListener[] | undefined;
   #anyOutgoingListeners: AnyListener[] | undefined;
+  /** `data` until it is first read or set; most sockets never use it, and an empty object costs 60 bytes. */
+  #data: SocketData | typeof UNSET = UNSET;
   /**
    * Until `handshake` is first read, what it is built from: the auth and the
    * time of issue (the rest comes from the connection). A socket no one asks
    * about keeps no handshake object, date string or query object.
    */
-  /** `data` until it is first read or set; most sockets never use it, and an empty object costs 60 bytes. */
-  #data: SocketData | typeof UNSET = UNSET;
   #handshake: Handshake | undefined;
   readonly #auth: Record<string, unknown>;
   readonly #issued: number;
