@@ -9,7 +9,10 @@ export default defineConfig({
     "runtimes/workers": "src/runtimes/workers.ts",
     "adapters/redis": "src/adapters/redis.ts",
   },
-  format: ["esm"],
+  // Dual package: ESM (.js) and CommonJS (.cjs), each with its own declarations (.d.ts, .d.cts).
+  format: ["esm", "cjs"],
+  // import.meta.url in the CommonJS build (the client bundle is located relative to it).
+  shims: true,
   target: "es2022",
   dts: true,
   clean: true,

@@ -135,8 +135,6 @@ export type UpgradeResult = UpgradeAccept | UpgradeReject;
 
 /** What shims serve: implemented by `Engine` and by the Socket.IO `Server`. */
 export interface RequestTarget {
-  /** The path prefix handled, with its trailing slash (e.g. `/socket.io/`). */
-  readonly path: string;
   /** Largest message accepted; shims pass it to their WebSocket server. */
   readonly maxPayload: number;
   /** Bytes a connection may have waiting to be written before it is closed (`maxBufferedBytes`). */

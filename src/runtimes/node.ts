@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, STATUS_C
 import type { Duplex } from "node:stream";
 import * as wsPackage from "ws";
 import { WebSocket, WebSocketServer } from "ws";
+import { type NodeHttpServer, setNodeAttachment } from "./node-server.ts";
 import type {
   BodyResult,
   IncomingRequest,
@@ -20,6 +21,10 @@ import type {
 } from "../engine/facade.ts";
 
 export type { RequestTarget } from "../engine/facade.ts";
+// Everything "socket.io" exports, so an app changes only its import; `Server` is the Node one.
+export * from "../index.ts";
+export { Server, type NodeHttpServer } from "./node-server.ts";
+export { createIo as default } from "./node-server.ts";
 
 /** Node's request as the core's `IncomingRequest`, without building a Web `Request`. */
 class NodeRequest implements IncomingRequest {
@@ -229,26 +234,70 @@ function bindingOf(target: RequestTarget): NodeBinding {
 }
 
 /** The targets attached to each server: several may share one (e.g. a Server and an Engine on other paths). */
-const attachedTargets = new WeakMap<HttpServer, Set<RequestTarget>>();
+const attachedTargets = new WeakMap<NodeHttpServer, Set<RequestTarget>>();
+/** The servers each target is attached to: it closes with the last of them. */
+const serversOf = new WeakMap<RequestTarget, Set<NodeHttpServer>>();
 
 /** Records `target` on `server`; false when it was already there. */
-function register(server: HttpServer, target: RequestTarget): boolean {
+function register(server: NodeHttpServer, target: RequestTarget): boolean {
   let set = attachedTargets.get(server);
   if (!set) attachedTargets.set(server, (set = new Set()));
+  if (set.has(target)) return false;
+  set.add(target);
+  let servers = serversOf.get(target);
+  if (!servers) serversOf.set(target, (servers = new Set()));
+  servers.add(server);
+  if (!closeHooked.has(server)) {
+    closeHooked.add(server);
+    server.on("close", onServerClose);
+  }
+  return true;
+}
+
+/** Servers whose "close" we listen to, and the targets whose listeners each server has. */
+const closeHooked = new WeakSet<NodeHttpServer>();
+const listening = new WeakMap<NodeHttpServer, WeakSet<RequestTarget>>();
+
+/** True the first time for a pair: the listeners a target adds to a server are added once. */
+function firstHook(server: NodeHttpServer, target: RequestTarget): boolean {
+  let set = listening.get(server);
+  if (!set) listening.set(server, (set = new WeakSet()));
   if (set.has(target)) return false;
   set.add(target);
   return true;
 }
 
+/** Stops serving `target` on `server` (its listeners stay, and pass everything on). */
+function detach(target: RequestTarget, server: NodeHttpServer): void {
+  attachedTargets.get(server)?.delete(target);
+  serversOf.get(target)?.delete(server);
+}
+
+const isAttached = (server: NodeHttpServer, target: RequestTarget): boolean =>
+  attachedTargets.get(server)?.has(target) ?? false;
+
+/**
+ * A server closed: its targets stop being served there, and a target served
+ * nowhere else closes its sessions. A target still attached to another server
+ * keeps them (closing one of two servers must not end the other's clients).
+ */
+function onServerClose(this: NodeHttpServer): void {
+  for (const target of attachedTargets.get(this) ?? []) {
+    detach(target, this);
+    if (serversOf.get(target)?.size === 0) void target.close();
+  }
+}
+
 /** Whether some unio target on `server` serves `pathname` (its own upgrade listener answers). */
-function servedByUnio(server: HttpServer, pathname: string): boolean {
+function servedByUnio(server: NodeHttpServer, pathname: string): boolean {
   for (const t of attachedTargets.get(server) ?? []) if (t.matches(pathname)) return true;
   return false;
 }
 
 /**
  * Serves `target` on an existing http(s) server: requests under its path go
- * to unio, everything else to the server's other listeners.
+ * to unio, everything else to the server's other listeners. When the server
+ * closes, the target's sessions close too (unless it is attached elsewhere).
  *
  * @example
  * import { createServer } from "node:http";
@@ -259,13 +308,14 @@ function servedByUnio(server: HttpServer, pathname: string): boolean {
  * attach(io, httpServer);
  * httpServer.listen(3000);
  */
-export function attach<T extends RequestTarget>(target: T, server: HttpServer): HttpServer {
-  if (!register(server, target)) return server;
+export function attach<T extends RequestTarget>(target: T, server: NodeHttpServer): NodeHttpServer {
+  // Attached again after a detach (io.close() then io.listen(server)): its listeners are still there.
+  if (!register(server, target) || !firstHook(server, target)) return server;
   const binding = bindingOf(target);
   const previous = server.listeners("request").slice() as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners("request");
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    if (target.matches(pathnameOf(req.url))) return void binding.onRequest(req, res);
+    if (isAttached(server, target) && target.matches(pathnameOf(req.url))) return void binding.onRequest(req, res);
     if (previous.length === 0) {
       res.writeHead(404).end();
       return;
@@ -274,7 +324,7 @@ export function attach<T extends RequestTarget>(target: T, server: HttpServer): 
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = pathnameOf(req.url);
-    if (target.matches(pathname)) return void binding.onUpgrade(req, socket, head);
+    if (isAttached(server, target) && target.matches(pathname)) return void binding.onUpgrade(req, socket, head);
     // Another attached target's listener answers this one.
     if (servedByUnio(server, pathname)) return;
     // Someone else may own this path; if nobody answers in a second, end it.
@@ -284,9 +334,10 @@ export function attach<T extends RequestTarget>(target: T, server: HttpServer): 
       }
     }, 1000).unref();
   });
-  server.on("close", () => void target.close());
   return server;
 }
+
+setNodeAttachment({ attach, detach });
 
 export interface ServeOptions {
   port?: number;
@@ -327,12 +378,11 @@ export function serve<T extends RequestTarget>(target: T, options: ServeOptions 
 export function middleware<T extends RequestTarget>(target: T) {
   const binding = bindingOf(target);
   return (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): void => {
-    const server = (req.socket as unknown as { server?: HttpServer }).server;
-    if (server && register(server, target)) {
+    const server = (req.socket as unknown as { server?: NodeHttpServer }).server;
+    if (server && register(server, target) && firstHook(server, target)) {
       server.on("upgrade", (r: IncomingMessage, socket: Duplex, head: Buffer) => {
-        if (target.matches(pathnameOf(r.url))) void binding.onUpgrade(r, socket, head);
+        if (isAttached(server, target) && target.matches(pathnameOf(r.url))) void binding.onUpgrade(r, socket, head);
       });
-      server.on("close", () => void target.close());
       if (req.headers.upgrade && target.matches(pathnameOf(req.url))) {
         res.writeHead(503, { "retry-after": "0", connection: "close" }).end();
         return;

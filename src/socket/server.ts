@@ -2,8 +2,10 @@
  * Server: the Socket.IO server. It owns an Engine (the Engine.IO server),
  * turns each engine connection into a Client, and holds the namespaces.
  * It is also a `RequestTarget`, so runtime shims serve it directly:
- * `serve(io, { port })`. Unlike socket.io there is no `new Server(httpServer)`
- * and no `listen()`: attaching to an HTTP server is the shim's job.
+ * `serve(io, { port })`. This core class takes options only: socket.io's
+ * `new Server(httpServer)`, `new Server(port)`, `attach()` and `listen()`
+ * are added by the runtime's `Server` (`unio/node`, `unio/bun`, `unio/deno`),
+ * which extends this one.
  */
 import type { Clock } from "../engine/clock.ts";
 import { Engine } from "../engine/engine.ts";
@@ -119,10 +121,16 @@ export class Server<
   >();
   #adapter: AdapterConstructor | undefined;
   #serveClient: boolean;
-  readonly #path: string;
+  #path: string;
 
   constructor(opts: Partial<ServerOptions> = {}) {
     super();
+    if (typeof opts !== "object" || opts === null || typeof (opts as { listen?: unknown }).listen === "function") {
+      // socket.io's `new Server(httpServer)` / `new Server(3000)`: only a runtime's Server can listen.
+      throw new TypeError(
+        'new Server() from "unio" takes options only; import { Server } from "unio/node" (or "unio/bun", "unio/deno") for new Server(httpServer | port, options)',
+      );
+    }
     const options: Partial<ServerOptions> = { ...opts };
     this.#path = (options.path || "/socket.io").replace(/\/$/, "");
     this._connectTimeout = options.connectTimeout || 45000;
@@ -144,6 +152,35 @@ export class Server<
     this.#opts = options;
     this.bind(new Engine({ ...options, path: this.#path }, "/socket.io"));
     this.sockets = this.of("/");
+  }
+
+  /**
+   * Merges `extra` under the options given to the constructor (those win, as
+   * in socket.io's `attach(srv, opts)`) and, when that changes an engine
+   * option, replaces the engine with one built from the merged options. Only
+   * while no client is connected: a runtime's `attach()`/`listen()` calls it
+   * before serving.
+   */
+  protected _reconfigure(extra: Partial<ServerOptions>): void {
+    const merged = { ...stripUndefined(extra), ...this.#opts } as Partial<ServerOptions>;
+    const changed = Object.keys(merged).some((k) => (merged as Record<string, unknown>)[k] !== (this.#opts as Record<string, unknown>)[k]);
+    if (!changed) return;
+    Object.assign(this.#opts, merged);
+    if (merged.path !== undefined) this.#path = merged.path.replace(/\/$/, "");
+    if (merged.connectTimeout !== undefined) this._connectTimeout = merged.connectTimeout;
+    if (merged.serveClient !== undefined) this.#serveClient = merged.serveClient !== false;
+    this.#rebuildEngine();
+  }
+
+  /** A new engine from the current options, keeping what shims set on the old one. */
+  #rebuildEngine(): void {
+    const old = this.engine;
+    if (old.clientsCount > 0) throw new Error("the engine cannot be reconfigured once clients are connected");
+    const engine = new Engine({ ...this.#opts, path: this.#path }, "/socket.io");
+    engine.binaryType = old.binaryType;
+    engine.fanout = old.fanout;
+    this.bind(engine);
+    old.close();
   }
 
   /** The options as given (with CSR defaults merged). */
@@ -177,11 +214,6 @@ export class Server<
   };
 
   // ── RequestTarget: delegated to the engine ────────────────────────────
-
-  /** The path prefix served, with its trailing slash ("/socket.io/"). */
-  get path(): string {
-    return this.engine.path;
-  }
 
   get maxPayload(): number {
     return this.engine.maxPayload;
@@ -228,6 +260,22 @@ export class Server<
   }
 
   // ── settings ──────────────────────────────────────────────────────────
+
+  /**
+   * Gets or sets the path under which the server answers (default
+   * "/socket.io", without trailing slash, as in socket.io). Setting it
+   * rebuilds the engine, so do it before clients connect.
+   * @example io.path("/ws"); io.path(); // "/ws"
+   */
+  path(v: string): this;
+  path(): string;
+  path(v?: string): this | string {
+    if (v === undefined) return this.#path;
+    this.#path = v.replace(/\/$/, "");
+    this.#opts.path = this.#path;
+    this.#rebuildEngine();
+    return this;
+  }
 
   /** Gets or sets whether the client bundle is served. */
   serveClient(v: boolean): this;

@@ -22,13 +22,31 @@ afterEach(() => clearClientBundleLoader());
 describe("Server", () => {
   it("is a RequestTarget delegating to its engine, with socket.io's path default", () => {
     const io = new Server({ maxHttpBufferSize: 1234, pingInterval: 500 });
-    expect(io.path).toBe("/socket.io/");
+    // socket.io's io.path(): no trailing slash; the engine keeps it.
+    expect(io.path()).toBe("/socket.io");
+    expect(io.engine.path).toBe("/socket.io/");
     expect(io.maxPayload).toBe(1234);
     expect(io.matches("/socket.io/")).toBe(true);
     expect(io.matches("/other")).toBe(false);
     expect(io.engine.opts.pingInterval).toBe(500);
     const custom = new Server({ path: "/rt/" });
-    expect(custom.path).toBe("/rt/");
+    expect(custom.path()).toBe("/rt");
+    expect(custom.matches("/rt/")).toBe(true);
+  });
+
+  it("io.path(v) moves the endpoint (a new engine, same options)", () => {
+    const io = new Server({ pingInterval: 500 });
+    expect(io.path("/ws")).toBe(io);
+    expect(io.path()).toBe("/ws");
+    expect(io.matches("/ws/")).toBe(true);
+    expect(io.matches("/socket.io/")).toBe(false);
+    expect(io.engine.opts.pingInterval).toBe(500);
+  });
+
+  it("takes options only: new Server(httpServer | port) points to a runtime's Server", () => {
+    const fakeHttpServer = { listen() {} };
+    expect(() => new Server(fakeHttpServer as never)).toThrow(/unio\/node/);
+    expect(() => new Server(3000 as never)).toThrow(/unio\/node/);
   });
 
   it("answers an Engine.IO handshake through handleRequest", async () => {
