@@ -8,7 +8,11 @@ import "./client-bundle.ts";
 import { handleWebRequest } from "../engine/web.ts";
 import type { Fanout, RequestTarget, SharedFrame, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
 
+import { type DefaultEventsMap, type EventsMap, ListeningServer } from "./listening-server.ts";
+
 export type { RequestTarget } from "../engine/facade.ts";
+// Everything "socket.io" exports, so an app changes only its import; `Server` is this runtime's.
+export * from "../index.ts";
 
 /** The slice of Bun's types this shim touches (no dependency on bun-types). */
 interface BunServerWebSocket {
@@ -171,4 +175,28 @@ export function serve(target: RequestTarget, options: ServeOptions = {}): BunSer
     hostname: options.hostname,
     ...handler(target, options),
   });
+}
+
+/**
+ * socket.io's `Server` with `listen(port)` on Bun: `new Server(3000)` or
+ * `new Server(opts).listen(3000)` starts `Bun.serve` through `serve()`, and
+ * `close()` stops it. `handler(io)` remains the way to share a Bun server.
+ *
+ * @example
+ * import { Server } from "unio/bun";
+ * const io = new Server(3000, { cors: { origin: "*" } });
+ * io.on("connection", (socket) => socket.emit("hello"));
+ */
+export class Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends ListeningServer<ListenEvents, EmitEvents, ServerSideEvents, SocketData, BunServer> {
+  protected _serve(port: number, hostname?: string): BunServer {
+    return serve(this, { port, hostname });
+  }
+  protected _stop(server: BunServer): Promise<void> | void {
+    return server.stop(true);
+  }
 }

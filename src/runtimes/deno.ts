@@ -8,7 +8,11 @@ import "./client-bundle.ts";
 import { handleWebRequest } from "../engine/web.ts";
 import type { RequestTarget, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
 
+import { type DefaultEventsMap, type EventsMap, ListeningServer } from "./listening-server.ts";
+
 export type { RequestTarget } from "../engine/facade.ts";
+// Everything "socket.io" exports, so an app changes only its import; `Server` is this runtime's.
+export * from "../index.ts";
 
 /** The slice of Deno's types this shim touches. */
 interface DenoServeInfo {
@@ -106,4 +110,28 @@ export function serve(target: RequestTarget, options: ServeOptions = {}): DenoHt
     { port: options.port ?? 3000, hostname: options.hostname, onListen: options.onListen },
     handler(target, options),
   );
+}
+
+/**
+ * socket.io's `Server` with `listen(port)` on Deno: `new Server(3000)` or
+ * `new Server(opts).listen(3000)` starts `Deno.serve` through `serve()`, and
+ * `close()` shuts it down. `handler(io)` remains the way for `deno serve`.
+ *
+ * @example
+ * import { Server } from "unio/deno";
+ * const io = new Server(3000, { cors: { origin: "*" } });
+ * io.on("connection", (socket) => socket.emit("hello"));
+ */
+export class Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends ListeningServer<ListenEvents, EmitEvents, ServerSideEvents, SocketData, DenoHttpServer> {
+  protected _serve(port: number, hostname?: string): DenoHttpServer {
+    return serve(this, { port, hostname });
+  }
+  protected _stop(server: DenoHttpServer): Promise<void> {
+    return server.shutdown();
+  }
 }

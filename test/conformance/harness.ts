@@ -10,6 +10,8 @@ export interface RunningFixture {
   url: string;
   /** Everything the fixture printed, for failure messages. */
   output(): string;
+  /** The process's exit code, or null while it runs. */
+  exitCode(): number | null;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export async function startFixture(runtime: RuntimeSpec, env: Record<string, str
     port,
     url: `http://127.0.0.1:${port}`,
     output: () => out,
+    exitCode: () => child.exitCode,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
