@@ -93,6 +93,14 @@ function defineObject<Env, T extends Hosted>(
   options: DurableServerOptions | DurableEngineOptions,
   make: (options: EngineOptions, cluster: DurableCluster | null, ctx: DurableObjectState) => T,
 ): DurableObjectClass<Env> {
+  if (options.perMessageDeflate) {
+    // workerd answers a client's permessage-deflate offer on its own: there is nothing for unio to configure.
+    throw new Error(
+      "unio/workers: perMessageDeflate cannot be set on Cloudflare Workers: workerd negotiates WebSocket compression itself " +
+        "whenever the client offers it (compatibility flag web_socket_compression, on by default; " +
+        "no_web_socket_compression turns it off), with no threshold or other settings; remove the option",
+    );
+  }
   const { cluster: clusterOptions, ...rest } = options as DurableServerOptions;
   return class UnioObject extends DurableObject<Env> implements UnioDurableObject {
     #host: DurableHost;
