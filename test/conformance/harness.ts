@@ -8,6 +8,8 @@ import type { RuntimeSpec } from "./runtimes.ts";
 export interface RunningFixture {
   port: number;
   url: string;
+  /** The fixture's process id (for Workers, the launcher's: workerd is its child). */
+  pid: number;
   /** Everything the fixture printed, for failure messages. */
   output(): string;
   stop(): Promise<void>;
@@ -38,6 +40,7 @@ export async function startFixture(runtime: RuntimeSpec, env: Record<string, str
   });
   return {
     port,
+    pid: child.pid!,
     url: `http://127.0.0.1:${port}`,
     output: () => out,
     stop: () =>

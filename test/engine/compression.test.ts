@@ -5,7 +5,6 @@
  * seen on the wire (RSV1, byte counts) for single sends, shared broadcast
  * frames and socket.io-client, plus a deflate bomb.
  */
-import { request } from "node:http";
 import { Socket as EioSocket, Fetch } from "engine.io-client";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { gunzipSync, gzipSync, inflateSync } from "node:zlib";
@@ -13,6 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Engine, type EngineOptions, type EngineSocket, OutboundMessage, Server } from "../../src/index.ts";
 import { negotiateEncoding } from "../../src/engine/http-compression.ts";
 import { deflateBomb, DeflateWs } from "../helpers/deflate-ws.ts";
+import { httpBytes as http } from "../helpers/http-bytes.ts";
 import { type Running, startNode, waitFor } from "../helpers/node.ts";
 
 const BIG = "x".repeat(5000);
@@ -44,24 +44,6 @@ async function engineApp(options: EngineOptions = {}) {
   const srv = await startNode(engine);
   running.push(srv);
   return { engine, srv, sockets, closes };
-}
-
-interface Got {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-function http(url: string, method = "GET", headers: Record<string, string> = {}, body?: Buffer | string): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
 }
 
 /** A polling session that has asked the server (POST) to send `command`'s answer; returns the GET URL. */

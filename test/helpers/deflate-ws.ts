@@ -26,7 +26,7 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 export class DeflateWs {
   readonly frames: WireFrame[] = [];
   #waiters: Array<(f: WireFrame | null) => void> = [];
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
   closeCode: number | null = null;
   readonly closed: Promise<number>;
   #onClosed!: (code: number) => void;
