@@ -23,6 +23,13 @@ export interface Capabilities {
    * refuses the option (Deno).
    */
   wsDeflate: "option" | "runtime" | "none";
+  /**
+   * Who compresses polling responses: "core" where unio's `httpCompression`
+   * does (gzip or deflate, per Accept-Encoding, off with `false`);
+   * "platform" where the runtime encodes responses for the client itself
+   * (Workers: gzip or br, whatever the option says).
+   */
+  httpCompression?: "platform";
 }
 
 export interface RuntimeSpec {
@@ -63,7 +70,7 @@ export const RUNTIMES: RuntimeSpec[] = [
     // A Node launcher bundles the app with esbuild and runs it in workerd through Miniflare.
     command: [process.execPath, "--import", "tsx", fixture("workers")],
     // workerd passes the peer as CF-Connecting-IP, locally as on Cloudflare.
-    capabilities: { remoteAddress: true, wsDeflate: "runtime" },
+    capabilities: { remoteAddress: true, wsDeflate: "runtime", httpCompression: "platform" },
   },
 ];
 

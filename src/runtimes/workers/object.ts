@@ -118,7 +118,10 @@ function defineObject<Env, T extends Hosted>(
       return new DurableHost(
         this.ctx,
         (opts) => make(opts, cluster, this.ctx),
-        rest as EngineOptions & WorkersOptions,
+        // Workers encode responses themselves, for the client's real Accept-Encoding (the
+        // object only sees the one its caller's runtime sent, and a body it compressed would be
+        // decoded on the way back and encoded again): the engine leaves polling bodies alone.
+        { ...rest, httpCompression: false } as EngineOptions & WorkersOptions,
         async (target) => {
           cluster?.bind(target as AnyServer);
           await setup(target as T, this.env, this.ctx);
