@@ -89,7 +89,8 @@ export interface EngineOptions {
    * gzip/deflate for polling responses of at least `threshold` bytes, when
    * the request's `Accept-Encoding` allows it and the write holds a packet
    * sent without `compress: false`. `false` turns it off.
-   * Default `{ threshold: 1024 }` (on).
+   * Default `{ threshold: 1024 }` (on). On Workers the platform encodes
+   * responses itself and the option has no effect.
    *
    * @example
    * new Server({ httpCompression: { threshold: 4096 } });
