@@ -106,7 +106,7 @@ describe.each(selectedRuntimes())("compression on $name", (runtime) => {
       }
     });
 
-    it("a gzip-encoded POST is refused with 415 and the Engine.IO error JSON", async () => {
+    it.skipIf(runtime.capabilities.readsEncodedBodies)("a gzip-encoded POST is refused with 415 and the Engine.IO error JSON", async () => {
       const open = await httpBytes(fx.url + EIO);
       const sid = JSON.parse(open.body.toString().slice(1)).sid as string;
       const got = await httpBytes(`${fx.url}${EIO}&sid=${sid}`, "POST", { "content-encoding": "gzip" }, Buffer.from([0x1f, 0x8b, 8, 0]));

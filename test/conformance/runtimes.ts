@@ -30,6 +30,11 @@ export interface Capabilities {
    * (Workers: gzip or br, whatever the option says).
    */
   httpCompression?: "platform";
+  /**
+   * The server reads a `Content-Encoding: gzip` POST body as if it were
+   * plain (the reference does); unio refuses it with 415.
+   */
+  readsEncodedBodies?: boolean;
 }
 
 export interface RuntimeSpec {
@@ -82,7 +87,7 @@ export const RUNTIMES: RuntimeSpec[] = [
 export const REFERENCE: RuntimeSpec = {
   name: "reference",
   command: [process.execPath, "--import", "tsx", fixture("reference")],
-  capabilities: { remoteAddress: true, wsDeflate: "option" },
+  capabilities: { remoteAddress: true, wsDeflate: "option", readsEncodedBodies: true },
 };
 
 /** `UNIO_RUNTIMES=node,bun` narrows a local run; CI runs them all. */
