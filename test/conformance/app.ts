@@ -52,6 +52,8 @@ export function installEngineApp(engine: Engine): Engine {
     socket.on("message", (data) => {
       if (data === "close me") socket.close();
       else if (data === "address") socket.send(socket.remoteAddress);
+      // `plain:<text>` comes back with `compress: false` (kept out of HTTP and WebSocket compression).
+      else if (typeof data === "string" && data.startsWith("plain:")) socket.send(data.slice(6), { compress: false });
       else socket.send(data);
     });
   });

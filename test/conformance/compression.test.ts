@@ -54,6 +54,12 @@ describe.each(selectedRuntimes())("compression on $name", (runtime) => {
       await fx?.stop();
     });
 
+    it.skipIf(platform)("a write whose packets all say compress: false goes uncompressed", async () => {
+      const got = await httpBytes(await echoPending(fx, "plain:" + BIG), "GET", { "accept-encoding": "gzip" });
+      expect(got.headers["content-encoding"]).toBeUndefined();
+      expect(got.body.toString()).toBe("4" + BIG);
+    });
+
     it("a large polling response is gzip-encoded when gzip is accepted", async () => {
       const got = await httpBytes(await echoPending(fx, BIG), "GET", { "accept-encoding": "gzip, deflate" });
       expect(got.status).toBe(200);
@@ -185,6 +191,11 @@ describe.each(selectedRuntimes())("compression on $name", (runtime) => {
           expect(small?.data).toBe("4hi");
           // unio's threshold applies where it configures the extension; workerd compresses every message.
           if (runtime.capabilities.wsDeflate === "option") expect(small?.compressed).toBe(false);
+          // `compress: false` is honoured where unio configures the extension.
+          if (runtime.capabilities.wsDeflate === "option" && !runtime.capabilities.ignoresWsCompressFlag) {
+            ws.sendText("4plain:" + BIG);
+            expect(await ws.nextText("4")).toMatchObject({ compressed: false, data: "4" + BIG });
+          }
           plainWs.sendText("4" + BIG);
           expect(await plainWs.nextText("4")).toMatchObject({ compressed: false, data: "4" + BIG });
         } finally {

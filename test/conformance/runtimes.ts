@@ -35,6 +35,8 @@ export interface Capabilities {
    * plain (the reference does); unio refuses it with 415.
    */
   readsEncodedBodies?: boolean;
+  /** permessage-deflate compresses a message sent with `compress: false` anyway (the reference, Q-13). */
+  ignoresWsCompressFlag?: boolean;
 }
 
 export interface RuntimeSpec {
@@ -87,7 +89,7 @@ export const RUNTIMES: RuntimeSpec[] = [
 export const REFERENCE: RuntimeSpec = {
   name: "reference",
   command: [process.execPath, "--import", "tsx", fixture("reference")],
-  capabilities: { remoteAddress: true, wsDeflate: "option", readsEncodedBodies: true },
+  capabilities: { remoteAddress: true, wsDeflate: "option", readsEncodedBodies: true, ignoresWsCompressFlag: true },
 };
 
 /** `UNIO_RUNTIMES=node,bun` narrows a local run; CI runs them all. */
