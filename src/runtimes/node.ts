@@ -179,8 +179,8 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
  * binary as `Buffer`s.
  */
 function bindWs(ws: WebSocket, accept: (conn: WsConnection) => WsHandler, deflate: ResolvedPerMessageDeflate): void {
-  // ws records the extension when the client's offer was accepted.
-  if (deflate && (ws as unknown as { _extensions: Record<string, unknown> })._extensions[PERMESSAGE_DEFLATE]) {
+  // `extensions`: what the 101 accepted of the client's offer (empty when it offered nothing).
+  if (deflate && ws.extensions.includes(PERMESSAGE_DEFLATE)) {
     (ws as UnioWebSocket).deflateThreshold = deflate.threshold;
   }
   (ws as BoundWs)[kHandler] = accept(ws as unknown as WsConnection);
