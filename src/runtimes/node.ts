@@ -112,8 +112,11 @@ interface WsInternals {
  * clear) is exactly what ws would write and the fast path stays.
  */
 class UnioWebSocket extends WebSocket {
-  /** The negotiated permessage-deflate threshold; `Infinity` when not negotiated. */
-  deflateThreshold = Infinity;
+  /**
+   * The negotiated permessage-deflate threshold; `Infinity` (from the
+   * prototype, so sockets without compression carry no slot) when not negotiated.
+   */
+  declare deflateThreshold: number;
 
   /** The core's `send(data, compress)`; ws's own `(data, options, cb)` form keeps working. */
   override send(data: unknown, options?: unknown, cb?: (err?: Error) => void): void {
@@ -151,6 +154,8 @@ class UnioWebSocket extends WebSocket {
     return data.length >= threshold || (data.length * 3 >= threshold && Buffer.byteLength(data) >= threshold);
   }
 }
+
+UnioWebSocket.prototype.deflateThreshold = Infinity;
 
 const COMPRESS = { compress: true } as const;
 const NO_COMPRESS = { compress: false } as const;
