@@ -70,7 +70,13 @@ export type { Packet, Parser, ParserEncoder, ParserDecoder } from "./protocol/so
 
 // ── Engine.IO server and the runtime facade ────────────────────────────
 export { Engine, type EngineEvents } from "./engine/engine.ts";
-export type { EngineOptions, CookieOptions, AllowRequest } from "./engine/options.ts";
+export type {
+  EngineOptions,
+  CookieOptions,
+  AllowRequest,
+  HttpCompressionOptions,
+  PerMessageDeflateOptions,
+} from "./engine/options.ts";
 export type { CorsOptions } from "./engine/cors.ts";
 export type * from "./engine/facade.ts";
 export type { EngineSocket, EngineCloseReason, TransportName, SessionState } from "./engine/types.ts";

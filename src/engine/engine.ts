@@ -19,7 +19,13 @@ import type {
   WsHandler,
 } from "./facade.ts";
 import { generateId as defaultGenerateId } from "./id.ts";
-import { type EngineOptions, type ResolvedEngineOptions, resolveEngineOptions, serializeCookie } from "./options.ts";
+import {
+  type EngineOptions,
+  type ResolvedEngineOptions,
+  type ResolvedPerMessageDeflate,
+  resolveEngineOptions,
+  serializeCookie,
+} from "./options.ts";
 import { PollingTransport } from "./polling.ts";
 import { Scheduler } from "./scheduler.ts";
 import { requestFacts, Session, type SessionSnapshot } from "./session.ts";
@@ -94,6 +100,10 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     return this.opts.maxBufferedBytes;
   }
 
+  get perMessageDeflate(): ResolvedPerMessageDeflate {
+    return this.opts.perMessageDeflate;
+  }
+
   get clientsCount(): number {
     return this.clients.size;
   }
@@ -133,7 +143,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (this.opts.cookie) headers["set-cookie"] = serializeCookie(id, this.opts.cookie);
     this.emitReserved("initial_headers", headers, req);
     this.emitReserved("headers", headers, req);
-    const transport = new PollingTransport(this.opts.maxHttpBufferSize);
+    const transport = new PollingTransport(this.opts.maxHttpBufferSize, this.opts.httpCompression);
     const session = new Session(this, id, req, transport);
     this.clients.set(id, session);
     const response = transport.poll(req, headers);

@@ -17,6 +17,7 @@
  *
  * Nothing here is runtime-specific: bytes are `Uint8Array`, text is `string`.
  */
+import type { ResolvedPerMessageDeflate } from "./options.ts";
 
 /** The result of reading a request body with a size cap. */
 export type BodyResult =
@@ -63,12 +64,22 @@ export interface SharedFrame {
    * framed bytes here, so the second and later recipients pay only the write.
    */
   framed: unknown;
+  /**
+   * socket.io's `compress` flag: `false` asks that this message not be
+   * compressed (polling `httpCompression`, WebSocket permessage-deflate).
+   * Absent means compressible.
+   */
+  readonly compress?: boolean;
 }
 
 /** The open WebSocket, as the shim presents it to the core. */
 export interface WsConnection {
-  /** Sends one text or binary frame. */
-  send(data: string | Uint8Array): void;
+  /**
+   * Sends one text or binary frame. `compress: false` asks the runtime not
+   * to deflate it when permessage-deflate was negotiated; runtimes that
+   * decide alone (Workers) or never compress (Deno) ignore it.
+   */
+  send(data: string | Uint8Array, compress?: boolean): void;
   /**
    * Optional: sends a frame that other connections may share. A runtime that
    * can frame a message once (Node's ws) caches the bytes in `frame.framed`
@@ -139,6 +150,12 @@ export interface RequestTarget {
   readonly maxPayload: number;
   /** Bytes a connection may have waiting to be written before it is closed (`maxBufferedBytes`). */
   readonly maxBufferedBytes: number;
+  /**
+   * The `perMessageDeflate` option after defaults: `false`, or the settings
+   * (with `threshold`) the shim gives its WebSocket server. A shim whose
+   * runtime cannot honour it throws when it is set.
+   */
+  readonly perMessageDeflate: ResolvedPerMessageDeflate;
   /** Whether a request path belongs to this target (anything else falls through). */
   matches(pathname: string): boolean;
   handleRequest(req: IncomingRequest): Promise<OutgoingResponse>;

@@ -21,6 +21,41 @@ export type AllowRequest = (
   callback: (err: string | null | undefined, success: boolean) => void,
 ) => void | Promise<boolean>;
 
+/**
+ * HTTP compression of polling responses. socket.io passes this object to
+ * zlib; unio compresses with the Web `CompressionStream`, which has no
+ * tuning, so only `threshold` has an effect (other keys are accepted and
+ * ignored, so socket.io configurations keep working).
+ */
+export interface HttpCompressionOptions {
+  /** Smallest response body, in bytes, that is compressed. Default 1024. */
+  threshold?: number;
+  [zlibOption: string]: unknown;
+}
+
+/**
+ * WebSocket permessage-deflate (RFC 7692) settings, named as the `ws`
+ * package names them. Node (ws) applies all of them; Bun applies
+ * `threshold` (its compressor has no other per-server knobs unio maps).
+ */
+export interface PerMessageDeflateOptions {
+  /** Smallest message, in bytes, that is compressed. Default 1024. */
+  threshold?: number;
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  serverMaxWindowBits?: number;
+  clientMaxWindowBits?: number;
+  /** Passed to zlib's deflate (Node only). */
+  zlibDeflateOptions?: Record<string, unknown>;
+  /** Passed to zlib's inflate (Node only). */
+  zlibInflateOptions?: Record<string, unknown>;
+  /** Concurrent zlib calls (Node only). */
+  concurrencyLimit?: number;
+}
+
+/** `perMessageDeflate` after defaults: `false`, or the settings with a threshold. */
+export type ResolvedPerMessageDeflate = false | (PerMessageDeflateOptions & { threshold: number });
+
 /** Engine.IO server options; defaults are the reference's. */
 export interface EngineOptions {
   /** Request path prefix. Default "/engine.io/" ("/socket.io/" under a Socket.IO Server). */
@@ -50,6 +85,30 @@ export interface EngineOptions {
   cors?: boolean | CorsOptions;
   /** `Set-Cookie` on the polling handshake. Default false. */
   cookie?: boolean | CookieOptions;
+  /**
+   * gzip/deflate for polling responses of at least `threshold` bytes, when
+   * the request's `Accept-Encoding` allows it and the write holds a packet
+   * sent without `compress: false`. `false` turns it off.
+   * Default `{ threshold: 1024 }` (on). On Workers the platform encodes
+   * responses itself and the option has no effect.
+   *
+   * @example
+   * new Server({ httpCompression: { threshold: 4096 } });
+   * new Server({ httpCompression: false });
+   */
+  httpCompression?: boolean | HttpCompressionOptions;
+  /**
+   * WebSocket permessage-deflate, where the runtime's WebSocket server can
+   * negotiate it (Node through ws, Bun natively). `true` or an object is
+   * merged over `{ threshold: 1024 }`. Default false. Deno cannot compress
+   * WebSockets and refuses the option at start-up; on Workers the runtime
+   * negotiates compression itself and unio refuses the option there too
+   * (see the README).
+   *
+   * @example
+   * new Server({ perMessageDeflate: { threshold: 2048 } });
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** A message sent right after the open packet. */
   initialPacket?: string | Uint8Array;
   /** Session id generator. May return a Promise; a throw gives 400 `ID_GENERATION_ERROR`. */
@@ -65,12 +124,31 @@ export interface EngineOptions {
 }
 
 export type ResolvedEngineOptions = Required<
-  Omit<EngineOptions, "allowRequest" | "cors" | "initialPacket" | "generateId" | "cookie">
+  Omit<
+    EngineOptions,
+    "allowRequest" | "cors" | "initialPacket" | "generateId" | "cookie" | "httpCompression" | "perMessageDeflate"
+  >
 > &
   Pick<EngineOptions, "allowRequest" | "initialPacket" | "generateId"> & {
     cors: CorsOptions | undefined;
     cookie: CookieOptions | undefined;
+    /** `false`, or the smallest body compressed. */
+    httpCompression: false | { threshold: number };
+    perMessageDeflate: ResolvedPerMessageDeflate;
   };
+
+const DEFAULT_THRESHOLD = 1024;
+
+function resolveHttpCompression(o: EngineOptions["httpCompression"]): false | { threshold: number } {
+  if (o === false) return false;
+  const threshold = o && typeof o === "object" && typeof o.threshold === "number" ? o.threshold : DEFAULT_THRESHOLD;
+  return { threshold };
+}
+
+function resolvePerMessageDeflate(o: EngineOptions["perMessageDeflate"]): ResolvedPerMessageDeflate {
+  if (!o) return false;
+  return { threshold: DEFAULT_THRESHOLD, ...(o === true ? {} : o) };
+}
 
 export function resolveEngineOptions(opts: EngineOptions, defaultPath = "/engine.io"): ResolvedEngineOptions {
   const addTrailingSlash = opts.addTrailingSlash !== false;
@@ -89,6 +167,8 @@ export function resolveEngineOptions(opts: EngineOptions, defaultPath = "/engine
     allowRequest: opts.allowRequest,
     cors: !opts.cors ? undefined : opts.cors === true ? {} : opts.cors,
     cookie: !opts.cookie ? undefined : opts.cookie === true ? {} : opts.cookie,
+    httpCompression: resolveHttpCompression(opts.httpCompression),
+    perMessageDeflate: resolvePerMessageDeflate(opts.perMessageDeflate),
     initialPacket: opts.initialPacket,
     generateId: opts.generateId,
     clock: opts.clock ?? systemClock,

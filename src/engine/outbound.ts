@@ -13,7 +13,11 @@ export class OutboundMessage {
 
   constructor(
     readonly data: string | Uint8Array,
-    /** socket.io's `compress` flag; only polling honours it (as in the reference). */
+    /**
+     * socket.io's `compress` flag: `false` keeps the message out of polling
+     * compression (as in the reference) and, unlike the reference, out of
+     * permessage-deflate too.
+     */
     readonly compress = true,
   ) {}
 

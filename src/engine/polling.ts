@@ -1,6 +1,7 @@
 import { decodePayload, type EnginePacket, RECORD_SEPARATOR } from "../protocol/engine-io.ts";
-import { statusResponse } from "./errors.ts";
+import { ErrorCode, errorResponse, requestError, statusResponse } from "./errors.ts";
 import type { IncomingRequest, OutgoingResponse } from "./facade.ts";
+import { compressText, type HttpEncoding, negotiateEncoding, unsupportedContentEncoding, utf8AtLeast } from "./http-compression.ts";
 import type { Transport, WireItem } from "./transport.ts";
 
 /** Where the polling transport reports what the client did. */
@@ -15,6 +16,14 @@ export interface PollingSink {
 interface PendingPoll {
   resolve(res: OutgoingResponse): void;
   headers: Record<string, string>;
+  /** The GET's `Accept-Encoding`, read only when a body is big enough to compress. */
+  acceptEncoding: string | undefined;
+}
+
+/** Whether a write may be compressed: as in the reference, unless every packet in it said `compress: false`. */
+function anyCompressible(items: readonly WireItem[]): boolean {
+  for (let i = 0; i < items.length; i++) if (items[i]!.compress !== false) return true;
+  return false;
 }
 
 const decoder = new TextDecoder();
@@ -33,7 +42,11 @@ export class PollingTransport implements Transport {
   /** Set by the session that owns this transport. */
   sink!: PollingSink;
 
-  constructor(readonly maxHttpBufferSize: number) {}
+  constructor(
+    readonly maxHttpBufferSize: number,
+    /** `httpCompression`: `false`, or the smallest body (bytes) compressed. */
+    readonly httpCompression: false | { threshold: number } = false,
+  ) {}
 
   get writable(): boolean {
     return this.#pending !== null;
@@ -48,7 +61,7 @@ export class PollingTransport implements Transport {
       return Promise.resolve(statusResponse(400, headers));
     }
     return new Promise((resolve) => {
-      const pending: PendingPoll = { resolve, headers };
+      const pending: PendingPoll = { resolve, headers, acceptEncoding: req.headers["accept-encoding"] };
       this.#pending = pending;
       req.onAbort(() => {
         if (this.#pending !== pending) return;
@@ -68,6 +81,16 @@ export class PollingTransport implements Transport {
     if ((req.headers["content-type"] ?? "").startsWith("application/octet-stream")) {
       this.sink.onTransportError("invalid content");
       return statusResponse(400, headers);
+    }
+    if (unsupportedContentEncoding(req.headers["content-encoding"])) {
+      // Not read at all: inflating a client's body would make maxHttpBufferSize
+      // bound the compressed size, not the memory (a small gzip bomb inflates to gigabytes).
+      this.sink.onTransportError("unsupported content encoding");
+      const refused = errorResponse(
+        requestError(ErrorCode.BAD_REQUEST, { name: "UNSUPPORTED_CONTENT_ENCODING" }),
+        { ...headers, "accept-encoding": "identity" },
+      );
+      return { ...refused, status: 415 };
     }
     this.#posting = true;
     const body = await req.readBody(this.maxHttpBufferSize);
@@ -89,7 +112,26 @@ export class PollingTransport implements Transport {
     this.#pending = null;
     let body = items[0]!.text;
     for (let i = 1; i < items.length; i++) body += RECORD_SEPARATOR + items[i]!.text;
-    p.resolve({ status: 200, headers: { ...p.headers, "content-type": "text/plain; charset=UTF-8" }, body });
+    const headers = { ...p.headers, "content-type": "text/plain; charset=UTF-8" };
+    // The common small response settles on the length compare: no header parsing, no allocation.
+    const hc = this.httpCompression;
+    if (hc && utf8AtLeast(body, hc.threshold) && anyCompressible(items)) {
+      const encoding = negotiateEncoding(p.acceptEncoding);
+      if (encoding) return void this.#resolveCompressed(p, headers, body, encoding);
+    }
+    p.resolve({ status: 200, headers, body });
+  }
+
+  /**
+   * Answers with the compressed body once it is ready. The GET is already
+   * released (`#pending` is null), and the client sends no other GET before
+   * this answer, so nothing can overtake it.
+   */
+  async #resolveCompressed(p: PendingPoll, headers: Record<string, string>, body: string, encoding: HttpEncoding): Promise<void> {
+    const packed = await compressText(body, encoding);
+    if (packed === null) return p.resolve({ status: 200, headers, body });
+    headers["content-encoding"] = encoding;
+    p.resolve({ status: 200, headers, body: packed });
   }
 
   close(final: WireItem): void {

@@ -122,9 +122,19 @@ async function readWebBody(request: Request, limit: number): Promise<BodyResult>
 // Statuses whose responses must have no body at all (a "" body is refused by Response).
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
+/**
+ * A body that is already compressed: workerd would otherwise encode it once
+ * more to match its `Content-Encoding` (`encodeBody: "manual"` is its way
+ * to pass bytes as they are; other runtimes ignore the unknown key).
+ */
+const MANUAL_ENCODING = { encodeBody: "manual" } as const;
+
 /** Turns the core's response into a Web `Response`. */
 export function toWebResponse(res: OutgoingResponse): Response {
   const body = NULL_BODY_STATUS.has(res.status) ? null : (res.body as BodyInit);
+  if (res.headers["content-encoding"] !== undefined) {
+    return new Response(body, { status: res.status, headers: res.headers, ...MANUAL_ENCODING } as ResponseInit);
+  }
   return new Response(body, { status: res.status, headers: res.headers });
 }
 

@@ -54,9 +54,9 @@ export class WebSocketTransport implements Transport, WsHandler {
     if (this.#closed) return;
     const conn = this.conn;
     // A `b64` client takes binary as base64 text; anything else goes as the shared frame.
-    if (!this.supportsBinary && typeof item.wsFrame !== "string") conn.send(item.text);
+    if (!this.supportsBinary && typeof item.wsFrame !== "string") conn.send(item.text, item.compress);
     else if (conn.sendShared) conn.sendShared(item);
-    else conn.send(item.wsFrame);
+    else conn.send(item.wsFrame, item.compress);
   }
 
   /** Whether the runtime can deliver this socket's share of a topic publish (see `Fanout`). */

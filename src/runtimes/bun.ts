@@ -7,6 +7,7 @@
 import "./client-bundle.ts";
 import { handleWebRequest } from "../engine/web.ts";
 import type { Fanout, RequestTarget, SharedFrame, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
+import { utf8AtLeast } from "../engine/http-compression.ts";
 
 import { type DefaultEventsMap, type EventsMap, ListeningServer } from "./listening-server.ts";
 
@@ -17,15 +18,15 @@ export * from "../index.ts";
 /** The slice of Bun's types this shim touches (no dependency on bun-types). */
 interface BunServerWebSocket {
   data: BunWsConnection;
-  send(data: string | Uint8Array): number;
+  send(data: string | Uint8Array, compress?: boolean): number;
   close(code?: number, reason?: string): void;
   getBufferedAmount(): number;
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
-  publish(topic: string, data: string | Uint8Array): number;
+  publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
 }
 interface BunServer {
-  publish(topic: string, data: string | Uint8Array): number;
+  publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
   upgrade(req: Request, options: { headers?: Record<string, string>; data: BunWsConnection }): boolean;
   requestIP(req: Request): { address: string } | null;
   timeout(req: Request, seconds: number): void;
@@ -45,13 +46,17 @@ class BunWsConnection implements WsConnection {
   /** Until the socket opens: let go of then, as it holds the upgrade request (its headers, closures). */
   accept: UpgradeAccept | null;
   handler: WsHandler | null = null;
-  constructor(accept: UpgradeAccept) {
+  constructor(
+    accept: UpgradeAccept,
+    /** permessage-deflate threshold in bytes; `Infinity` when the option is off. */
+    readonly deflateThreshold: number,
+  ) {
     this.accept = accept;
   }
-  send(data: string | Uint8Array): void {
+  send(data: string | Uint8Array, compress?: boolean): void {
     // 0: Bun dropped the frame because more than its backpressureLimit (16 MiB) is queued.
     // A stream with a hole must not go on: end it as a transport error, like a full write buffer.
-    if (this.ws.send(data) === 0 && !this.#dropped) {
+    if (this.ws.send(data, deflates(data, compress, this.deflateThreshold)) === 0 && !this.#dropped) {
       this.#dropped = true;
       this.handler?.onError?.(new Error("write buffer full: the client is not reading"));
       this.ws.close(1011, "write buffer full");
@@ -72,6 +77,17 @@ class BunWsConnection implements WsConnection {
 }
 
 /**
+ * Whether to ask Bun to deflate a message. Bun compresses whatever it is
+ * asked to (on sockets that negotiated the extension; others get the plain
+ * frame), with no threshold of its own, so the option's threshold and the
+ * `compress` flag are applied here.
+ */
+function deflates(data: string | Uint8Array, compress: boolean | undefined, threshold: number): boolean {
+  if (compress === false || threshold === Infinity) return false;
+  return typeof data === "string" ? utf8AtLeast(data, threshold) : data.byteLength >= threshold;
+}
+
+/**
  * Bun's pub/sub as the core's `Fanout`: uWebSockets frames a published
  * message once and writes it to every subscriber natively. Topics live in
  * one Bun server; a target served by a second server at once falls back to
@@ -79,7 +95,10 @@ class BunWsConnection implements WsConnection {
  */
 class BunFanout implements Fanout {
   #server: BunServer | null = null;
-  constructor(readonly target: RequestTarget) {}
+  constructor(
+    readonly target: RequestTarget,
+    readonly deflateThreshold: number,
+  ) {}
   /** Called with every request's server: the first one owns the topics. */
   seen(server: BunServer): void {
     if (this.#server === server) return;
@@ -87,9 +106,12 @@ class BunFanout implements Fanout {
     else this.target.fanout = null;
   }
   publish(topic: string, frame: SharedFrame, except?: WsConnection): void {
+    // One publish serves compressed and plain subscribers alike: Bun deflates once
+    // for those that negotiated permessage-deflate and sends the rest the plain frame.
+    const compress = deflates(frame.wsFrame, frame.compress, this.deflateThreshold);
     // A socket's own publish goes to every subscriber but itself.
-    if (except instanceof BunWsConnection) except.ws.publish(topic, frame.wsFrame);
-    else this.#server?.publish(topic, frame.wsFrame);
+    if (except instanceof BunWsConnection) except.ws.publish(topic, frame.wsFrame, compress);
+    else this.#server?.publish(topic, frame.wsFrame, compress);
   }
 }
 
@@ -114,7 +136,9 @@ export interface HandlerOptions {
  */
 export function handler(target: RequestTarget, options: HandlerOptions = {}) {
   const userFetch = options.fetch;
-  const fanout = new BunFanout(target);
+  const deflate = target.perMessageDeflate;
+  const deflateThreshold = deflate ? deflate.threshold : Infinity;
+  const fanout = new BunFanout(target, deflateThreshold);
   target.fanout = fanout;
   return {
     fetch(request: Request, server: BunServer): Promise<Response | undefined> {
@@ -124,7 +148,7 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
         // Bun ends requests idle for 10 s; a long-poll legitimately waits up to pingInterval.
         hold: () => server.timeout(request, 0),
         upgrade: (accept) =>
-          server.upgrade(request, { headers: accept.headers, data: new BunWsConnection(accept) })
+          server.upgrade(request, { headers: accept.headers, data: new BunWsConnection(accept, deflateThreshold) })
             ? undefined
             : new Response("WebSocket upgrade failed", { status: 400 }),
         // An `undefined` answer (an upgrade done by the fallback) goes back to Bun as is.
@@ -136,7 +160,10 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
       // The engine runs its own heartbeat; Bun's idle timeout and pings would only duplicate it.
       idleTimeout: 0,
       sendPings: false,
-      perMessageDeflate: false,
+      // Bun's own compressor (shared, no context takeover); of the ws-style settings only
+      // `threshold` applies (see `deflates`). maxPayloadLength bounds the inflated size:
+      // a deflate bomb is closed (1009 to the client) once it inflates past it.
+      perMessageDeflate: deflate !== false,
       // Bun drops a frame for a socket over this limit; publishes report no such drop, so the
       // limit must stay above maxBufferedBytes, past which the core closes the socket itself.
       backpressureLimit: Math.max(16 * 1024 * 1024, target.maxBufferedBytes + 1),

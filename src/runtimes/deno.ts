@@ -71,7 +71,8 @@ export interface HandlerOptions {
 }
 
 /**
- * A `fetch` handler for `deno serve` or `Deno.serve`.
+ * A `fetch` handler for `deno serve` or `Deno.serve`. Throws if the target
+ * has `perMessageDeflate` set: Deno cannot compress WebSockets.
  *
  * @example
  * import { Server } from "unio";
@@ -81,6 +82,12 @@ export interface HandlerOptions {
  * export default { fetch: handler(io) };
  */
 export function handler(target: RequestTarget, options: HandlerOptions = {}) {
+  if (target.perMessageDeflate) {
+    // Deno.upgradeWebSocket takes no compression option and never answers a permessage-deflate offer.
+    throw new Error(
+      "unio/deno: perMessageDeflate is not supported on Deno (Deno.upgradeWebSocket cannot negotiate WebSocket compression); remove the option",
+    );
+  }
   const userFetch = options.fetch;
   return async (request: Request, info?: DenoServeInfo): Promise<Response> => {
     const res = await handleWebRequest(target, request, {

@@ -19,6 +19,7 @@ import type {
   WsConnection,
   WsHandler,
 } from "../engine/facade.ts";
+import type { ResolvedPerMessageDeflate } from "../engine/options.ts";
 
 export type { RequestTarget } from "../engine/facade.ts";
 // Everything "socket.io" exports, so an app changes only its import; `Server` is the Node one.
@@ -108,13 +109,32 @@ interface WsInternals {
  * DEFAULT and nothing queued, always so without permessage-deflate), so it
  * cannot overtake a frame ws still holds; otherwise it falls back to `send()`.
  * The bytes count in `bufferedAmount` as any other write does.
+ *
+ * With permessage-deflate negotiated, a message ws would compress (at least
+ * the threshold, `compress` not false) goes through `send()`: deflate keeps
+ * a window per connection, so a compressed frame cannot be shared. Smaller
+ * ones are sent uncompressed by ws anyway, so their shared frame (RSV1
+ * clear) is exactly what ws would write and the fast path stays.
  */
 class UnioWebSocket extends WebSocket {
+  /**
+   * The negotiated permessage-deflate threshold; `Infinity` (from the
+   * prototype, so sockets without compression carry no slot) when not negotiated.
+   */
+  declare deflateThreshold: number;
+
+  /** The core's `send(data, compress)`; ws's own `(data, options, cb)` form keeps working. */
+  override send(data: unknown, options?: unknown, cb?: (err?: Error) => void): void {
+    if (typeof options === "boolean") return super.send(data as Buffer, options ? COMPRESS : NO_COMPRESS);
+    if (options === undefined && cb === undefined) return super.send(data as Buffer);
+    return super.send(data as Buffer, options as { compress?: boolean }, cb);
+  }
+
   sendShared(frame: SharedFrame): void {
     if (this.readyState !== WebSocket.OPEN) return;
     const { _socket: socket, _sender: sender } = this as unknown as WsInternals;
-    if (!socket || !sender || sender._state !== 0 || sender._queue?.length !== 0) {
-      this.send(frame.wsFrame);
+    if (!socket || !sender || sender._state !== 0 || sender._queue?.length !== 0 || this.#deflates(frame)) {
+      this.send(frame.wsFrame, frame.compress);
       return;
     }
     let bytes = frame.framed;
@@ -128,8 +148,24 @@ class UnioWebSocket extends WebSocket {
     }
     socket.write(bytes as Buffer);
   }
+
+  /** Whether ws would compress this frame (so its shared, uncompressed bytes must not be used). */
+  #deflates(frame: SharedFrame): boolean {
+    const threshold = this.deflateThreshold;
+    if (threshold === Infinity || frame.compress === false) return false;
+    const data = frame.wsFrame;
+    if (typeof data !== "string") return data.byteLength >= threshold;
+    // As ws counts it: UTF-8 bytes; the UTF-16 length settles most cases without a scan.
+    return data.length >= threshold || (data.length * 3 >= threshold && Buffer.byteLength(data) >= threshold);
+  }
 }
 
+UnioWebSocket.prototype.deflateThreshold = Infinity;
+
+const COMPRESS = { compress: true } as const;
+const NO_COMPRESS = { compress: false } as const;
+
+const PERMESSAGE_DEFLATE = "permessage-deflate";
 const kHandler = Symbol("unio.wsHandler");
 type BoundWs = WebSocket & { [kHandler]: WsHandler };
 const handlerOf = (ws: WebSocket): WsHandler => (ws as BoundWs)[kHandler];
@@ -152,8 +188,12 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
  * `WsConnection` (`send`, `close`, `bufferedAmount`); Node users receive
  * binary as `Buffer`s.
  */
-function bindWs(ws: WebSocket, accept: (conn: WsConnection) => WsHandler): void {
-  (ws as BoundWs)[kHandler] = accept(ws as WsConnection);
+function bindWs(ws: WebSocket, accept: (conn: WsConnection) => WsHandler, deflate: ResolvedPerMessageDeflate): void {
+  // `extensions`: what the 101 accepted of the client's offer (empty when it offered nothing).
+  if (deflate && ws.extensions.includes(PERMESSAGE_DEFLATE)) {
+    (ws as UnioWebSocket).deflateThreshold = deflate.threshold;
+  }
+  (ws as BoundWs)[kHandler] = accept(ws as unknown as WsConnection);
   ws.on("message", onWsMessage);
   ws.on("error", onWsError);
   ws.on("close", onWsClose);
@@ -179,10 +219,11 @@ class NodeBinding {
   constructor(readonly target: RequestTarget) {
     // Node users expect Buffers for binary, whichever transport carried it.
     target.binaryType = (u8) => (Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength));
+    // ws bounds an inflated message by maxPayload too: a deflate bomb is closed with 1009 as it inflates.
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: target.maxPayload,
-      perMessageDeflate: false,
+      perMessageDeflate: target.perMessageDeflate,
       clientTracking: false,
       WebSocket: UnioWebSocket,
     });
@@ -221,7 +262,7 @@ class NodeBinding {
     }
     (req as unknown as Record<symbol, unknown>)[kUpgradeHeaders] = result.headers;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      bindWs(ws, (conn) => result.open(conn));
+      bindWs(ws, (conn) => result.open(conn), this.target.perMessageDeflate);
     });
   }
 }

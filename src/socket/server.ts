@@ -10,7 +10,7 @@
 import type { Clock } from "../engine/clock.ts";
 import { Engine } from "../engine/engine.ts";
 import type { Fanout, IncomingRequest, OutgoingResponse, RequestTarget, UpgradeResult } from "../engine/facade.ts";
-import type { EngineOptions } from "../engine/options.ts";
+import type { EngineOptions, ResolvedPerMessageDeflate } from "../engine/options.ts";
 import type { Scheduler } from "../engine/scheduler.ts";
 import type { EngineSocket } from "../engine/types.ts";
 import { defaultParser } from "../protocol/socket-io.ts";
@@ -221,6 +221,10 @@ export class Server<
 
   get maxBufferedBytes(): number {
     return this.engine.maxBufferedBytes;
+  }
+
+  get perMessageDeflate(): ResolvedPerMessageDeflate {
+    return this.engine.perMessageDeflate;
   }
 
   /** Forwarded to the engine: the runtime's native fan-out, if any. */

@@ -9,13 +9,37 @@ import type { Namespace } from "../../src/socket/namespace.ts";
 import type { Socket } from "../../src/socket/socket.ts";
 
 /**
+ * A setting from the fixture's environment: `process.env` on Node, Bun and
+ * Deno; in workerd, which has no environment at module load, the
+ * `UNIO_FIXTURE_ENV` global the Workers launcher puts in the bundle.
+ */
+function fixtureEnv(name: string): string | undefined {
+  const g = globalThis as { process?: { env: Record<string, string | undefined> }; UNIO_FIXTURE_ENV?: Record<string, string> };
+  return g.process?.env[name] ?? g.UNIO_FIXTURE_ENV?.[name];
+}
+
+/**
+ * `FIXTURE_COMPRESSION`: unset for the defaults (httpCompression on,
+ * perMessageDeflate off), "off" for `httpCompression: false`, "deflate" for
+ * `perMessageDeflate: { threshold: 1024 }` (which runtimes without
+ * WebSocket compression refuse at start-up).
+ */
+const COMPRESSION_OPTIONS: { httpCompression?: false; perMessageDeflate?: { threshold: number } } =
+  fixtureEnv("FIXTURE_COMPRESSION") === "off"
+    ? { httpCompression: false }
+    : fixtureEnv("FIXTURE_COMPRESSION") === "deflate"
+      ? { perMessageDeflate: { threshold: 1024 } }
+      : {};
+
+/**
  * The Engine.IO server's options. `FIXTURE_PING_INTERVAL` in the fixture's
  * environment overrides the ping interval (long-poll tests hold a GET that long).
  */
 export const ENGINE_OPTIONS = {
-  pingInterval: Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.FIXTURE_PING_INTERVAL) || 150,
+  pingInterval: Number(fixtureEnv("FIXTURE_PING_INTERVAL")) || 150,
   pingTimeout: 300,
   maxHttpBufferSize: 100_000,
+  ...COMPRESSION_OPTIONS,
 };
 
 export function createEngine(): Engine {
@@ -28,6 +52,8 @@ export function installEngineApp(engine: Engine): Engine {
     socket.on("message", (data) => {
       if (data === "close me") socket.close();
       else if (data === "address") socket.send(socket.remoteAddress);
+      // `plain:<text>` comes back with `compress: false` (kept out of HTTP and WebSocket compression).
+      else if (typeof data === "string" && data.startsWith("plain:")) socket.send(data.slice(6), { compress: false });
       else socket.send(data);
     });
   });
@@ -115,6 +141,7 @@ export const IO_OPTIONS = {
   pingTimeout: IO_PING_TIMEOUT,
   connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
   cors: { origin: "*" },
+  ...COMPRESSION_OPTIONS,
 };
 
 /**

@@ -8,6 +8,8 @@ import type { RuntimeSpec } from "./runtimes.ts";
 export interface RunningFixture {
   port: number;
   url: string;
+  /** The fixture's process id (for Workers, the launcher's: workerd is its child). */
+  pid: number;
   /** Everything the fixture printed, for failure messages. */
   output(): string;
   /** The process's exit code, or null while it runs. */
@@ -40,6 +42,7 @@ export async function startFixture(runtime: RuntimeSpec, env: Record<string, str
   });
   return {
     port,
+    pid: child.pid!,
     url: `http://127.0.0.1:${port}`,
     output: () => out,
     exitCode: () => child.exitCode,

@@ -15,6 +15,28 @@ export interface Capabilities {
   remoteAddress: boolean;
   /** The runtime publishes to topics natively (Bun): room broadcasts to WebSocket clients are one publish. */
   fanout?: boolean;
+  /**
+   * WebSocket permessage-deflate: "option" where unio's `perMessageDeflate`
+   * turns it on (Node's ws, Bun); "runtime" where the runtime negotiates it
+   * itself whenever a client offers it and unio refuses the option
+   * (workerd); "none" where the runtime cannot compress WebSockets and unio
+   * refuses the option (Deno).
+   */
+  wsDeflate: "option" | "runtime" | "none";
+  /**
+   * Who compresses polling responses: "core" where unio's `httpCompression`
+   * does (gzip or deflate, per Accept-Encoding, off with `false`);
+   * "platform" where the runtime encodes responses for the client itself
+   * (Workers: gzip or br, whatever the option says).
+   */
+  httpCompression?: "platform";
+  /**
+   * The server reads a `Content-Encoding: gzip` POST body as if it were
+   * plain (the reference does); unio refuses it with 415.
+   */
+  readsEncodedBodies?: boolean;
+  /** permessage-deflate compresses a message sent with `compress: false` anyway (the reference, Q-13). */
+  ignoresWsCompressFlag?: boolean;
 }
 
 export interface RuntimeSpec {
@@ -33,17 +55,17 @@ export function processRuntimes(fixtureDir: string, denoFlags: string[] = []): R
     {
       name: "node",
       command: [process.execPath, "--import", "tsx", at("node")],
-      capabilities: { remoteAddress: true },
+      capabilities: { remoteAddress: true, wsDeflate: "option" },
     },
     {
       name: "bun",
       command: [bin("bun"), "run", at("bun")],
-      capabilities: { remoteAddress: true, fanout: true },
+      capabilities: { remoteAddress: true, fanout: true, wsDeflate: "option" },
     },
     {
       name: "deno",
       command: [bin("deno"), "run", "--allow-net", "--allow-env", "--allow-read", "--no-lock", ...denoFlags, at("deno")],
-      capabilities: { remoteAddress: true },
+      capabilities: { remoteAddress: true, wsDeflate: "none" },
     },
   ];
 }
@@ -55,7 +77,7 @@ export const RUNTIMES: RuntimeSpec[] = [
     // A Node launcher bundles the app with esbuild and runs it in workerd through Miniflare.
     command: [process.execPath, "--import", "tsx", fixture("workers")],
     // workerd passes the peer as CF-Connecting-IP, locally as on Cloudflare.
-    capabilities: { remoteAddress: true },
+    capabilities: { remoteAddress: true, wsDeflate: "runtime", httpCompression: "platform" },
   },
 ];
 
@@ -67,7 +89,7 @@ export const RUNTIMES: RuntimeSpec[] = [
 export const REFERENCE: RuntimeSpec = {
   name: "reference",
   command: [process.execPath, "--import", "tsx", fixture("reference")],
-  capabilities: { remoteAddress: true },
+  capabilities: { remoteAddress: true, wsDeflate: "option", readsEncodedBodies: true, ignoresWsCompressFlag: true },
 };
 
 /** `UNIO_RUNTIMES=node,bun` narrows a local run; CI runs them all. */

@@ -36,8 +36,13 @@ const clientBundlePlugin: Plugin = {
 };
 
 /** Bundles `entry` for workerd: ESM, everything inlined but the runtime's own modules. */
-export async function bundleWorker(entry: string): Promise<string> {
+export async function bundleWorker(entry: string, globals: Record<string, unknown> = {}): Promise<string> {
+  // Values the bundle sees as globals before any module runs (workerd has no environment variables at load).
+  const banner = Object.entries(globals)
+    .map(([k, v]) => `globalThis[${JSON.stringify(k)}] = ${JSON.stringify(v)};`)
+    .join("\n");
   const out = await build({
+    banner: { js: banner },
     entryPoints: [entry],
     bundle: true,
     write: false,
@@ -54,8 +59,12 @@ export async function bundleWorker(entry: string): Promise<string> {
 }
 
 /** Durable Object bindings: binding name to exported class name; all SQLite-backed. */
-export async function startWorker(entry: string, objects: Record<string, string>): Promise<RunningWorker> {
-  const script = await bundleWorker(entry);
+export async function startWorker(
+  entry: string,
+  objects: Record<string, string>,
+  globals: Record<string, unknown> = {},
+): Promise<RunningWorker> {
+  const script = await bundleWorker(entry, globals);
   const durableObjects: Record<string, { className: string; useSQLite: boolean }> = {};
   for (const [binding, className] of Object.entries(objects)) durableObjects[binding] = { className, useSQLite: true };
   const mf = new Miniflare({

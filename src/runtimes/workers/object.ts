@@ -93,6 +93,14 @@ function defineObject<Env, T extends Hosted>(
   options: DurableServerOptions | DurableEngineOptions,
   make: (options: EngineOptions, cluster: DurableCluster | null, ctx: DurableObjectState) => T,
 ): DurableObjectClass<Env> {
+  if (options.perMessageDeflate) {
+    // workerd answers a client's permessage-deflate offer on its own: there is nothing for unio to configure.
+    throw new Error(
+      "unio/workers: perMessageDeflate cannot be set on Cloudflare Workers: workerd negotiates WebSocket compression itself " +
+        "whenever the client offers it (compatibility flag web_socket_compression, on by default; " +
+        "no_web_socket_compression turns it off), with no threshold or other settings; remove the option",
+    );
+  }
   const { cluster: clusterOptions, ...rest } = options as DurableServerOptions;
   return class UnioObject extends DurableObject<Env> implements UnioDurableObject {
     #host: DurableHost;
@@ -110,7 +118,10 @@ function defineObject<Env, T extends Hosted>(
       return new DurableHost(
         this.ctx,
         (opts) => make(opts, cluster, this.ctx),
-        rest as EngineOptions & WorkersOptions,
+        // Workers encode responses themselves, for the client's real Accept-Encoding (the
+        // object only sees the one its caller's runtime sent, and a body it compressed would be
+        // decoded on the way back and encoded again): the engine leaves polling bodies alone.
+        { ...rest, httpCompression: false } as EngineOptions & WorkersOptions,
         async (target) => {
           cluster?.bind(target as AnyServer);
           await setup(target as T, this.env, this.ctx);
