@@ -7,9 +7,9 @@
 import "./client-bundle.ts";
 import { createServer, type IncomingMessage, type Server as HttpServer, STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import * as wsPackage from "ws";
 import { WebSocket, WebSocketServer } from "ws";
 import { type NodeHttpServer, setNodeAttachment } from "./node-server.ts";
+import { UnioWebSocket } from "./node-ws.ts";
 import type {
   BodyResult,
   IncomingRequest,
@@ -88,82 +88,6 @@ function writeResponse(res: ServerResponse, out: OutgoingResponse): void {
   res.writeHead(out.status, out.headers);
   res.end(body);
 }
-
-type FrameOptions = { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean };
-/** ws's public framing function (`Sender.frame`): header and payload of one unmasked frame. */
-const frameWith = (wsPackage as unknown as { Sender: { frame(data: Buffer, o: FrameOptions): Buffer[] } }).Sender.frame;
-const TEXT_FRAME: FrameOptions = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false };
-const BINARY_FRAME: FrameOptions = { ...TEXT_FRAME, opcode: 2 };
-
-/** The private parts of ws's WebSocket that writing a pre-framed message relies on. */
-interface WsInternals {
-  _socket: Duplex | null;
-  _sender: { _state?: number; _queue?: unknown[] } | null;
-}
-
-/**
- * ws's WebSocket plus `sendShared`: a broadcast's frame is built once (ws's
- * own `Sender.frame`) and those bytes are written to every socket, where
- * `send()` would encode, frame and write the message again per recipient.
- * The direct write is taken only while ws's sender is idle (its state
- * DEFAULT and nothing queued, always so without permessage-deflate), so it
- * cannot overtake a frame ws still holds; otherwise it falls back to `send()`.
- * The bytes count in `bufferedAmount` as any other write does.
- *
- * With permessage-deflate negotiated, a message ws would compress (at least
- * the threshold, `compress` not false) goes through `send()`: deflate keeps
- * a window per connection, so a compressed frame cannot be shared. Smaller
- * ones are sent uncompressed by ws anyway, so their shared frame (RSV1
- * clear) is exactly what ws would write and the fast path stays.
- */
-class UnioWebSocket extends WebSocket {
-  /**
-   * The negotiated permessage-deflate threshold; `Infinity` (from the
-   * prototype, so sockets without compression carry no slot) when not negotiated.
-   */
-  declare deflateThreshold: number;
-
-  /** The core's `send(data, compress)`; ws's own `(data, options, cb)` form keeps working. */
-  override send(data: unknown, options?: unknown, cb?: (err?: Error) => void): void {
-    if (typeof options === "boolean") return super.send(data as Buffer, options ? COMPRESS : NO_COMPRESS);
-    if (options === undefined && cb === undefined) return super.send(data as Buffer);
-    return super.send(data as Buffer, options as { compress?: boolean }, cb);
-  }
-
-  sendShared(frame: SharedFrame): void {
-    if (this.readyState !== WebSocket.OPEN) return;
-    const { _socket: socket, _sender: sender } = this as unknown as WsInternals;
-    if (!socket || !sender || sender._state !== 0 || sender._queue?.length !== 0 || this.#deflates(frame)) {
-      this.send(frame.wsFrame, frame.compress);
-      return;
-    }
-    let bytes = frame.framed;
-    if (!(bytes instanceof Buffer)) {
-      const data = frame.wsFrame;
-      const parts =
-        typeof data === "string"
-          ? frameWith(Buffer.from(data), TEXT_FRAME)
-          : frameWith(Buffer.from(data.buffer, data.byteOffset, data.byteLength), BINARY_FRAME);
-      bytes = frame.framed = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    }
-    socket.write(bytes as Buffer);
-  }
-
-  /** Whether ws would compress this frame (so its shared, uncompressed bytes must not be used). */
-  #deflates(frame: SharedFrame): boolean {
-    const threshold = this.deflateThreshold;
-    if (threshold === Infinity || frame.compress === false) return false;
-    const data = frame.wsFrame;
-    if (typeof data !== "string") return data.byteLength >= threshold;
-    // As ws counts it: UTF-8 bytes; the UTF-16 length settles most cases without a scan.
-    return data.length >= threshold || (data.length * 3 >= threshold && Buffer.byteLength(data) >= threshold);
-  }
-}
-
-UnioWebSocket.prototype.deflateThreshold = Infinity;
-
-const COMPRESS = { compress: true } as const;
-const NO_COMPRESS = { compress: false } as const;
 
 const PERMESSAGE_DEFLATE = "permessage-deflate";
 const kHandler = Symbol("unio.wsHandler");

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { Engine, type EngineSocket, OutboundMessage } from "../../src/index.ts";
+import { internalsUsable, setSharedFrames, sharedFramesInUse } from "../../src/runtimes/node-ws.ts";
 import { type Running, startNode, waitFor, WsClient } from "../helpers/node.ts";
 
 const running: Running[] = [];
@@ -103,5 +104,39 @@ describe("shared frames (Node)", () => {
       await new Promise((r) => setImmediate(r));
     }
     expect(closed).toEqual(["transport error"]);
+  });
+
+  describe("when ws's internals are not as expected", () => {
+    afterEach(() => setSharedFrames(undefined));
+
+    it("the start-up probe accepts this ws release and rejects a socket without them", async () => {
+      setSharedFrames(undefined);
+      const { engine, conns } = await connected(1);
+      broadcast(engine, [new OutboundMessage("probe")]);
+      expect(await conns[0]!.next()).toBe("4probe");
+      expect(sharedFramesInUse()).toBe(true);
+      // The client's own ws socket has the same fields; one without a sender queue does not pass.
+      const ws = conns[0]!.ws as unknown as { _socket: unknown; _sender: { _state: number; _queue: unknown[] } };
+      expect(internalsUsable(ws as never)).toBe(true);
+      expect(internalsUsable({ _socket: ws._socket, _sender: { _state: 0 } } as never)).toBe(false);
+      expect(internalsUsable({ _socket: null, _sender: ws._sender } as never)).toBe(false);
+    });
+
+    it("falls back to ws's own send(): every client still gets every frame, none pre-framed", async () => {
+      setSharedFrames(false);
+      const { engine, sockets, conns } = await connected(3);
+      const text = new OutboundMessage("t".repeat(70_000));
+      const bytes = Uint8Array.from([1, 2, 3, 250]);
+      const bin = new OutboundMessage(bytes);
+      for (const s of sockets) s.send("before");
+      broadcast(engine, [text, bin]);
+      for (const c of conns) {
+        expect(await c.next()).toBe("4before");
+        expect(await c.next()).toBe("4" + "t".repeat(70_000));
+        expect([...(await c.next() as Buffer)]).toEqual([...bytes]);
+      }
+      expect(text.framed).toBeUndefined();
+      expect(bin.framed).toBeUndefined();
+    });
   });
 });

@@ -1,0 +1,121 @@
+/**
+ * ws's WebSocket as the Node shim uses it: the core's `send(data, compress)`
+ * and `sendShared`, which writes a broadcast's frame built once to every
+ * socket. That path reads private fields of ws (pinned in package.json to the
+ * releases it is tested with); a probe turns it off if they are not there.
+ */
+import type { Duplex } from "node:stream";
+import * as wsPackage from "ws";
+import { WebSocket } from "ws";
+import type { SharedFrame } from "../engine/facade.ts";
+
+type FrameOptions = { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean };
+/** ws's public framing function (`Sender.frame`): header and payload of one unmasked frame. */
+const frameWith = (wsPackage as unknown as { Sender: { frame(data: Buffer, o: FrameOptions): Buffer[] } }).Sender.frame;
+const TEXT_FRAME: FrameOptions = { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false };
+const BINARY_FRAME: FrameOptions = { ...TEXT_FRAME, opcode: 2 };
+
+/** The private parts of ws's WebSocket that writing a pre-framed message relies on. */
+interface WsInternals {
+  _socket: Duplex | null;
+  _sender: { _state?: number; _queue?: unknown[] } | null;
+}
+
+/**
+ * Whether the shared-frame path may be used: ws's `Sender.frame` exists and
+ * the first open socket has the private fields it reads, with the expected
+ * types (checked once per process). A ws release that changed them makes
+ * every `sendShared` a plain `send()`, slower but correct.
+ */
+let sharedFrames: boolean | undefined = typeof frameWith === "function" ? undefined : false;
+
+/** Whether `ws` has the private fields `sendShared` writes through (exported for tests). */
+export function internalsUsable(ws: WsInternals): boolean {
+  const { _socket: socket, _sender: sender } = ws;
+  return (
+    !!socket &&
+    typeof socket.write === "function" &&
+    !!sender &&
+    typeof sender._state === "number" &&
+    Array.isArray(sender._queue)
+  );
+}
+
+/**
+ * Turns the shared-frame path off (`false`), on (`true`), or back to the
+ * start-up probe (`undefined`). For tests: the fallback must stay correct.
+ */
+export function setSharedFrames(enabled: boolean | undefined): void {
+  sharedFrames = enabled === undefined && typeof frameWith !== "function" ? false : enabled;
+}
+
+/** Whether the shared-frame path is in use (undefined until the first socket was probed). */
+export function sharedFramesInUse(): boolean | undefined {
+  return sharedFrames;
+}
+
+/**
+ * ws's WebSocket plus `sendShared`: a broadcast's frame is built once (ws's
+ * own `Sender.frame`) and those bytes are written to every socket, where
+ * `send()` would encode, frame and write the message again per recipient.
+ * The direct write is taken only while ws's sender is idle (its state
+ * DEFAULT and nothing queued, always so without permessage-deflate), so it
+ * cannot overtake a frame ws still holds; otherwise it falls back to `send()`.
+ * The bytes count in `bufferedAmount` as any other write does.
+ *
+ * With permessage-deflate negotiated, a message ws would compress (at least
+ * the threshold, `compress` not false) goes through `send()`: deflate keeps
+ * a window per connection, so a compressed frame cannot be shared. Smaller
+ * ones are sent uncompressed by ws anyway, so their shared frame (RSV1
+ * clear) is exactly what ws would write and the fast path stays.
+ */
+export class UnioWebSocket extends WebSocket {
+  /**
+   * The negotiated permessage-deflate threshold; `Infinity` (from the
+   * prototype, so sockets without compression carry no slot) when not negotiated.
+   */
+  declare deflateThreshold: number;
+
+  /** The core's `send(data, compress)`; ws's own `(data, options, cb)` form keeps working. */
+  override send(data: unknown, options?: unknown, cb?: (err?: Error) => void): void {
+    if (typeof options === "boolean") return super.send(data as Buffer, options ? COMPRESS : NO_COMPRESS);
+    if (options === undefined && cb === undefined) return super.send(data as Buffer);
+    return super.send(data as Buffer, options as { compress?: boolean }, cb);
+  }
+
+  sendShared(frame: SharedFrame): void {
+    if (this.readyState !== WebSocket.OPEN) return;
+    const internals = this as unknown as WsInternals;
+    if (sharedFrames === undefined) sharedFrames = internalsUsable(internals);
+    const { _socket: socket, _sender: sender } = internals;
+    if (!sharedFrames || !socket || !sender || sender._state !== 0 || sender._queue!.length !== 0 || this.#deflates(frame)) {
+      this.send(frame.wsFrame, frame.compress);
+      return;
+    }
+    let bytes = frame.framed;
+    if (!(bytes instanceof Buffer)) {
+      const data = frame.wsFrame;
+      const parts =
+        typeof data === "string"
+          ? frameWith(Buffer.from(data), TEXT_FRAME)
+          : frameWith(Buffer.from(data.buffer, data.byteOffset, data.byteLength), BINARY_FRAME);
+      bytes = frame.framed = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    }
+    socket.write(bytes as Buffer);
+  }
+
+  /** Whether ws would compress this frame (so its shared, uncompressed bytes must not be used). */
+  #deflates(frame: SharedFrame): boolean {
+    const threshold = this.deflateThreshold;
+    if (threshold === Infinity || frame.compress === false) return false;
+    const data = frame.wsFrame;
+    if (typeof data !== "string") return data.byteLength >= threshold;
+    // As ws counts it: UTF-8 bytes; the UTF-16 length settles most cases without a scan.
+    return data.length >= threshold || (data.length * 3 >= threshold && Buffer.byteLength(data) >= threshold);
+  }
+}
+
+UnioWebSocket.prototype.deflateThreshold = Infinity;
+
+const COMPRESS = { compress: true } as const;
+const NO_COMPRESS = { compress: false } as const;
