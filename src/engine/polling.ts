@@ -1,4 +1,10 @@
-import { decodePayload, type EnginePacket, RECORD_SEPARATOR } from "../protocol/engine-io.ts";
+import { decodePayload, type DecodedPayload, type EnginePacket, RECORD_SEPARATOR } from "../protocol/engine-io.ts";
+import {
+  decodeBinaryPayloadV3,
+  decodePayloadV3,
+  encodeBinaryPayloadV3,
+  encodeTextPayloadV3,
+} from "../protocol/engine-io-v3.ts";
 import { statusResponse } from "./errors.ts";
 import type { IncomingRequest, OutgoingResponse } from "./facade.ts";
 import type { Transport, WireItem } from "./transport.ts";
@@ -18,11 +24,17 @@ interface PendingPoll {
 }
 
 const decoder = new TextDecoder();
+const TEXT = "text/plain; charset=UTF-8";
 
 /**
  * HTTP long-polling. A GET is a pending `Promise<OutgoingResponse>` that the
  * session settles exactly once: with data, a ping, a noop (upgrade) or the
  * close packet. At most one GET and one POST may be in flight.
+ *
+ * v4 payloads are text joined by `\x1e`. v3 payloads are length-prefixed
+ * text, or, when the client reads binary (no `b64` in its handshake) and
+ * something binary is queued, the binary payload format; a v3 client may
+ * POST either (engine-io-v3.ts).
  */
 export class PollingTransport implements Transport {
   readonly name = "polling" as const;
@@ -33,7 +45,12 @@ export class PollingTransport implements Transport {
   /** Set by the session that owns this transport. */
   sink!: PollingSink;
 
-  constructor(readonly maxHttpBufferSize: number) {}
+  constructor(
+    readonly maxHttpBufferSize: number,
+    readonly protocol: 3 | 4 = 4,
+    /** v3 only: false when the client asked for `b64` (binary then goes as `b4<base64>` text). */
+    readonly supportsBinary = true,
+  ) {}
 
   get writable(): boolean {
     return this.#pending !== null;
@@ -65,7 +82,8 @@ export class PollingTransport implements Transport {
       this.sink.onTransportError("data request overlap from client");
       return statusResponse(400, headers);
     }
-    if ((req.headers["content-type"] ?? "").startsWith("application/octet-stream")) {
+    const binary = (req.headers["content-type"] ?? "").startsWith("application/octet-stream");
+    if (binary && this.protocol === 4) {
       this.sink.onTransportError("invalid content");
       return statusResponse(400, headers);
     }
@@ -77,28 +95,41 @@ export class PollingTransport implements Transport {
       this.sink.onTransportError("data request connection closed prematurely");
       return statusResponse(400, headers);
     }
-    const { packets, error } = decodePayload(decoder.decode(body.bytes));
+    const { packets, error } = this.#decode(body.bytes, binary);
     if (packets.length) this.sink.onPackets(packets);
     if (error) this.sink.onParseError();
     return { status: 200, headers: { ...headers, "content-type": "text/html" }, body: "ok" };
+  }
+
+  #decode(bytes: Uint8Array, binary: boolean): DecodedPayload {
+    if (this.protocol === 4) return decodePayload(decoder.decode(bytes));
+    return binary ? decodeBinaryPayloadV3(bytes) : decodePayloadV3(decoder.decode(bytes));
   }
 
   write(items: readonly WireItem[]): void {
     const p = this.#pending;
     if (!p) return;
     this.#pending = null;
+    if (this.protocol === 3) return this.#writeV3(p, items);
     let body = items[0]!.text;
     for (let i = 1; i < items.length; i++) body += RECORD_SEPARATOR + items[i]!.text;
-    p.resolve({ status: 200, headers: { ...p.headers, "content-type": "text/plain; charset=UTF-8" }, body });
+    p.resolve({ status: 200, headers: { ...p.headers, "content-type": TEXT }, body });
+  }
+
+  #writeV3(p: PendingPoll, items: readonly WireItem[]): void {
+    const v3 = items.map((item) => item.v3);
+    // As the reference: the binary format only when the client reads it and there is binary to send.
+    if (this.supportsBinary && v3.some((item) => typeof item.wsFrame !== "string")) {
+      const body = encodeBinaryPayloadV3(v3.map((item) => item.wsFrame));
+      p.resolve({ status: 200, headers: { ...p.headers, "content-type": "application/octet-stream" }, body });
+    } else {
+      p.resolve({ status: 200, headers: { ...p.headers, "content-type": TEXT }, body: encodeTextPayloadV3(v3.map((item) => item.text)) });
+    }
   }
 
   close(final: WireItem): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#pending) {
-      const p = this.#pending;
-      this.#pending = null;
-      p.resolve({ status: 200, headers: { ...p.headers, "content-type": "text/plain; charset=UTF-8" }, body: final.text });
-    }
+    if (this.#pending) this.write([final]);
   }
 }
