@@ -1,9 +1,9 @@
 import { corsHeaders } from "./cors.ts";
 import { Emitter } from "./emitter.ts";
 import {
+  checkProtocol,
   type ConnectionErrorEvent,
   ERROR_MESSAGES,
-  checkProtocol,
   ErrorCode,
   errorResponse,
   type RequestError,
