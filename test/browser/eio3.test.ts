@@ -56,7 +56,11 @@ describe("socket.io-client 2 in Chromium", () => {
     return { page, errors, responseTypes };
   }
 
-  it.each([["polling"], ["websocket"], ["polling", "websocket"]])("over %s: events, acks and binary both ways", async (...transports) => {
+  it.each([
+    ["polling", ["polling"]],
+    ["websocket", ["websocket"]],
+    ["polling upgraded to websocket", ["polling", "websocket"]],
+  ])("over %s: events, acks and binary both ways", async (_name, transports) => {
     const { page, errors, responseTypes } = await open();
     postTypes.length = 0;
     const result = await page.evaluate(async (transports) => {
