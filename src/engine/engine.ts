@@ -134,7 +134,10 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (this.opts.cookie) headers["set-cookie"] = serializeCookie(id, this.opts.cookie);
     this.emitReserved("initial_headers", headers, req);
     this.emitReserved("headers", headers, req);
-    const transport = new PollingTransport(this.opts.maxHttpBufferSize, protocolOf(query), !query.has("b64"));
+    const protocol = protocolOf(query);
+    // `j` asks for JSONP, which only v3 clients (engine.io-client 3.x without XHR) speak.
+    const jsonp = protocol === 3 ? query.get("j") : null;
+    const transport = new PollingTransport(this.opts.maxHttpBufferSize, protocol, !query.has("b64"), jsonp);
     const session = new Session(this, id, req, transport);
     this.clients.set(id, session);
     const response = transport.poll(req, headers);

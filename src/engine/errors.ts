@@ -62,13 +62,10 @@ export function statusResponse(status: number, headers: Record<string, string> =
 /**
  * The version check of a handshake. With `allowEIO3`, exactly `EIO=3` is a
  * v3 session; the reference takes anything but "4" (a missing or garbled
- * EIO) for v3, which unio still refuses. JSONP (`j=`, a v3 browser without
- * XHR) is not implemented: it is refused as an unknown transport.
+ * EIO) for v3, which unio still refuses.
  */
 export function checkProtocol(query: URLSearchParams, allowEIO3: boolean): RequestError | undefined {
   const eio = query.get("EIO");
-  if (eio === "4") return undefined;
-  if (eio !== "3" || !allowEIO3) return requestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, { protocol: 3 });
-  if (query.has("j")) return requestError(ErrorCode.UNKNOWN_TRANSPORT, { transport: "polling", jsonp: true });
-  return undefined;
+  if (eio === "4" || (eio === "3" && allowEIO3)) return undefined;
+  return requestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, { protocol: 3 });
 }

@@ -49,8 +49,8 @@ export interface EngineOptions {
    * Also accept Engine.IO v3 clients (`EIO=3`: engine.io-client 3.x, and so
    * socket.io-client 2.x, whose Socket.IO protocol the server then speaks on
    * that connection). Their sessions use the v3 framing and heartbeat (the
-   * client pings). JSONP polling (`j=`) is not offered. Default false, as
-   * socket.io: `EIO=3` then gets 400 `{"code":5}`.
+   * client pings), and JSONP polling (`j=`) for browsers without XHR.
+   * Default false, as socket.io: `EIO=3` then gets 400 `{"code":5}`.
    * @example new Server({ allowEIO3: true }) // v2 and v4 clients side by side
    */
   allowEIO3?: boolean;

@@ -25,6 +25,9 @@ interface PendingPoll {
 
 const decoder = new TextDecoder();
 const TEXT = "text/plain; charset=UTF-8";
+// JSONP POST bodies escape the payload's newlines as `\n` and its literal `\n` as `\\n`.
+const JSONP_NEWLINES = /\\\\n|\\n/g;
+const unescapeNewline = (m: string) => (m === "\\n" ? "\n" : "\\n");
 
 /**
  * HTTP long-polling. A GET is a pending `Promise<OutgoingResponse>` that the
@@ -34,13 +37,17 @@ const TEXT = "text/plain; charset=UTF-8";
  * v4 payloads are text joined by `\x1e`. v3 payloads are length-prefixed
  * text, or, when the client reads binary (no `b64` in its handshake) and
  * something binary is queued, the binary payload format; a v3 client may
- * POST either (engine-io-v3.ts).
+ * POST either (engine-io-v3.ts). A v3 JSONP client (`j=<n>` in its
+ * handshake) reads `___eio[<n>]("<payload>");` scripts and POSTs forms
+ * `d=<payload>`, always text.
  */
 export class PollingTransport implements Transport {
   readonly name = "polling" as const;
   #pending: PendingPoll | null = null;
   #posting = false;
   #closed = false;
+  /** The JSONP callback index (digits only), or null for XHR polling. */
+  #jsonp: string | null = null;
 
   /** Set by the session that owns this transport. */
   sink!: PollingSink;
@@ -50,7 +57,12 @@ export class PollingTransport implements Transport {
     readonly protocol: 3 | 4 = 4,
     /** v3 only: false when the client asked for `b64` (binary then goes as `b4<base64>` text). */
     readonly supportsBinary = true,
-  ) {}
+    jsonp: string | null = null,
+  ) {
+    // Only the digits of `j` reach the script: nothing a client sends can break out of it.
+    if (jsonp !== null) this.#jsonp = jsonp.replace(/[^0-9]/g, "");
+  }
+
 
   get writable(): boolean {
     return this.#pending !== null;
@@ -103,7 +115,12 @@ export class PollingTransport implements Transport {
 
   #decode(bytes: Uint8Array, binary: boolean): DecodedPayload {
     if (this.protocol === 4) return decodePayload(decoder.decode(bytes));
-    return binary ? decodeBinaryPayloadV3(bytes) : decodePayloadV3(decoder.decode(bytes));
+    if (binary) return decodeBinaryPayloadV3(bytes);
+    const text = decoder.decode(bytes);
+    if (this.#jsonp === null) return decodePayloadV3(text);
+    const d = new URLSearchParams(text).get("d");
+    // A form without `d` carries nothing (the reference ignores it too).
+    return d === null ? { packets: [] } : decodePayloadV3(d.replace(JSONP_NEWLINES, unescapeNewline));
   }
 
   write(items: readonly WireItem[]): void {
@@ -118,6 +135,13 @@ export class PollingTransport implements Transport {
 
   #writeV3(p: PendingPoll, items: readonly WireItem[]): void {
     const v3 = items.map((item) => item.v3);
+    if (this.#jsonp !== null) {
+      // JSON.stringify leaves U+2028/2029 raw, which older engines end a script line at.
+      const js = JSON.stringify(encodeTextPayloadV3(v3.map((item) => item.text))).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+      const body = `___eio[${this.#jsonp}](${js});`;
+      p.resolve({ status: 200, headers: { ...p.headers, "content-type": "text/javascript; charset=UTF-8" }, body });
+      return;
+    }
     // As the reference: the binary format only when the client reads it and there is binary to send.
     if (this.supportsBinary && v3.some((item) => typeof item.wsFrame !== "string")) {
       const body = encodeBinaryPayloadV3(v3.map((item) => item.wsFrame));

@@ -57,15 +57,16 @@ describe("socket.io-client 2 in Chromium", () => {
   }
 
   it.each([
-    ["polling", ["polling"]],
-    ["websocket", ["websocket"]],
-    ["polling upgraded to websocket", ["polling", "websocket"]],
-  ])("over %s: events, acks and binary both ways", async (_name, transports) => {
+    ["polling", ["polling"], false],
+    ["websocket", ["websocket"], false],
+    ["polling upgraded to websocket", ["polling", "websocket"], false],
+    ["JSONP polling", ["polling"], true],
+  ] as const)("over %s: events, acks and binary both ways", async (name, transports, forceJSONP) => {
     const { page, errors, responseTypes } = await open();
     postTypes.length = 0;
-    const result = await page.evaluate(async (transports) => {
+    const result = await page.evaluate(async ({ transports, forceJSONP }) => {
       const w = window as unknown as { io: (url: string, o: object) => any };
-      const socket = w.io(location.origin, { transports, forceNew: true, reconnection: false });
+      const socket = w.io(location.origin, { transports, forceJSONP, forceNew: true, reconnection: false });
       await new Promise<void>((resolve, reject) => {
         socket.on("connect", () => resolve());
         socket.on("error", (e: unknown) => reject(new Error(String(e))));
@@ -82,11 +83,16 @@ describe("socket.io-client 2 in Chromium", () => {
       };
       socket.close();
       return out;
-    }, transports);
+    }, { transports: [...transports], forceJSONP });
     expect(result.text).toBe("héllo");
     expect(result.bin).toEqual([1, 2, 3]);
     expect(result.gift).toEqual([7, 8, 9]);
-    if (transports.length === 1 && transports[0] === "polling") {
+    if (forceJSONP) {
+      // Scripts in, forms out.
+      expect(responseTypes.length).toBeGreaterThan(0);
+      expect(new Set(responseTypes)).toEqual(new Set(["text/javascript; charset=UTF-8"]));
+      expect(new Set(postTypes)).toEqual(new Set(["application/x-www-form-urlencoded"]));
+    } else if (name === "polling") {
       // XHR2: binary goes both ways as v3 binary payloads.
       expect(postTypes).toContain("application/octet-stream");
       expect(responseTypes).toContain("application/octet-stream");

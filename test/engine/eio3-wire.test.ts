@@ -121,12 +121,6 @@ describe("handshake", () => {
     }
   });
 
-  it("refuses JSONP polling (j=) as an unknown transport", async () => {
-    const srv = await start();
-    const res = await fetch(srv.url("EIO=3&transport=polling&j=0"));
-    expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ code: 0, message: "Transport unknown" });
-  });
 });
 
 describe("messages over polling", () => {
@@ -212,6 +206,84 @@ describe("messages over polling", () => {
     expect((await push(srv, sid, big, { "content-type": "application/octet-stream" })).status).toBe(413);
     expect(await (await push(srv, sid, "3:4ok")).text()).toBe("ok");
     expect(await (await poll(srv, sid)).text()).toBe("3:4ok");
+  });
+});
+
+describe("JSONP polling (j=<n>)", () => {
+  /** The string a `___eio[<n>]("...");` script hands its callback, and the index. */
+  function script(body: string): { index: string; payload: string } {
+    const m = /^___eio\[(\d*)\]\(("(?:[^"\\]|\\.)*")\);$/s.exec(body);
+    if (!m) throw new Error(`not a JSONP script: ${body}`);
+    return { index: m[1]!, payload: JSON.parse(m[2]!) };
+  }
+
+  async function openJsonp(srv: Server, j = "0"): Promise<{ sid: string; open: Record<string, unknown>; type: string | null }> {
+    const res = await fetch(srv.url(`EIO=3&transport=polling&j=${encodeURIComponent(j)}&b64=1`));
+    const { payload } = script(await res.text());
+    const [length, content] = single(payload);
+    expect(length).toBe(String(content.length));
+    const open = JSON.parse(content.slice(1));
+    return { sid: open.sid, open, type: res.headers.get("content-type") };
+  }
+
+  const form = (srv: Server, sid: string, body: string, j = "0") =>
+    fetch(srv.url(`EIO=3&transport=polling&j=${j}&sid=${sid}`), {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+  const pollJsonp = async (srv: Server, sid: string, j = "0") => (await fetch(srv.url(`EIO=3&transport=polling&j=${j}&sid=${sid}`))).text();
+
+  it("answers the handshake with a script calling ___eio[n] with the payload", async () => {
+    const srv = await start();
+    const { open, type } = await openJsonp(srv);
+    expect(type).toBe("text/javascript; charset=UTF-8");
+    expect(open).toMatchObject({ upgrades: ["websocket"], pingInterval: PING_INTERVAL });
+  });
+
+  it("reads form POSTs (d=<payload>) and answers in scripts", async () => {
+    const srv = await start();
+    const { sid } = await openJsonp(srv);
+    const res = await form(srv, sid, `d=${encodeURIComponent("6:4hello1:2")}`);
+    expect(await res.text()).toBe("ok");
+    expect(script(await pollJsonp(srv, sid))).toEqual({ index: "0", payload: "6:4hello1:3" });
+  });
+
+  it("undoes the client's newline escaping: \\n is a newline, \\\\n a backslash and n", async () => {
+    const srv = await start();
+    const { sid } = await openJsonp(srv);
+    // Messages "a<newline>b" and "a\\nb" as the client escapes them.
+    await form(srv, sid, `d=${encodeURIComponent("4:4a\\nb5:4a\\\\nb")}`);
+    expect(script(await pollJsonp(srv, sid)).payload).toBe("4:4a\nb5:4a\\nb");
+  });
+
+  it("sends binary as b4<base64> and escapes U+2028/U+2029 in the script", async () => {
+    const srv = await start();
+    const { sid } = await openJsonp(srv);
+    await form(srv, sid, `d=${encodeURIComponent("10:b4AQIDBA==3:4\u2028\u2029")}`);
+    const body = await pollJsonp(srv, sid);
+    expect(body).not.toMatch(/[\u2028\u2029]/);
+    expect(script(body).payload).toBe("10:b4AQIDBA==3:4\u2028\u2029");
+  });
+
+  it("keeps only the digits of j in the script", async () => {
+    const srv = await start();
+    const res = await fetch(srv.url(`EIO=3&transport=polling&j=${encodeURIComponent('1);alert("x")//')}`));
+    expect(await res.text()).toMatch(/^___eio\[1\]\("/);
+  });
+
+  it("a form without d carries nothing; a malformed d closes the session", async () => {
+    const srv = await start();
+    const { sid } = await openJsonp(srv);
+    expect(await (await form(srv, sid, "x=1")).text()).toBe("ok");
+    expect(await (await form(srv, sid, "d=abc")).text()).toBe("ok");
+    expect((await fetch(srv.url(`EIO=3&transport=polling&j=0&sid=${sid}`))).status).toBe(400);
+  });
+
+  it("is not offered to v4 clients: j is ignored there, as before", async () => {
+    const srv = await start();
+    const res = await fetch(srv.url("EIO=4&transport=polling&j=0"));
+    expect(await res.text()).toMatch(/^0\{"sid":/);
   });
 });
 

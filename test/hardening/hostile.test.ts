@@ -743,6 +743,31 @@ const rows: Row[] = [
     },
   })),
   {
+    name: "v3 JSONP: a j that tries to break out of the script keeps only its digits",
+    sends: 'GET ?EIO=3&transport=polling&j=1);alert("x")//',
+    expect: { status: 200, head: true },
+    async act(ctx) {
+      const r = await http(ctx.fx, v3Query(ctx.tag, "polling", `&j=${encodeURIComponent('1);alert("x")//')}`));
+      return { status: r.status, head: r.body.startsWith('___eio[1]("') && r.body.endsWith('");') };
+    },
+  },
+  {
+    name: "v3 JSONP: a form whose d is not a payload closes the session with parse error",
+    sends: "POST d=%%%zz (form) on an EIO=3 JSONP session",
+    expect: { status: 200, body: "ok", closes: ["engine-close:parse error"] },
+    async act(ctx) {
+      const r = await http(ctx.fx, v3Query(ctx.tag, "polling", "&j=0&b64=1"));
+      const m = /"sid\\":\\"([^"\\]+)/.exec(r.body);
+      if (!m) throw new Error(`no JSONP handshake: ${r.body}`);
+      const post = await http(ctx.fx, v3Query(ctx.tag, "polling", `&j=0&sid=${m[1]}`), {
+        method: "POST",
+        body: "d=%%%zz",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      return { status: post.status, body: post.body, closes: await v3Closes(ctx) };
+    },
+  },
+  {
     name: "a v3 POST over maxHttpBufferSize: 413, the session lives on",
     sends: "POST 1.2 MB (text, then application/octet-stream) on an EIO=3 polling session",
     expect: { text: 413, binary: 413, alive: true },
