@@ -23,7 +23,7 @@
  * the first bad packet (as the reference does).
  */
 import { decodeBase64, encodeBase64 } from "./base64.ts";
-import { type DecodedPayload, type EngineDecodeError, type EnginePacket, PACKET_TYPES } from "./engine-io.ts";
+import { type DecodedPayload, type EngineDecodeError, type EnginePacket, isDecodeError, PACKET_TYPES } from "./engine-io.ts";
 
 /** More digits than this cannot describe a packet inside a body capped by maxHttpBufferSize. */
 const MAX_LENGTH_DIGITS = 15;
@@ -115,7 +115,7 @@ export function decodePayloadV3(payload: string): DecodedPayload {
     if (n > payload.length - i) return { packets, error: fail("length beyond the payload") };
     if (n === 0) continue;
     const p = decodePacketV3(payload.slice(i, i + n));
-    if ("error" in p) return { packets, error: p };
+    if (isDecodeError(p)) return { packets, error: p };
     packets.push(p);
     i += n;
   }
@@ -153,7 +153,7 @@ export function decodeBinaryPayloadV3(bytes: Uint8Array): DecodedPayload {
       }
       p = decodePacketV3(text);
     }
-    if ("error" in p) return { packets, error: p };
+    if (isDecodeError(p)) return { packets, error: p };
     packets.push(p);
   }
   return { packets };
