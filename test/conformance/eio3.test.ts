@@ -113,6 +113,33 @@ describe.each(selectedRuntimes())("socket.io-client 2 on $name", (runtime) => {
     expect(await serverReason(id, "/")).toBe("server namespace disconnect");
   });
 
+  it("one room broadcast reaches a v2 and a v4 member, binary intact (no native publish to a v3 socket)", async () => {
+    const room = `mixed-${process.pid}-${Date.now()}`;
+    const old = v2("/", { transports: ["websocket"] });
+    await once(old, "connect");
+    const modern = ioc(fx.url, { forceNew: true, transports: ["websocket"] });
+    try {
+      await once(modern, "connect");
+      await ask(old, "join", room);
+      await modern.timeout(5000).emitWithAck("join", room);
+      const got = [old, modern].map((c) => new Promise<unknown[]>((resolve) => c.once("news", (...a: unknown[]) => resolve(a))));
+      const { published } = await modern.timeout(5000).emitWithAck("broadcast", {
+        from: "nsp",
+        to: [room],
+        event: "news",
+        args: ["hi", new Uint8Array([1, 2, 255])],
+      });
+      // A room with a v3 member is written socket by socket, even where the runtime has topics.
+      expect(published).toBe(0);
+      for (const args of await Promise.all(got)) {
+        expect(args[0]).toBe("hi");
+        expect([...new Uint8Array(args[1] as ArrayBuffer)]).toEqual([1, 2, 255]);
+      }
+    } finally {
+      modern.disconnect();
+    }
+  });
+
   it.each(MODES)("%s: a namespace with a query, a refusal, and a client-side disconnect", async (_, transports) => {
     const c = v2("/custom", { transports, query: { token: "abc" } });
     await once(c, "connect");
