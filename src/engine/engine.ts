@@ -1,6 +1,7 @@
 import { corsHeaders } from "./cors.ts";
 import { Emitter } from "./emitter.ts";
 import {
+  checkProtocol,
   type ConnectionErrorEvent,
   ERROR_MESSAGES,
   ErrorCode,
@@ -143,7 +144,16 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (this.opts.cookie) headers["set-cookie"] = serializeCookie(id, this.opts.cookie);
     this.emitReserved("initial_headers", headers, req);
     this.emitReserved("headers", headers, req);
-    const transport = new PollingTransport(this.opts.maxHttpBufferSize, this.opts.httpCompression);
+    const protocol = protocolOf(query);
+    // `j` asks for JSONP, which only v3 clients (engine.io-client 3.x without XHR) speak.
+    const jsonp = protocol === 3 ? query.get("j") : null;
+    const transport = new PollingTransport(
+      this.opts.maxHttpBufferSize,
+      this.opts.httpCompression,
+      protocol,
+      !query.has("b64"),
+      jsonp,
+    );
     const session = new Session(this, id, req, transport);
     this.clients.set(id, session);
     const response = transport.poll(req, headers);
@@ -172,8 +182,9 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
         kind: "accept",
         headers,
         open: (conn: WsConnection) => {
-          const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize);
           const session = this.clients.get(sid) as Session | undefined;
+          // The probe speaks the session's revision, whatever this request's EIO says.
+          const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, session?.protocol ?? 4);
           // The session may have closed or started another upgrade while the runtime upgraded.
           if (!session || session.readyState !== "open" || session.transport.name !== "polling" || session.upgrading) {
             ws.close();
@@ -193,7 +204,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
       kind: "accept",
       headers,
       open: (conn: WsConnection) => {
-        const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize);
+        const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, protocolOf(query));
         const session = new Session(this, id, req, ws);
         this.clients.set(id, session);
         session.open();
@@ -210,7 +221,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    * means to the layer above.
    */
   restore(snapshot: SessionSnapshot, conn: WsConnection, pingDelay = 0): { socket: EngineSocket; handler: WsHandler } {
-    const ws = new WebSocketTransport(conn, snapshot.supportsBinary, this.opts.maxHttpBufferSize);
+    const ws = new WebSocketTransport(conn, snapshot.supportsBinary, this.opts.maxHttpBufferSize, snapshot.protocol ?? 4);
     const session = new Session(this, snapshot.sid, requestFacts({ ...snapshot, method: "GET" }), ws);
     this.clients.set(snapshot.sid, session);
     session.resume(pingDelay);
@@ -303,8 +314,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
         return requestError(ErrorCode.FORBIDDEN, { message: verdict.err }, message);
       }
     }
-    if (query.get("EIO") !== "4") return requestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, { protocol: 3 });
-    return undefined;
+    return checkProtocol(query, this.opts.allowEIO3);
   }
 
   async #newId(req: IncomingRequest): Promise<string | RequestError> {
@@ -326,6 +336,11 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     });
     return errorResponse(err, headers);
   }
+}
+
+/** The revision of an accepted handshake (see `checkProtocol`). */
+function protocolOf(query: URLSearchParams): 3 | 4 {
+  return query.get("EIO") === "3" ? 3 : 4;
 }
 
 /**

@@ -80,6 +80,15 @@ export interface EngineOptions {
   transports?: TransportName[];
   /** Advertise upgrades in the handshake. Default true. */
   allowUpgrades?: boolean;
+  /**
+   * Also accept Engine.IO v3 clients (`EIO=3`: engine.io-client 3.x, and so
+   * socket.io-client 2.x, whose Socket.IO protocol the server then speaks on
+   * that connection). Their sessions use the v3 framing and heartbeat (the
+   * client pings), and JSONP polling (`j=`) for browsers without XHR.
+   * Default false, as socket.io: `EIO=3` then gets 400 `{"code":5}`.
+   * @example new Server({ allowEIO3: true }) // v2 and v4 clients side by side
+   */
+  allowEIO3?: boolean;
   /** Gate for handshakes; rejection gives 403 `{"code":4}`. */
   allowRequest?: AllowRequest;
   cors?: boolean | CorsOptions;
@@ -164,6 +173,7 @@ export function resolveEngineOptions(opts: EngineOptions, defaultPath = "/engine
     maxBufferedBytes: opts.maxBufferedBytes ?? 16 * 1024 * 1024,
     transports: opts.transports ?? ["polling", "websocket"],
     allowUpgrades: opts.allowUpgrades !== false,
+    allowEIO3: opts.allowEIO3 === true,
     allowRequest: opts.allowRequest,
     cors: !opts.cors ? undefined : opts.cors === true ? {} : opts.cors,
     cookie: !opts.cookie ? undefined : opts.cookie === true ? {} : opts.cookie,

@@ -1,4 +1,10 @@
-import { decodePayload, type EnginePacket, RECORD_SEPARATOR } from "../protocol/engine-io.ts";
+import { decodePayload, type DecodedPayload, type EnginePacket, RECORD_SEPARATOR } from "../protocol/engine-io.ts";
+import {
+  decodeBinaryPayloadV3,
+  decodePayloadV3,
+  encodeBinaryPayloadV3,
+  encodeTextPayloadV3,
+} from "../protocol/engine-io-v3.ts";
 import { ErrorCode, errorResponse, requestError, statusResponse } from "./errors.ts";
 import type { IncomingRequest, OutgoingResponse } from "./facade.ts";
 import { compressText, type HttpEncoding, negotiateEncoding, unsupportedContentEncoding, utf8AtLeast } from "./http-compression.ts";
@@ -27,17 +33,31 @@ function anyCompressible(items: readonly WireItem[]): boolean {
 }
 
 const decoder = new TextDecoder();
+const TEXT = "text/plain; charset=UTF-8";
+// JSONP POST bodies escape the payload's newlines as `\n` and its literal `\n` as `\\n`.
+const JSONP_NEWLINES = /\\\\n|\\n/g;
+const unescapeNewline = (m: string) => (m === "\\n" ? "\n" : "\\n");
 
 /**
  * HTTP long-polling. A GET is a pending `Promise<OutgoingResponse>` that the
  * session settles exactly once: with data, a ping, a noop (upgrade) or the
  * close packet. At most one GET and one POST may be in flight.
+ *
+ * v4 payloads are text joined by `\x1e`. v3 payloads are length-prefixed
+ * text, or, when the client reads binary (no `b64` in its handshake) and
+ * something binary is queued, the binary payload format; a v3 client may
+ * POST either (engine-io-v3.ts). A v3 JSONP client (`j=<n>` in its
+ * handshake) reads `___eio[<n>]("<payload>");` scripts and POSTs forms
+ * `d=<payload>`, always text. Text bodies of either revision are compressed
+ * under `httpCompression`; v3 binary payloads are sent as they are.
  */
 export class PollingTransport implements Transport {
   readonly name = "polling" as const;
   #pending: PendingPoll | null = null;
   #posting = false;
   #closed = false;
+  /** The JSONP callback index (digits only), or null for XHR polling. */
+  #jsonp: string | null = null;
 
   /** Set by the session that owns this transport. */
   sink!: PollingSink;
@@ -46,7 +66,14 @@ export class PollingTransport implements Transport {
     readonly maxHttpBufferSize: number,
     /** `httpCompression`: `false`, or the smallest body (bytes) compressed. */
     readonly httpCompression: false | { threshold: number } = false,
-  ) {}
+    readonly protocol: 3 | 4 = 4,
+    /** v3 only: false when the client asked for `b64` (binary then goes as `b4<base64>` text). */
+    readonly supportsBinary = true,
+    jsonp: string | null = null,
+  ) {
+    // Only the digits of `j` reach the script: nothing a client sends can break out of it.
+    if (jsonp !== null) this.#jsonp = jsonp.replace(/[^0-9]/g, "");
+  }
 
   get writable(): boolean {
     return this.#pending !== null;
@@ -78,7 +105,8 @@ export class PollingTransport implements Transport {
       this.sink.onTransportError("data request overlap from client");
       return statusResponse(400, headers);
     }
-    if ((req.headers["content-type"] ?? "").startsWith("application/octet-stream")) {
+    const binary = (req.headers["content-type"] ?? "").startsWith("application/octet-stream");
+    if (binary && this.protocol === 4) {
       this.sink.onTransportError("invalid content");
       return statusResponse(400, headers);
     }
@@ -100,19 +128,51 @@ export class PollingTransport implements Transport {
       this.sink.onTransportError("data request connection closed prematurely");
       return statusResponse(400, headers);
     }
-    const { packets, error } = decodePayload(decoder.decode(body.bytes));
+    const { packets, error } = this.#decode(body.bytes, binary);
     if (packets.length) this.sink.onPackets(packets);
     if (error) this.sink.onParseError();
     return { status: 200, headers: { ...headers, "content-type": "text/html" }, body: "ok" };
+  }
+
+  #decode(bytes: Uint8Array, binary: boolean): DecodedPayload {
+    if (this.protocol === 4) return decodePayload(decoder.decode(bytes));
+    if (binary) return decodeBinaryPayloadV3(bytes);
+    const text = decoder.decode(bytes);
+    if (this.#jsonp === null) return decodePayloadV3(text);
+    const d = new URLSearchParams(text).get("d");
+    // A form without `d` carries nothing (the reference ignores it too).
+    return d === null ? { packets: [] } : decodePayloadV3(d.replace(JSONP_NEWLINES, unescapeNewline));
   }
 
   write(items: readonly WireItem[]): void {
     const p = this.#pending;
     if (!p) return;
     this.#pending = null;
+    if (this.protocol === 3) return this.#writeV3(p, items);
     let body = items[0]!.text;
     for (let i = 1; i < items.length; i++) body += RECORD_SEPARATOR + items[i]!.text;
-    const headers = { ...p.headers, "content-type": "text/plain; charset=UTF-8" };
+    this.#respond(p, items, TEXT, body);
+  }
+
+  #writeV3(p: PendingPoll, items: readonly WireItem[]): void {
+    const v3 = items.map((item) => item.v3);
+    if (this.#jsonp !== null) {
+      // JSON.stringify leaves U+2028/2029 raw, which older engines end a script line at.
+      const js = JSON.stringify(encodeTextPayloadV3(v3.map((item) => item.text))).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+      return this.#respond(p, items, "text/javascript; charset=UTF-8", `___eio[${this.#jsonp}](${js});`);
+    }
+    // As the reference: the binary format only when the client reads it and there is binary to send.
+    if (this.supportsBinary && v3.some((item) => typeof item.wsFrame !== "string")) {
+      const body = encodeBinaryPayloadV3(v3.map((item) => item.wsFrame));
+      p.resolve({ status: 200, headers: { ...p.headers, "content-type": "application/octet-stream" }, body });
+    } else {
+      this.#respond(p, items, TEXT, encodeTextPayloadV3(v3.map((item) => item.text)));
+    }
+  }
+
+  /** Settles the GET with a text body, compressed when `httpCompression` and the client allow. */
+  #respond(p: PendingPoll, items: readonly WireItem[], contentType: string, body: string): void {
+    const headers = { ...p.headers, "content-type": contentType };
     // The common small response settles on the length compare: no header parsing, no allocation.
     const hc = this.httpCompression;
     if (hc && utf8AtLeast(body, hc.threshold) && anyCompressible(items)) {
@@ -137,10 +197,6 @@ export class PollingTransport implements Transport {
   close(final: WireItem): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#pending) {
-      const p = this.#pending;
-      this.#pending = null;
-      p.resolve({ status: 200, headers: { ...p.headers, "content-type": "text/plain; charset=UTF-8" }, body: final.text });
-    }
+    if (this.#pending) this.write([final]);
   }
 }

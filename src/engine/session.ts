@@ -1,11 +1,12 @@
-import { decodePacket, isDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
+import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
+import { decodePacketV3 } from "../protocol/engine-io-v3.ts";
 import { Emitter } from "./emitter.ts";
 import type { IncomingRequest, WsConnection } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
 import type { ResolvedEngineOptions } from "./options.ts";
 import { PollingTransport, type PollingSink } from "./polling.ts";
 import type { Scheduler, TimerEntry, TimerTarget } from "./scheduler.ts";
-import { CLOSE, ControlPacket, NOOP, PING, PONG_PROBE, type Transport, type WireItem } from "./transport.ts";
+import { CLOSE, ControlPacket, NOOP, PING, PONG, PONG_PROBE, type Transport, type WireItem } from "./transport.ts";
 import type { EngineCloseReason, EngineSocket, EngineSocketEvents, SessionHandler, SessionState } from "./types.ts";
 import { WebSocketTransport, type WsSink } from "./websocket.ts";
 
@@ -20,6 +21,8 @@ export interface SessionSnapshot {
   remoteAddress: string;
   secure: boolean;
   supportsBinary: boolean;
+  /** Present (3) only for an Engine.IO v3 session. */
+  protocol?: 3;
 }
 
 /** What a session needs from its engine. */
@@ -35,6 +38,8 @@ const PING_DUE = 0;
 const PONG_DUE = 1;
 const UPGRADE_DUE = 2;
 const CLOSE_DUE = 3;
+/** v3: the client's next ping is overdue (it pings, the server answers). */
+const CLIENT_PING_DUE = 4;
 
 /** How long a gracefully closing polling session waits for a GET to carry `1`. */
 const POLLING_CLOSE_TIMEOUT = 30_000;
@@ -64,6 +69,11 @@ const POLLING_CLOSE_TIMEOUT = 30_000;
  *
  * Heartbeats, the upgrade timeout and the polling close wait are entries in
  * the engine's shared scheduler, not timers of their own.
+ *
+ * An Engine.IO v3 session (`protocol` 3, from the transport it opened on)
+ * differs in its heartbeat only: the client sends `2`, the session answers
+ * `3`, and a client silent for pingInterval + pingTimeout is closed with
+ * "ping timeout". Its transports do the v3 framing.
  */
 export class Session extends Emitter<EngineSocketEvents> implements EngineSocket, TimerTarget, PollingSink, WsSink {
   readyState: SessionState = "opening";
@@ -97,9 +107,9 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     transport.sink = this;
   }
 
-  // On the prototype: an instance field would be one more slot in every session.
-  get protocol(): 4 {
-    return 4;
+  // Read from the transport: an instance field would be one more slot in every session.
+  get protocol(): 3 | 4 {
+    return this.transport.protocol;
   }
 
   get remoteAddress(): string {
@@ -118,16 +128,19 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
         ? ["websocket"]
         : [];
     this.readyState = "open";
+    const v3 = this.protocol === 3;
     const handshake = JSON.stringify({
       sid: this.id,
       upgrades,
       pingInterval: opts.pingInterval,
       pingTimeout: opts.pingTimeout,
-      maxPayload: opts.maxHttpBufferSize,
+      // v3 clients size nothing by it (the v3 spec has no such field).
+      maxPayload: v3 ? undefined : opts.maxHttpBufferSize,
     });
     this.#enqueue(new ControlPacket("0" + handshake));
     if (opts.initialPacket !== undefined) this.#enqueue(new OutboundMessage(opts.initialPacket));
-    this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, opts.pingInterval);
+    if (v3) this.#awaitClientPing();
+    else this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, opts.pingInterval);
   }
 
   /** The snapshot of a WebSocket session; `null` on polling (a held GET cannot outlive the object). */
@@ -142,13 +155,18 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
       remoteAddress: r.remoteAddress,
       secure: r.secure,
       supportsBinary: t.supportsBinary,
+      ...(t.protocol === 3 ? { protocol: 3 as const } : {}),
     };
   }
 
-  /** Carries on a restored session: no handshake is sent; the next ping goes out after `pingDelay` ms. */
+  /**
+   * Carries on a restored session: no handshake is sent; the next ping goes
+   * out after `pingDelay` ms (v3: the client's next ping is awaited afresh).
+   */
   resume(pingDelay: number): void {
     this.readyState = "open";
-    this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, pingDelay);
+    if (this.protocol === 3) this.#awaitClientPing();
+    else this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, pingDelay);
   }
 
   // ── writing ────────────────────────────────────────────────────────────
@@ -282,7 +300,17 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
       case CLOSE_DUE:
         this.#onClose("forced close");
         break;
+      case CLIENT_PING_DUE:
+        this.#onClose("ping timeout");
+        break;
     }
+  }
+
+  /** v3: (re)starts the wait for the client's next ping. */
+  #awaitClientPing(): void {
+    const { pingInterval, pingTimeout } = this.host.opts;
+    this.#heartbeat?.cancel();
+    this.#heartbeat = this.host.scheduler.schedule(this, CLIENT_PING_DUE, pingInterval + pingTimeout);
   }
 
   // ── reading ────────────────────────────────────────────────────────────
@@ -301,11 +329,15 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
         this.#onMessage(this.#toBinaryType(p.data ?? ""));
         break;
       case "pong":
-        this.#onPong();
+        if (this.protocol === 3) this.onTransportError("invalid heartbeat direction");
+        else this.#onPong();
         break;
       case "ping":
         // In v4 only the server pings; `2probe` belongs on a probing transport.
-        this.onTransportError("invalid heartbeat direction");
+        if (this.protocol === 4) return this.onTransportError("invalid heartbeat direction");
+        this.#awaitClientPing();
+        this.#enqueue(PONG);
+        this.emitReserved("heartbeat");
         break;
       case "close":
         this.#onClose("transport close");
@@ -359,9 +391,13 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   onWsFrame(t: WebSocketTransport, data: string | Uint8Array): void {
     if (t === this.#probe) return this.#onProbeFrame(t, data);
     if (t !== this.transport) return;
-    const p = decodePacket(data);
+    const p = this.#decode(data);
     if (isDecodeError(p)) return this.onParseError();
     this.#onPacket(p);
+  }
+
+  #decode(frame: string | Uint8Array): EnginePacket | EngineDecodeError {
+    return this.protocol === 3 ? decodePacketV3(frame) : decodePacket(frame);
   }
 
   onWsClose(t: WebSocketTransport, error?: unknown): void {
@@ -382,7 +418,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   }
 
   #onProbeFrame(ws: WebSocketTransport, data: string | Uint8Array): void {
-    const p = decodePacket(data);
+    const p = this.#decode(data);
     if (!isDecodeError(p) && p.type === "ping" && p.data === "probe" && !this.#probed) {
       this.#probed = true;
       ws.send(PONG_PROBE);

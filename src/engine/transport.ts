@@ -8,6 +8,12 @@ import type { TransportName } from "./types.ts";
 export interface WireItem extends SharedFrame {
   readonly text: string;
   readonly size: number;
+  /**
+   * This item as Engine.IO v3 writes it: itself, except for a binary
+   * message, whose type moves into the frame (see engine-io-v3.ts). Made on
+   * first use and kept, so a broadcast to v3 clients is encoded once too.
+   */
+  readonly v3: WireItem;
 }
 
 /** A control packet (ping, noop, close, 3probe): text only, made once. */
@@ -19,9 +25,15 @@ export class ControlPacket implements WireItem {
     this.wsFrame = text;
     this.size = text.length;
   }
+  // Control packets are text, which v3 writes as v4 does.
+  get v3(): WireItem {
+    return this;
+  }
 }
 
 export const PING = new ControlPacket("2");
+/** The v3 server's answer to a client ping. */
+export const PONG = new ControlPacket("3");
 export const PONG_PROBE = new ControlPacket("3probe");
 export const NOOP = new ControlPacket("6");
 export const CLOSE = new ControlPacket("1");
@@ -29,6 +41,8 @@ export const CLOSE = new ControlPacket("1");
 /** What a session needs of its transport; polling.ts and websocket.ts implement it. */
 export interface Transport {
   readonly name: TransportName;
+  /** The Engine.IO protocol revision spoken on it: the session's, fixed at the handshake. */
+  readonly protocol: 3 | 4;
   /** Whether `write` would reach the client now (polling: a GET is pending). */
   readonly writable: boolean;
   /** Writes a batch; callers check `writable` first. */

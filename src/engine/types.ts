@@ -48,7 +48,8 @@ export interface SessionHandler {
 export interface EngineSocket extends Emitter<EngineSocketEvents> {
   /** The session id: a secret, never broadcast. */
   readonly id: string;
-  readonly protocol: 4;
+  /** The Engine.IO protocol revision: 4, or 3 for a socket.io-client 2.x peer (`allowEIO3`). */
+  readonly protocol: 3 | 4;
   readonly readyState: SessionState;
   /** The request that opened the session. */
   readonly request: IncomingRequest;

@@ -35,6 +35,8 @@ export class WebSocketTransport implements Transport, WsHandler {
     /** False when the client asked for `b64`: binary then goes as `b<base64>` text. */
     readonly supportsBinary: boolean,
     readonly maxPayload: number,
+    /** The session's protocol revision: v3 puts a type byte in front of binary frames. */
+    readonly protocol: 3 | 4 = 4,
   ) {}
 
   get writable(): boolean {
@@ -52,6 +54,7 @@ export class WebSocketTransport implements Transport, WsHandler {
 
   send(item: WireItem): void {
     if (this.#closed) return;
+    if (this.protocol === 3) item = item.v3;
     const conn = this.conn;
     // A `b64` client takes binary as base64 text; anything else goes as the shared frame.
     if (!this.supportsBinary && typeof item.wsFrame !== "string") conn.send(item.text, item.compress);
@@ -59,9 +62,12 @@ export class WebSocketTransport implements Transport, WsHandler {
     else conn.send(item.wsFrame, item.compress);
   }
 
-  /** Whether the runtime can deliver this socket's share of a topic publish (see `Fanout`). */
+  /**
+   * Whether the runtime can deliver this socket's share of a topic publish (see `Fanout`).
+   * Not for v3: a published binary frame is the v4 one, without the type byte.
+   */
   get canSubscribe(): boolean {
-    return !this.#closed && this.supportsBinary && this.conn.subscribe !== undefined;
+    return !this.#closed && this.supportsBinary && this.protocol === 4 && this.conn.subscribe !== undefined;
   }
 
   subscribe(topic: string): void {

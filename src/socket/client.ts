@@ -5,6 +5,11 @@
  * closes connections that break the protocol, and closes connections that
  * join no namespace within `connectTimeout`.
  *
+ * A connection over Engine.IO v3 is a socket.io-client 2.x speaking Socket.IO
+ * protocol v4: it is connected to "/" without a CONNECT (`_connectRoot`),
+ * its CONNECT names the namespace with an optional `?query` that becomes the
+ * auth, and the sockets' ids and replies follow (socket.ts, namespace.ts).
+ *
  * Decoded packets are queued and routed on a microtask, in arrival order,
  * by one bound function: no closure or Promise per packet, and user
  * handlers never run inside the engine's message callback.
@@ -148,10 +153,18 @@ export class Client<
   #route(packet: Packet): void {
     // unio's decoder guarantees a string; a third-party parser might not.
     if (typeof packet.nsp !== "string") return this.#onDecodeError(new Error("invalid namespace"));
-    const socket = this.#socketOf(packet.nsp);
+    let name = packet.nsp;
+    let auth = (packet.data as Record<string, unknown> | undefined) ?? NO_AUTH;
+    if (this.conn.protocol === 3) {
+      // Protocol v4 carries no auth object: `/admin?token=x` is the namespace and its query.
+      const q = name.indexOf("?");
+      auth = q === -1 ? NO_AUTH : Object.fromEntries(new URLSearchParams(name.slice(q + 1)));
+      if (q !== -1) name = name.slice(0, q);
+    }
+    const socket = this.#socketOf(name);
     if (!socket) {
       if (packet.type === PacketType.CONNECT) {
-        this.#connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? NO_AUTH);
+        this.#connect(name, auth);
       } else {
         // A packet for a namespace not joined, or a CONNECT_ERROR from the client.
         this.close();
@@ -174,6 +187,11 @@ export class Client<
   }
 
   // ── namespace connection ──────────────────────────────────────────────
+
+  /** Connects a v3 connection to "/" unasked, as a socket.io-client 2.x expects. */
+  _connectRoot(): void {
+    this.#connect("/", NO_AUTH);
+  }
 
   #connect(name: string, auth: Readonly<Record<string, unknown>>): void {
     const connecting = (this.#connecting ??= new Set());
@@ -260,9 +278,21 @@ export class Client<
       secure: req.secure,
       issued,
       url: req.url,
-      query: (this.#query ??= parseQuery(req.url)),
+      query: this.#handshakeQuery(auth),
       auth: auth === NO_AUTH ? {} : (auth as Record<string, unknown>),
     };
+  }
+
+  /**
+   * The query a socket's handshake shows. A v3 socket's auth is its
+   * CONNECT's `?query`, which socket.io 2.x servers merged into
+   * `handshake.query`, where apps written for them still look: unio shows
+   * it there too (socket.io 4 puts it in `auth` only).
+   */
+  #handshakeQuery(auth: Readonly<Record<string, unknown>>): Record<string, string> {
+    const query = (this.#query ??= parseQuery(this.conn.request.url));
+    if (this.conn.protocol !== 3 || auth === NO_AUTH) return query;
+    return { ...query, ...(auth as Record<string, string>) };
   }
 
   // ── outgoing ──────────────────────────────────────────────────────────

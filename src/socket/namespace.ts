@@ -292,6 +292,11 @@ export class Namespace<
       // Leaves rooms joined in the middleware; `join()` is a no-op from now on.
       socket._cleanup();
       client._connectAborted(this.name, socket);
+      if (client.conn.protocol === 3) {
+        // A socket.io-client 2.x emits this payload as its "error" event: the reference sends a bare value.
+        socket._error(err.data || errorMessage(err));
+        return;
+      }
       const data: { message: string; data?: unknown } = { message: errorMessage(err) };
       if (err.data !== undefined) data.data = err.data;
       socket._error(data);

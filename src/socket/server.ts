@@ -210,7 +210,9 @@ export class Server<
   }
 
   readonly #onConnection = (conn: EngineSocket): void => {
-    new Client(this, conn);
+    const client = new Client(this, conn);
+    // A socket.io-client 2.x never asks for "/": it is connected there as soon as its session opens.
+    if (conn.protocol === 3) client._connectRoot();
   };
 
   // ── RequestTarget: delegated to the engine ────────────────────────────

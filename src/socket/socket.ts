@@ -120,7 +120,10 @@ export class Socket<
       this.#missed = previousSession.missedPackets;
       this.recovered = true;
     } else {
-      this.id = generateId();
+      // A socket.io-client 2.x derives the id itself from the Engine.IO id (`/admin#<sid>`),
+      // so a v3 socket must use it, secret or not, as the reference does.
+      const sid = client.conn.protocol === 3 ? client.conn.id : undefined;
+      this.id = sid === undefined ? generateId() : nsp.name === "/" ? sid : `${nsp.name}#${sid}`;
       this.#pid = nsp.server._recovery ? generateId() : undefined;
       this.recovered = false;
     }
@@ -399,6 +402,11 @@ export class Socket<
     if (missed) {
       this.#missed = undefined;
       for (const data of missed) this.client._packet({ type: PacketType.EVENT, nsp: this.nsp.name, data }, true, false);
+    }
+    // Protocol v4 (socket.io-client 2.x) replies with a bare CONNECT.
+    if (this.client.conn.protocol === 3) {
+      this.client._packet({ type: PacketType.CONNECT, nsp: this.nsp.name }, true, false);
+      return;
     }
     const reply: { sid: string; pid?: string } = { sid: this.id };
     if (this.#pid !== undefined) reply.pid = this.#pid;

@@ -135,10 +135,11 @@ export function createServer(): Server {
   return installSocketApp(new Server(IO_OPTIONS));
 }
 
-/** The Socket.IO server's options. */
+/** The Socket.IO server's options; `allowEIO3` lets socket.io-client 2 in too (eio3.test.ts). */
 export const IO_OPTIONS = {
   pingInterval: IO_PING_INTERVAL,
   pingTimeout: IO_PING_TIMEOUT,
+  allowEIO3: true,
   connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
   cors: { origin: "*" },
   ...COMPRESSION_OPTIONS,

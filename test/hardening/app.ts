@@ -86,6 +86,8 @@ export function createApp(hooks: RuntimeHooks) {
     maxHttpBufferSize: env("H_MAX_HTTP_BUFFER_SIZE", 1_100_000),
     maxBufferedBytes: env("H_MAX_BUFFERED_BYTES", 4 * 1024 * 1024),
     serveClient: false,
+    // socket.io-client 2 peers too: hostile v3 framing must be as harmless as v4's.
+    allowEIO3: true,
   });
 
   const logs = new Map<string, string[]>();

@@ -116,6 +116,38 @@ async function pollingAlive(ctx: Ctx, sid: string): Promise<boolean> {
   return post.status === 200 && post.body === "ok";
 }
 
+// ── Engine.IO v3 sessions by hand (socket.io-client 2's protocol; the server joins "/" for them) ──
+
+const V3_SETUP = ["engine-open:websocket", "connect:/"];
+const v3Query = (tag: string, transport: "polling" | "websocket", extra = "") =>
+  `/socket.io/?EIO=3&transport=${transport}&tag=${encodeURIComponent(tag)}${extra}`;
+const v3PollPath = (tag: string, sid: string) => v3Query(tag, "polling", `&sid=${encodeURIComponent(sid)}`);
+
+/** A v3 polling handshake (b64, as a client without XHR2); returns the sid once "/" is joined. */
+async function v3PollingOpen(ctx: Ctx): Promise<string> {
+  const r = await http(ctx.fx, v3Query(ctx.tag, "polling", "&b64=1"));
+  const m = /^\d+:0(\{.*?\})(?:\d+:|$)/.exec(r.body);
+  if (r.status !== 200 || !m) throw new Error(`v3 handshake failed: ${r.status} ${r.body}`);
+  await logHas(ctx.fx, ctx.tag, "connect:/");
+  return JSON.parse(m[1]!).sid;
+}
+
+/** A v3 WebSocket session whose implicit CONNECT for "/" ("40") has arrived. */
+async function v3Ws(ctx: Ctx): Promise<RawWs> {
+  const ws = await RawWs.open(ctx.fx.port, v3Query(ctx.tag, "websocket"));
+  if (!isRawWs(ws)) throw new Error(`v3 upgrade refused: ${ws.status} ${ws.body}`);
+  const open = await ws.next();
+  if (typeof open !== "string" || !open.startsWith('0{"sid":')) throw new Error(`no v3 open packet: ${String(open)}`);
+  const connect = await ws.next();
+  if (connect !== "40") throw new Error(`no implicit CONNECT: ${String(connect)}`);
+  return ws;
+}
+
+/** How the engine session of `ctx.tag` ended, once it did. */
+async function v3Closes(ctx: Ctx): Promise<string[]> {
+  return (await logHas(ctx.fx, ctx.tag, "engine-close", 3000)).filter((e) => e.startsWith("engine-close"));
+}
+
 /** The depth of a nested-array JSON text `[[[...]]]`, counted without parsing. */
 function arrayDepth(text: string): number {
   let d = 0;
@@ -170,10 +202,30 @@ const rows: Row[] = [
     },
   },
   {
-    name: "duplicated EIO: the last value wins (EIO=4&EIO=3 is refused)",
-    sends: "GET ?EIO=4&EIO=3&transport=polling",
+    name: "duplicated EIO: the last value wins (EIO=4&EIO=5 is refused)",
+    sends: "GET ?EIO=4&EIO=5&transport=polling",
     expect: { status: 400, json: E.version },
-    act: (ctx) => httpReply(ctx, `/socket.io/?EIO=4&EIO=3&transport=polling&tag=${ctx.tag}`),
+    act: (ctx) => httpReply(ctx, `/socket.io/?EIO=4&EIO=5&transport=polling&tag=${ctx.tag}`),
+  },
+  {
+    name: "duplicated EIO: the last value wins (EIO=4&EIO=3 is a v3 handshake, allowEIO3 being on)",
+    sends: "GET ?EIO=4&EIO=3&transport=polling",
+    expect: { status: 200, v3open: true },
+    async act(ctx) {
+      const r = await http(ctx.fx, `/socket.io/?EIO=4&EIO=3&transport=polling&tag=${ctx.tag}`);
+      return { status: r.status, v3open: /^\d+:0\{"sid":/.test(r.body) };
+    },
+  },
+  {
+    name: "EIO missing or garbled: refused even with allowEIO3 (the reference would take it for v3)",
+    sends: "GET ?transport=polling and ?EIO=abc&transport=polling",
+    expect: { missing: { status: 400, json: E.version }, garbled: { status: 400, json: E.version } },
+    async act(ctx) {
+      return {
+        missing: await httpReply(ctx, `/socket.io/?transport=polling&tag=${ctx.tag}`),
+        garbled: await httpReply(ctx, `/socket.io/?EIO=abc&transport=polling&tag=${ctx.tag}`),
+      };
+    },
   },
   {
     name: "duplicated transport: the last value wins (websocket then polling is a polling handshake)",
@@ -644,6 +696,172 @@ const rows: Row[] = [
         transportEnded: log.some((e) => e.startsWith("engine-close:transport")),
         rssGrowthUnder64MB: (await stats(ctx.fx)).rss - before < 64 * 1024 * 1024,
       };
+    },
+  },
+
+  // ── Engine.IO v3 framing (allowEIO3) ────────────────────────────────────
+  ...([
+    ["a non-numeric length", "x:4hello"],
+    ["no length before the colon", ":4hello"],
+    ["a length with a sign", "+6:4hello"],
+    ["a length larger than the body", "60:4hello"],
+    ["a 400-digit length", `${"9".repeat(400)}:4hello`],
+    ["no colon at all", "4hello"],
+    ["a packet type out of range", "6:9hello"],
+    ["a b packet with broken base64", "6:b4%%%%"],
+    ["a b packet with no type", "1:b"],
+  ] as const).map<Row>(([label, body]) => ({
+    name: `v3 POST with ${label}: 200 ok, the session closes with parse error, the next request gets code 1`,
+    sends: `POST ${JSON.stringify(body.length > 40 ? body.slice(0, 20) + "…" : body)} on an EIO=3 polling session`,
+    expect: { status: 200, body: "ok", next: { status: 400, json: E.sid }, closes: ["engine-close:parse error"] },
+    async act(ctx) {
+      const sid = await v3PollingOpen(ctx);
+      const r = await http(ctx.fx, v3PollPath(ctx.tag, sid), { method: "POST", body });
+      const next = await httpReply(ctx, v3PollPath(ctx.tag, sid));
+      return { status: r.status, body: r.body, next, closes: await v3Closes(ctx) };
+    },
+  })),
+  ...([
+    ["a kind byte other than 0 or 1", [2, 1, 255, 52]],
+    ["a length byte above 9", [0, 12, 255, 52]],
+    ["a length larger than the body", [1, 9, 9, 255, 4, 1]],
+    ["no 255 separator", [0, 1, 1, 1, 1]],
+    ["invalid UTF-8 in a text part", [0, 2, 255, 52, 0xff]],
+  ] as const).map<Row>(([label, bytes]) => ({
+    name: `v3 binary POST with ${label}: 200 ok, the session closes with parse error`,
+    sends: `POST application/octet-stream [${bytes.join(",")}] on an EIO=3 polling session`,
+    expect: { status: 200, body: "ok", next: { status: 400, json: E.sid }, closes: ["engine-close:parse error"] },
+    async act(ctx) {
+      const sid = await v3PollingOpen(ctx);
+      const r = await http(ctx.fx, v3PollPath(ctx.tag, sid), {
+        method: "POST",
+        body: Uint8Array.from(bytes),
+        headers: { "content-type": "application/octet-stream" },
+      });
+      const next = await httpReply(ctx, v3PollPath(ctx.tag, sid));
+      return { status: r.status, body: r.body, next, closes: await v3Closes(ctx) };
+    },
+  })),
+  {
+    name: "v3 JSONP: a j that tries to break out of the script keeps only its digits",
+    sends: 'GET ?EIO=3&transport=polling&j=1);alert("x")//',
+    expect: { status: 200, head: true },
+    async act(ctx) {
+      const r = await http(ctx.fx, v3Query(ctx.tag, "polling", `&j=${encodeURIComponent('1);alert("x")//')}`));
+      return { status: r.status, head: r.body.startsWith('___eio[1]("') && r.body.endsWith('");') };
+    },
+  },
+  {
+    name: "v3 JSONP: a form whose d is not a payload closes the session with parse error",
+    sends: "POST d=%%%zz (form) on an EIO=3 JSONP session",
+    expect: { status: 200, body: "ok", closes: ["engine-close:parse error"] },
+    async act(ctx) {
+      const r = await http(ctx.fx, v3Query(ctx.tag, "polling", "&j=0&b64=1"));
+      const m = /"sid\\":\\"([^"\\]+)/.exec(r.body);
+      if (!m) throw new Error(`no JSONP handshake: ${r.body}`);
+      const post = await http(ctx.fx, v3Query(ctx.tag, "polling", `&j=0&sid=${m[1]}`), {
+        method: "POST",
+        body: "d=%%%zz",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      return { status: post.status, body: post.body, closes: await v3Closes(ctx) };
+    },
+  },
+  {
+    name: "a v3 POST over maxHttpBufferSize: 413, the session lives on",
+    sends: "POST 1.2 MB (text, then application/octet-stream) on an EIO=3 polling session",
+    expect: { text: 413, binary: 413, alive: true },
+    async act(ctx) {
+      const sid = await v3PollingOpen(ctx);
+      const big = "x".repeat(1_200_000);
+      const text = await http(ctx.fx, v3PollPath(ctx.tag, sid), { method: "POST", body: `${big.length + 1}:4${big}` });
+      const binary = await http(ctx.fx, v3PollPath(ctx.tag, sid), {
+        method: "POST",
+        body: new Uint8Array(1_200_000),
+        headers: { "content-type": "application/octet-stream" },
+      });
+      const ping = await http(ctx.fx, v3PollPath(ctx.tag, sid), { method: "POST", body: "1:2" });
+      return { text: text.status, binary: binary.status, alive: ping.body === "ok" };
+    },
+  },
+  ...([
+    ["a binary frame with a type byte out of range", Uint8Array.from([9, 1, 2])],
+    ["an empty binary frame", new Uint8Array(0)],
+    ["a b text frame with broken base64", "b4%%%%"],
+    ["a b text frame with a bad type", "bxAQID"],
+  ] as const).map<Row>(([label, frame]) => ({
+    name: `v3 WebSocket: ${label} closes the session with parse error`,
+    sends: `WS ${typeof frame === "string" ? JSON.stringify(frame) : `binary [${[...frame].join(",")}]`} on an EIO=3 session`,
+    expect: { closed: true, closes: ["engine-close:parse error"] },
+    async act(ctx) {
+      const ws = await v3Ws(ctx);
+      typeof frame === "string" ? ws.sendText(frame) : ws.sendBinary(frame);
+      const closed = await ws.closedWithin(3000);
+      return { closed, closes: await v3Closes(ctx) };
+    },
+  })),
+  {
+    name: "v3 WebSocket: a pong from the client is the wrong heartbeat direction",
+    sends: "WS 3 on an EIO=3 session",
+    expect: { closed: true, closes: ["engine-close:transport error:invalid heartbeat direction"] },
+    async act(ctx) {
+      const ws = await v3Ws(ctx);
+      ws.sendText("3");
+      const closed = await ws.closedWithin(3000);
+      return { closed, closes: await v3Closes(ctx) };
+    },
+  },
+  {
+    name: "v3 WebSocket: a binary attachment with its type byte when none is expected",
+    sends: "WS binary [4,1,2] on an EIO=3 session connected to /",
+    expect: { closed: true, server: ["error:got binary data when not reconstructing a packet", "disconnect:forced close", "engine-close:forced close"] },
+    async act(ctx) {
+      const ws = await v3Ws(ctx);
+      ws.sendBinary(Uint8Array.from([4, 1, 2]));
+      const closed = await ws.closedWithin(3000);
+      return { closed, server: await serverSaw(ctx, V3_SETUP, "engine-close") };
+    },
+  },
+  {
+    name: "v3 WebSocket: a CONNECT with a query that tries prototype keys keeps them as data",
+    sends: "WS 40/admin?__proto__=x&constructor=y, on an EIO=3 session",
+    expect: { reply: "40/admin,", polluted: false },
+    async act(ctx) {
+      const ws = await v3Ws(ctx);
+      ws.sendText("40/admin?__proto__=x&constructor=y,");
+      const reply = await ws.next();
+      ws.close();
+      return { reply, polluted: (await stats(ctx.fx)).polluted };
+    },
+  },
+  {
+    name: "v3 WebSocket: a 20,000-deep nested array from a v2 client packet is echoed back",
+    sends: 'WS 421["echo",[[[…20,000…]]]] on an EIO=3 session',
+    expect: { depth: 20_000, echoes: true },
+    async act(ctx) {
+      const ws = await v3Ws(ctx);
+      const n = 20_000;
+      ws.sendText(`421["echo",${"[".repeat(n)}${"]".repeat(n)}]`);
+      const ack = await ws.nextMatching((f) => typeof f === "string" && f.startsWith("431"), 5000);
+      const echoes = await rawEchoes(ws);
+      ws.close();
+      return { depth: typeof ack === "string" ? arrayDepth(ack.slice(3)) - 1 : null, echoes };
+    },
+  },
+  {
+    name: "v3 polling: a 20,000-deep nested object in a length-prefixed payload is echoed back",
+    sends: 'POST <n>:421["echo",{"a":{"a":…20,000…}}] on an EIO=3 polling session',
+    expect: { echoed: true },
+    async act(ctx) {
+      const sid = await v3PollingOpen(ctx);
+      const n = 20_000;
+      const deep = `${'{"a":'.repeat(n)}{}${"}".repeat(n)}`;
+      const packet = `421["echo",${deep}]`;
+      await http(ctx.fx, v3PollPath(ctx.tag, sid), { method: "POST", body: `${packet.length}:${packet}` });
+      const want = `431[${deep}]`;
+      let echoed = false;
+      for (let i = 0; i < 5 && !echoed; i++) echoed = (await http(ctx.fx, v3PollPath(ctx.tag, sid))).body.includes(`${want.length}:${want}`);
+      return { echoed };
     },
   },
 

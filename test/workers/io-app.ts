@@ -59,11 +59,13 @@ export const IoObject = defineDurableServer<Env>(
     testHooks: true,
     cluster: { binding: "IO" },
     connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
+    // socket.io-client 2 too (eio3.test.ts).
+    allowEIO3: true,
   },
 );
 
 const shardOf = (req: Request) => new URL(req.url).searchParams.get("shard") ?? "default";
-const router = route<Env>("IO", { name: shardOf });
+const router = route<Env>("IO", { name: shardOf, allowEIO3: true });
 
 export default {
   async fetch(req: Request, env: Env, ctx: any): Promise<Response> {

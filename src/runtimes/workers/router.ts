@@ -10,7 +10,7 @@
  *           ──▶ handshake ──▶ env[binding].idFromName(name(request))
  */
 import { corsHeaders, type CorsOptions } from "../../engine/cors.ts";
-import { ErrorCode, errorResponse, type RequestError, requestError } from "../../engine/errors.ts";
+import { checkProtocol, ErrorCode, errorResponse, type RequestError, requestError } from "../../engine/errors.ts";
 import { fromWebRequest, toWebResponse } from "../../engine/web.ts";
 import { serveClientFile } from "../../socket/client-files.ts";
 import type { TransportName } from "../../engine/types.ts";
@@ -29,6 +29,8 @@ export interface RouteOptions<Env = any> {
   path?: string;
   /** Enabled transports, as given to the server. Default ["polling", "websocket"]. */
   transports?: TransportName[];
+  /** The server's `allowEIO3` option: Engine.IO v3 handshakes then reach the object. Default false. */
+  allowEIO3?: boolean;
   /** The server's `cors` option: preflights are then answered here, and refusals carry the headers. */
   cors?: boolean | CorsOptions;
   /**
@@ -84,7 +86,7 @@ export function route<Env = any>(binding: string, options: RouteOptions<Env> = {
       const ns = (env as Record<string, unknown>)[binding] as DurableObjectNamespace | undefined;
       if (!ns) throw new Error(`unio: no Durable Object binding "${binding}" in env`);
       const upgrade = (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
-      const checked = verify(request, url.searchParams, upgrade, transports);
+      const checked = verify(request, url.searchParams, upgrade, transports, options.allowEIO3 === true);
       if (typeof checked !== "string") return refuse(request, checked);
       let id: DurableObjectId;
       if (checked) {
@@ -110,6 +112,7 @@ function verify(
   query: URLSearchParams,
   upgrade: boolean,
   transports: readonly TransportName[],
+  allowEIO3: boolean,
 ): string | RequestError {
   const transport = query.get("transport");
   if (transport === null || !transports.includes(transport as TransportName)) {
@@ -123,8 +126,7 @@ function verify(
   if (sid) return sid;
   if (request.method !== "GET") return requestError(ErrorCode.BAD_HANDSHAKE_METHOD, { method: request.method });
   if ((transport === "websocket") !== upgrade) return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_HANDSHAKE_ERROR" });
-  if (query.get("EIO") !== "4") return requestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, { protocol: 3 });
-  return "";
+  return checkProtocol(query, allowEIO3) ?? "";
 }
 
 /** The namespace refuses ids it did not make: a forged sid fails here, in the Worker. */

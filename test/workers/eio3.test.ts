@@ -1,0 +1,97 @@
+/**
+ * socket.io-client 2 (Engine.IO v3) on Durable Objects, in workerd: the
+ * round trip, and v3 sessions rebuilt from their WebSockets after the object
+ * lost its memory (their ids, rooms and data survive, and the client's pings
+ * keep them alive afterwards).
+ */
+import { createRequire } from "node:module";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type RunningWorker, startWorker } from "./harness.ts";
+
+interface V2Socket {
+  id: string;
+  connected: boolean;
+  on(ev: string, fn: (...a: any[]) => void): V2Socket;
+  once(ev: string, fn: (...a: any[]) => void): V2Socket;
+  emit(ev: string, ...args: unknown[]): V2Socket;
+  close(): V2Socket;
+}
+const ioV2 = createRequire(import.meta.url)("socket.io-client-v2") as (url: string, opts: Record<string, unknown>) => V2Socket;
+
+let w: RunningWorker;
+const clients: V2Socket[] = [];
+
+beforeAll(async () => {
+  w = await startWorker(new URL("./io-app.ts", import.meta.url).pathname, { IO: "IoObject" });
+});
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
+afterAll(async () => {
+  await w?.dispose();
+});
+
+function within<T>(p: Promise<T>, ms = 5000, what = "answer"): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+    p.then((v) => (clearTimeout(t), resolve(v)), (e) => (clearTimeout(t), reject(e)));
+  });
+}
+
+async function client(shard: string, transports: string[], nsp = "/"): Promise<V2Socket> {
+  const c = ioV2(`${w.url}${nsp}`, { transports, query: { shard }, forceNew: true, reconnection: false });
+  clients.push(c);
+  await within(new Promise<void>((resolve, reject) => {
+    c.once("connect", () => resolve());
+    c.once("error", (e: unknown) => reject(new Error(String(e))));
+  }), 5000, "connect");
+  return c;
+}
+
+const ask = <T = any>(c: V2Socket, event: string, ...args: unknown[]): Promise<T> =>
+  within(new Promise<T>((resolve) => c.emit(event, ...args, (v: T) => resolve(v))), 5000, event);
+
+const next = <T = unknown>(c: V2Socket, event: string): Promise<T> =>
+  within(new Promise<T>((resolve) => c.once(event, (v: T) => resolve(v))), 3000, event);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each([["polling"], ["websocket"]])("socket.io-client 2 over %s", (transport) => {
+  it("connects to / and /admin, acks, binary both ways, rooms", async () => {
+    const shard = `v2-${transport}`;
+    const main = await client(shard, [transport]);
+    const admin = await client(shard, [transport], "/admin");
+    expect(await ask(main, "whoami")).toEqual({ id: main.id, nsp: "/", recovered: false });
+    expect(await ask(admin, "whoami")).toEqual({ id: admin.id, nsp: "/admin", recovered: false });
+    expect(admin.id).toMatch(/^\/admin#.+/);
+    const [bin] = await ask<[Uint8Array]>(main, "echo", Buffer.from([5, 6]));
+    expect([...bin]).toEqual([5, 6]);
+    await ask(main, "join", "blue");
+    const news = next(main, "news");
+    admin.emit("to", "blue", "news", "ignored");
+    main.emit("to", "blue", "news", "hi");
+    expect(await news).toBe("hi");
+  });
+});
+
+describe("hibernation", () => {
+  it("a v2 session is rebuilt with its id, rooms and data, and its pings keep it alive", async () => {
+    const shard = "v2-sleepy";
+    const main = await client(shard, ["websocket"]);
+    const lost: string[] = [];
+    main.on("disconnect", (reason: string) => lost.push(reason));
+    await ask(main, "join", ["blue"]);
+    await ask(main, "set", "name", "ada");
+    await sleep(50);
+    const res = await fetch(`${w.url}/__test/evict?shard=${shard}`);
+    expect(res.status).toBe(200);
+    expect(await ask(main, "whoami")).toEqual({ id: main.id, nsp: "/", recovered: true });
+    expect([...(await ask<string[]>(main, "rooms"))].sort()).toEqual(["blue", main.id].sort());
+    expect(await ask(main, "get", "name")).toBe("ada");
+    const [bin] = await ask<[Uint8Array]>(main, "echo", Buffer.from([7]));
+    expect([...bin]).toEqual([7]);
+    await sleep(1500); // pingInterval 500 + pingTimeout 400: the rebuilt session must hear the pings
+    expect(lost).toEqual([]);
+    expect(main.connected).toBe(true);
+  });
+});
