@@ -1,4 +1,4 @@
-import { decodePacket, isDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
+import { decodePacket, isDecodeError, type EnginePacket, PACKET_TYPES } from "../protocol/engine-io.ts";
 import { Emitter } from "./emitter.ts";
 import type { IncomingRequest, WsConnection } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
@@ -6,7 +6,14 @@ import type { ResolvedEngineOptions } from "./options.ts";
 import { PollingTransport, type PollingSink } from "./polling.ts";
 import type { Scheduler, TimerEntry, TimerTarget } from "./scheduler.ts";
 import { CLOSE, ControlPacket, NOOP, PING, PONG_PROBE, type Transport, type WireItem } from "./transport.ts";
-import type { EngineCloseReason, EngineSocket, EngineSocketEvents, SessionHandler, SessionState } from "./types.ts";
+import type {
+  EngineCloseReason,
+  EngineSocket,
+  EngineSocketEvents,
+  OutgoingPacket,
+  SessionHandler,
+  SessionState,
+} from "./types.ts";
 import { WebSocketTransport, type WsSink } from "./websocket.ts";
 
 /**
@@ -170,6 +177,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   }
 
   #enqueue(item: WireItem): void {
+    if (this.hasListeners("packetCreate")) this.#packetCreated(item);
     const t = this.transport;
     // Fast path: an open WebSocket with nothing queued gets the frame now.
     if (t instanceof WebSocketTransport && this.#buffer === null && !t.closed) {
@@ -212,9 +220,31 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     return t instanceof WebSocketTransport && t.canSubscribe ? t.conn : null;
   }
 
-  /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */
-  afterPublish(): void {
+  /**
+   * After a publish of `messages` reached this session: a client that
+   * stopped reading is cut off, as after a send; `packetCreate` listeners
+   * hear of each message as if it had been sent to this session alone.
+   */
+  afterPublish(messages?: readonly OutboundMessage[]): void {
+    if (messages && this.hasListeners("packetCreate")) for (const m of messages) this.#packetCreated(m);
     if (this.#overBuffered(this.transport)) this.#overflow();
+  }
+
+  /**
+   * The reference's `packetCreate` event, for a packet this session sends
+   * (the handshake, messages, pings): `{ type, data?, options: { compress } }`.
+   * Built only when someone listens.
+   */
+  #packetCreated(item: WireItem): void {
+    let packet: OutgoingPacket;
+    if (item instanceof OutboundMessage) {
+      packet = { type: "message", data: item.data, options: { compress: item.compress } };
+    } else {
+      const text = item.text;
+      packet = { type: PACKET_TYPES[text.charCodeAt(0) - 48] ?? "noop", options: { compress: true } };
+      if (text.length > 1) packet.data = text.slice(1);
+    }
+    this.emitReserved("packetCreate", packet);
   }
 
   /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
@@ -296,10 +326,14 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   #onPacket(p: EnginePacket): void {
     if (this.readyState !== "open") return;
+    if (p.type === "message") {
+      const data = this.#toBinaryType(p.data ?? "");
+      if (this.hasListeners("packet")) this.emitReserved("packet", { type: "message", data });
+      return this.#onMessage(data);
+    }
+    // The reference's `packet` event: every packet received on the current transport.
+    if (this.hasListeners("packet")) this.emitReserved("packet", p);
     switch (p.type) {
-      case "message":
-        this.#onMessage(this.#toBinaryType(p.data ?? ""));
-        break;
       case "pong":
         this.#onPong();
         break;
@@ -386,7 +420,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     if (!isDecodeError(p) && p.type === "ping" && p.data === "probe" && !this.#probed) {
       this.#probed = true;
       ws.send(PONG_PROBE);
-      this.emitReserved("upgrading", "websocket");
+      this.emitReserved("upgrading", ws);
       if (this.transport.writable) this.onPollReady();
     } else if (!isDecodeError(p) && p.type === "upgrade") {
       this.#completeUpgrade(ws);
@@ -404,7 +438,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.transport = ws;
     // The layer above subscribes the new WebSocket to its topics before anything else is written.
     this.#handler?.onUpgrade?.();
-    this.emitReserved("upgrade", "websocket");
+    this.emitReserved("upgrade", ws);
     if (this.readyState === "closing") return this.#onClose("forced close");
     this.#flush();
   }
