@@ -14,6 +14,7 @@ import { Server as SioServer } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
 import { Server } from "../../src/index.ts";
 import { startNode } from "../helpers/node.ts";
+import { app } from "./app.ts";
 import {
   type AdminClient,
   type AdminSocket,
@@ -33,34 +34,6 @@ const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-/** The app under watch: data set in a middleware, rooms, events both ways, broadcasts. */
-function app(io: AnyServer): void {
-  io.use((socket: AnyServer, next: (err?: Error) => void) => {
-    socket.data.user = socket.handshake.auth.user ?? "anonymous";
-    next();
-  });
-  io.on("connection", (socket: AnyServer) => {
-    socket.on("join", (room: string, ack: () => void) => {
-      socket.join(room);
-      ack();
-    });
-    socket.on("leave", (room: string, ack: () => void) => {
-      socket.leave(room);
-      ack();
-    });
-    socket.on("set", (key: string, value: unknown, ack: () => void) => {
-      socket.data[key] = value;
-      ack();
-    });
-    socket.on("echo", (payload: unknown, ack: (p: unknown) => void) => ack(payload));
-    socket.on("ping-me", () => socket.emit("pong-you", 1, "two"));
-    socket.on("to-room", (room: string, ev: string, ack: () => void) => {
-      io.to(room).emit(ev, room);
-      ack();
-    });
-  });
-}
 
 /** A server of `kind` on a free port, instrumented; `app` runs before `instrument` (as apps do). */
 async function start(kind: Kind, adminOpts: Record<string, unknown>): Promise<{ io: AnyServer; url: string }> {
