@@ -1,8 +1,8 @@
 /**
- * @socket.io/admin-ui instrumenting a unio server on the other process
- * runtimes (fixtures/<runtime>.ts, a child process): the stats, the socket
- * list, live reports and the admin commands, seen from an admin client and
- * real app clients on Node.
+ * @socket.io/admin-ui instrumenting a unio server on Bun and on Deno
+ * (fixtures/<runtime>.ts, run as a child process with basic auth on): the
+ * stats, the socket list, live reports and the admin commands, seen from an
+ * admin client and real app clients (socket.io-client on Node).
  */
 import bcrypt from "bcryptjs";
 import type { Socket as ClientSocket } from "socket.io-client";
