@@ -300,3 +300,84 @@ describe.each<Kind>(["unio", "socket.io"])("admin-ui on %s", (kind) => {
     await appClient(url, { transports: ["websocket"] });
   });
 });
+
+describe("admin-ui: unio and socket.io give the page the same story", () => {
+  /** One scripted session; the page's events (stats aside) with ids, dates and per-run values made symbolic. */
+  async function trace(kind: Kind): Promise<string[]> {
+    const { io, url } = await start(kind, DEV);
+    const page = admin(url, { transports: ["websocket"] });
+    await page.next("all_sockets");
+    const step = () => sleep(120);
+    const c1 = await appClient(url, { transports: ["websocket"], auth: { user: "u1" } });
+    await step();
+    await c1.emitWithAck("join", "lobby");
+    await step();
+    await c1.emitWithAck("set", "score", 1);
+    await step();
+    c1.emit("ping-me");
+    await step();
+    await c1.emitWithAck("to-room", "lobby", "news");
+    await step();
+    await c1.emitWithAck("echo", { bytes: Buffer.from([1, 2, 3]) });
+    await step();
+    await c1.emitWithAck("leave", "lobby");
+    await step();
+    io.of("/chat");
+    const c2 = await appClient(url, { transports: ["websocket"] }, "/chat");
+    await step();
+    page.socket.emit("join", "/", "vip", c1.id);
+    await step();
+    page.socket.emit("emit", "/", "vip", "hello", 1);
+    await step();
+    page.socket.emit("leave", "/", "vip", c1.id);
+    await step();
+    page.socket.emit("_disconnect", "/", false, c1.id);
+    await step();
+    c2.disconnect();
+    await step();
+    const c3 = await appClient(url, { query: { k: "v" } }); // polling, then the upgrade
+    await until(() => c3.io.engine.transport.name === "websocket", 3000, "upgrade");
+    await step();
+    c3.disconnect();
+    await step();
+    const stats = await page.stats((s) => s.clientsCount === 1);
+
+    const ids = new Map<string, string>();
+    const symbolic = (v: unknown): unknown => {
+      if (typeof v === "string") {
+        if (/^[\w-]{20}$/.test(v)) {
+          if (!ids.has(v)) ids.set(v, `id${ids.size}`);
+          return ids.get(v);
+        }
+        return /^\d{4}-\d\d-\d\dT/.test(v) ? "<date>" : v;
+      }
+      if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) return `<${(v as ArrayBuffer).byteLength} bytes>`;
+      if (Array.isArray(v)) return v.map(symbolic);
+      if (v && typeof v === "object") {
+        const out: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(v)) {
+          if (k === "handshake") {
+            const h = x as AdminSocket["handshake"];
+            out[k] = { keys: Object.keys(h).sort(), headers: Object.keys(h.headers).sort(), query: Object.keys(h.query).sort() };
+          } else out[k] = k === "clientId" ? typeof x : symbolic(x);
+        }
+        return out;
+      }
+      return v;
+    };
+    return [
+      ...page.events.filter((e) => e[0] !== "server_stats").map((e) => JSON.stringify(symbolic(e))),
+      `stats keys: ${Object.keys(stats).sort()}`,
+      `namespaces: ${JSON.stringify(stats.namespaces)}`,
+    ];
+  }
+
+  it("the same events, in the same order, with the same contents", async () => {
+    const fromUnio = await trace("unio");
+    const fromSocketIo = await trace("socket.io");
+    expect(fromUnio.length).toBeGreaterThan(30);
+    // Binary arguments reach the page as binary (id0 is the page, id1 the first app client).
+    expect(fromUnio).toContain(JSON.stringify(["event_received", "/", "id1", ["echo", { bytes: "<3 bytes>" }], "<date>"]));
+    expect(fromUnio).toEqual(fromSocketIo);
+  });
+});
