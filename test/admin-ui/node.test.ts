@@ -36,17 +36,21 @@ afterEach(async () => {
 });
 
 /** A server of `kind` on a free port, instrumented; `app` runs before `instrument` (as apps do). */
-async function start(kind: Kind, adminOpts: Record<string, unknown>): Promise<{ io: AnyServer; url: string }> {
+async function start(
+  kind: Kind,
+  adminOpts: Record<string, unknown>,
+  serverOpts: Record<string, unknown> = {},
+): Promise<{ io: AnyServer; url: string }> {
   let io: AnyServer;
   let url: string;
   if (kind === "unio") {
-    io = new Server();
+    io = new Server(serverOpts);
     const run = await startNode(io);
     cleanups.push(() => run.close());
     url = run.url;
   } else {
     const http = createServer();
-    io = new SioServer(http);
+    io = new SioServer(http, serverOpts);
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", () => r()));
     cleanups.push(() => io.close());
     url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -272,6 +276,26 @@ describe.each<Kind>(["unio", "socket.io"])("admin-ui on %s", (kind) => {
     await c.emitWithAck("join", "lobby");
     await page.stats((s) => s.clientsCount === 2);
     expect(page.events.map((e) => e[0]).filter((n) => n !== "server_stats")).toEqual(["config"]);
+  });
+
+  it("the hosted page (admin.socket.io) gets in with the cors option its docs give", async () => {
+    const origin = "https://admin.socket.io";
+    const { url } = await start(kind, DEV, { cors: { origin: [origin], credentials: true } });
+    const preflight = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "GET", "access-control-request-headers": "content-type" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(preflight.headers.get("access-control-allow-credentials")).toBe("true");
+    const open = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers: { origin } });
+    expect(open.status).toBe(200);
+    expect(open.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(open.headers.get("access-control-allow-credentials")).toBe("true");
+    // The page's own connection, with the Origin it sends.
+    const page = admin(url, { withCredentials: true, extraHeaders: { origin } });
+    const [all] = await page.next<[AdminSocket[]]>("all_sockets");
+    expect(all[0]!.handshake).toMatchObject({ xdomain: true, headers: { origin } });
   });
 
   it("basic auth: a bcrypt-checked login, a session id to come back with, wrong credentials refused", async () => {
