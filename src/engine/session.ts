@@ -326,14 +326,12 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   #onPacket(p: EnginePacket): void {
     if (this.readyState !== "open") return;
-    if (p.type === "message") {
-      const data = this.#toBinaryType(p.data ?? "");
-      if (this.hasListeners("packet")) this.emitReserved("packet", { type: "message", data });
-      return this.#onMessage(data);
-    }
     // The reference's `packet` event: every packet received on the current transport.
-    if (this.hasListeners("packet")) this.emitReserved("packet", p);
+    if (this.hasListeners("packet")) this.emitReserved("packet", this.#toBinaryPacket(p));
     switch (p.type) {
+      case "message":
+        this.#onMessage(this.#toBinaryType(p.data ?? ""));
+        break;
       case "pong":
         this.#onPong();
         break;
@@ -362,6 +360,10 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #toBinaryType(data: string | Uint8Array): string | Uint8Array {
     const wrap = this.host.binaryType;
     return wrap && typeof data !== "string" ? wrap(data) : data;
+  }
+
+  #toBinaryPacket(p: EnginePacket): EnginePacket {
+    return p.data === undefined || typeof p.data === "string" ? p : { type: p.type, data: this.#toBinaryType(p.data) };
   }
 
   #onPong(): void {
