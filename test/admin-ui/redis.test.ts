@@ -1,7 +1,8 @@
 /**
- * @socket.io/admin-ui on a cluster: two unio servers (A and B, in this
- * process, each behind the Node shim) sharing a real redis-server through
- * `unio/redis`'s adapter, each instrumented as an app would be. The admin
+ * @socket.io/admin-ui on a cluster: two unio servers (A in this process
+ * behind the Node shim; B likewise, or a Bun process) sharing a real
+ * redis-server through `unio/redis`'s adapter, each instrumented as an app
+ * would be. The admin
  * page is connected to A only; it must see B as if it were local: B's stats,
  * B's sockets in the list (fetchSockets across the cluster), B's live events
  * (they are broadcasts of B's admin namespace), and its commands must reach
@@ -19,11 +20,14 @@ import { app } from "./app.ts";
 import {
   type AdminClient,
   type AdminSocket,
+  bin,
   connectAdmin,
   connectApp,
+  fixture,
   nextEvent,
   type ServerStats,
   sleep,
+  startFixture,
   until,
 } from "./helpers.ts";
 
@@ -38,9 +42,10 @@ afterAll(async () => {
 type Flavour = "pubsub" | "streams";
 
 interface ClusterNode {
-  io: Server;
-  run: Running;
   url: string;
+  pid: number;
+  /** The server object, when the node runs in this process. */
+  io?: Server;
   close(): Promise<void>;
 }
 
@@ -58,11 +63,11 @@ async function startClusterNode(serverId: string, flavour: Flavour): Promise<Clu
       : new Server({ adapter: createAdapter(pub, sub, { requestsTimeout: 3000 }) });
   app(io);
   instrument(io as any, { auth: false, mode: "development", serverId });
-  const run = await startNode(io);
+  const run: Running = await startNode(io);
   return {
     io,
-    run,
     url: run.url,
+    pid: process.pid,
     async close() {
       await run.close();
       pub.disconnect();
@@ -71,16 +76,31 @@ async function startClusterNode(serverId: string, flavour: Flavour): Promise<Clu
   };
 }
 
-describe.each<Flavour>(["pubsub", "streams"])("admin-ui on a two-node unio cluster (Redis %s adapter)", (flavour) => {
+/** Node B as a Bun process (Pub/Sub adapter over ioredis). */
+async function startBunNode(serverId: string): Promise<ClusterNode> {
+  const f = await startFixture([bin("bun"), "run", fixture("redis-bun.ts")], { REDIS_URL: redis.url, SERVER_ID: serverId });
+  return { url: f.url, pid: f.pid, close: () => f.kill() };
+}
+
+const SETUPS: Array<[string, Flavour, "node" | "bun"]> = [
+  ["Redis pubsub adapter", "pubsub", "node"],
+  ["Redis streams adapter, connection state recovery", "streams", "node"],
+  ["Redis pubsub adapter, B on Bun", "pubsub", "bun"],
+];
+
+describe.each(SETUPS)("admin-ui on a two-node unio cluster (%s)", (_title, flavour, bRuntime) => {
   let a: ClusterNode;
   let b: ClusterNode;
   const open: Array<{ disconnect(): unknown }> = [];
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startClusterNode("A", flavour), startClusterNode("B", flavour)]);
-    // Both nodes answer cluster requests once each knows the other.
-    await until(async () => (await a.io.of("/admin").adapter.serverCount()) === 2, 10_000, "A sees B");
-    await until(async () => (await b.io.of("/admin").adapter.serverCount()) === 2, 10_000, "B sees A");
+    [a, b] = await Promise.all([
+      startClusterNode("A", flavour),
+      bRuntime === "bun" ? startBunNode("B") : startClusterNode("B", flavour),
+    ]);
+    // A's requests reach B once B has subscribed.
+    await until(async () => (await a.io!.of("/admin").adapter.serverCount()) === 2, 10_000, "A sees B");
+    if (b.io) await until(async () => (await b.io!.of("/admin").adapter.serverCount()) === 2, 10_000, "B sees A");
   });
   afterEach(() => {
     for (const s of open.splice(0)) s.disconnect();
@@ -107,7 +127,7 @@ describe.each<Flavour>(["pubsub", "streams"])("admin-ui on a two-node unio clust
     await appClient(b, { transports: ["polling"] });
     await appClient(a);
     const fromB = await page.stats((s) => s.serverId === "B" && s.clientsCount === 2);
-    expect(fromB).toMatchObject({ pollingClientsCount: 1, pid: process.pid });
+    expect(fromB).toMatchObject({ pollingClientsCount: 1, pid: b.pid });
     expect(fromB.namespaces).toEqual(
       expect.arrayContaining([
         { name: "/", socketsCount: 2 },
@@ -189,6 +209,7 @@ describe.each<Flavour>(["pubsub", "streams"])("admin-ui on a two-node unio clust
     await sleep(100);
     expect(other.connected).toBe(true);
     expect(onA.connected).toBe(true);
-    expect(b.io.of("/").sockets.has(bId)).toBe(false);
+    const [all] = await adminOnA().next<[AdminSocket[]]>("all_sockets");
+    expect(all.filter((s) => s.nsp === "/").map((s) => s.id).sort()).toEqual([other.id, onA.id].sort());
   });
 });
