@@ -1,4 +1,4 @@
-import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
+import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket, PACKET_TYPES } from "../protocol/engine-io.ts";
 import { decodePacketV3 } from "../protocol/engine-io-v3.ts";
 import { Emitter } from "./emitter.ts";
 import type { IncomingRequest, WsConnection } from "./facade.ts";
@@ -7,7 +7,14 @@ import type { ResolvedEngineOptions } from "./options.ts";
 import { PollingTransport, type PollingSink } from "./polling.ts";
 import type { Scheduler, TimerEntry, TimerTarget } from "./scheduler.ts";
 import { CLOSE, ControlPacket, NOOP, PING, PONG, PONG_PROBE, type Transport, type WireItem } from "./transport.ts";
-import type { EngineCloseReason, EngineSocket, EngineSocketEvents, SessionHandler, SessionState } from "./types.ts";
+import type {
+  EngineCloseReason,
+  EngineSocket,
+  EngineSocketEvents,
+  OutgoingPacket,
+  SessionHandler,
+  SessionState,
+} from "./types.ts";
 import { WebSocketTransport, type WsSink } from "./websocket.ts";
 
 /**
@@ -188,6 +195,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   }
 
   #enqueue(item: WireItem): void {
+    if (this.hasListeners("packetCreate")) this.#packetCreated(item);
     const t = this.transport;
     // Fast path: an open WebSocket with nothing queued gets the frame now.
     if (t instanceof WebSocketTransport && this.#buffer === null && !t.closed) {
@@ -230,9 +238,31 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     return t instanceof WebSocketTransport && t.canSubscribe ? t.conn : null;
   }
 
-  /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */
-  afterPublish(): void {
+  /**
+   * After a publish of `messages` reached this session: a client that
+   * stopped reading is cut off, as after a send; `packetCreate` listeners
+   * hear of each message as if it had been sent to this session alone.
+   */
+  afterPublish(messages?: readonly OutboundMessage[]): void {
+    if (messages && this.hasListeners("packetCreate")) for (const m of messages) this.#packetCreated(m);
     if (this.#overBuffered(this.transport)) this.#overflow();
+  }
+
+  /**
+   * The reference's `packetCreate` event, for a packet this session sends
+   * (the handshake, messages, pings): `{ type, data?, options: { compress } }`.
+   * Built only when someone listens.
+   */
+  #packetCreated(item: WireItem): void {
+    let packet: OutgoingPacket;
+    if (item instanceof OutboundMessage) {
+      packet = { type: "message", data: item.data, options: { compress: item.compress } };
+    } else {
+      const text = item.text;
+      packet = { type: PACKET_TYPES[text.charCodeAt(0) - 48] ?? "noop", options: { compress: true } };
+      if (text.length > 1) packet.data = text.slice(1);
+    }
+    this.emitReserved("packetCreate", packet);
   }
 
   /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
@@ -324,6 +354,8 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   #onPacket(p: EnginePacket): void {
     if (this.readyState !== "open") return;
+    // The reference's `packet` event: every packet received on the current transport.
+    if (this.hasListeners("packet")) this.emitReserved("packet", this.#toBinaryPacket(p));
     switch (p.type) {
       case "message":
         this.#onMessage(this.#toBinaryType(p.data ?? ""));
@@ -360,6 +392,10 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #toBinaryType(data: string | Uint8Array): string | Uint8Array {
     const wrap = this.host.binaryType;
     return wrap && typeof data !== "string" ? wrap(data) : data;
+  }
+
+  #toBinaryPacket(p: EnginePacket): EnginePacket {
+    return p.data === undefined || typeof p.data === "string" ? p : { type: p.type, data: this.#toBinaryType(p.data) };
   }
 
   #onPong(): void {
@@ -422,7 +458,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     if (!isDecodeError(p) && p.type === "ping" && p.data === "probe" && !this.#probed) {
       this.#probed = true;
       ws.send(PONG_PROBE);
-      this.emitReserved("upgrading", "websocket");
+      this.emitReserved("upgrading", ws);
       if (this.transport.writable) this.onPollReady();
     } else if (!isDecodeError(p) && p.type === "upgrade") {
       this.#completeUpgrade(ws);
@@ -440,7 +476,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.transport = ws;
     // The layer above subscribes the new WebSocket to its topics before anything else is written.
     this.#handler?.onUpgrade?.();
-    this.emitReserved("upgrade", "websocket");
+    this.emitReserved("upgrade", ws);
     if (this.readyState === "closing") return this.#onClose("forced close");
     this.#flush();
   }

@@ -1,5 +1,6 @@
 import type { Emitter } from "./emitter.ts";
 import type { IncomingRequest, WsConnection } from "./facade.ts";
+import type { EnginePacket, EnginePacketType } from "../protocol/engine-io.ts";
 import type { OutboundMessage } from "./outbound.ts";
 
 export type TransportName = "polling" | "websocket";
@@ -16,16 +17,33 @@ export type EngineCloseReason =
   | "forced close"
   | "forced server close";
 
+/** A session's transport as its events and `socket.transport` show it. */
+export interface EngineTransport {
+  readonly name: TransportName;
+  readonly writable: boolean;
+}
+
+/** A packet the session is about to send, as the `packetCreate` event gives it (the reference's shape). */
+export interface OutgoingPacket {
+  type: EnginePacketType;
+  data?: string | Uint8Array;
+  options: { compress: boolean };
+}
+
 export interface EngineSocketEvents {
   [event: string]: (...args: any[]) => void;
   /** A message from the client: text as `string`, binary as `Uint8Array`. */
   message: (data: string | Uint8Array) => void;
   /** The session ended; `description` carries the cause of a transport error. */
   close: (reason: EngineCloseReason, description?: unknown) => void;
-  /** The probe of a new transport succeeded. */
-  upgrading: (transport: TransportName) => void;
-  /** The session now runs on `transport`. */
-  upgrade: (transport: TransportName) => void;
+  /** The probe of a new transport succeeded (`transport.name` is "websocket"). */
+  upgrading: (transport: EngineTransport) => void;
+  /** The session now runs on `transport` (`transport.name` is "websocket"). */
+  upgrade: (transport: EngineTransport) => void;
+  /** A packet received on the current transport (pongs, messages...), before it is handled. */
+  packet: (packet: EnginePacket) => void;
+  /** A packet about to be queued for the client (handshake, messages, pings). */
+  packetCreate: (packet: OutgoingPacket) => void;
   /** A PONG arrived. */
   heartbeat: () => void;
   /** The write buffer was handed to the transport and is empty. */
@@ -54,7 +72,7 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
   /** The request that opened the session. */
   readonly request: IncomingRequest;
   readonly remoteAddress: string;
-  readonly transport: { readonly name: TransportName; readonly writable: boolean };
+  readonly transport: EngineTransport;
   /** Whether an upgrade is in progress. */
   readonly upgrading: boolean;
   /**
@@ -78,8 +96,8 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
   /** Subscribes the session's WebSocket to a fan-out topic (no-op where there are none). */
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
-  /** Called once a publish reached this session: enforces `maxBufferedBytes`. */
-  afterPublish(): void;
+  /** Called once a publish of `messages` reached this session: enforces `maxBufferedBytes`, reports `packetCreate`. */
+  afterPublish(messages?: readonly OutboundMessage[]): void;
   /**
    * The connection a fan-out publish leaves out when this session sends to
    * its peers (`socket.broadcast`, `socket.to()`); null when not on a

@@ -82,6 +82,11 @@ export class Client<
     return this.conn.request;
   }
 
+  /** The Engine.IO session id, as socket.io's `client.id` (a secret: never send it to other clients). */
+  get id(): string {
+    return this.conn.id;
+  }
+
   /** connectTimeout expired. */
   onTimer(): void {
     this.#connectTimer = undefined;

@@ -190,8 +190,8 @@ describe("upgrade from polling", () => {
     const { sid } = await handshake(engine);
     const s = sockets[0]!;
     const events: string[] = [];
-    s.on("upgrading", (t) => events.push(`upgrading:${t}`));
-    s.on("upgrade", (t) => events.push(`upgrade:${t}`));
+    s.on("upgrading", (t) => events.push(`upgrading:${t.name}`));
+    s.on("upgrade", (t) => events.push(`upgrade:${t.name}`));
 
     const g1 = get(engine, sid);
     await tick();

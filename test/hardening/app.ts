@@ -115,7 +115,7 @@ export function createApp(hooks: RuntimeHooks) {
   io.engine.on("connection", (conn: EngineSocket) => {
     const tag = tagOf(conn.request.url);
     log(tag, `engine-open:${conn.transport.name}`);
-    conn.on("upgrade", (t) => log(tag, `engine-upgrade:${t}`));
+    conn.on("upgrade", (t) => log(tag, `engine-upgrade:${t.name}`));
     conn.on("close", (reason, desc) =>
       log(tag, `engine-close:${reason}${desc instanceof Error ? `:${desc.message}` : ""}`),
     );
