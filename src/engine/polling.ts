@@ -10,6 +10,8 @@ export interface PollingSink {
   onPackets(packets: EnginePacket[]): void;
   onParseError(): void;
   onTransportError(message: string): void;
+  /** Whether writes are queued for the transport (they go out on the next flush). */
+  readonly writePending: boolean;
 }
 
 interface PendingPoll {
@@ -35,8 +37,13 @@ export class PollingTransport implements Transport {
 
   constructor(readonly maxHttpBufferSize: number) {}
 
-  get writable(): boolean {
+  get ready(): boolean {
     return this.#pending !== null;
+  }
+
+  /** A held GET with nothing queued for it yet (socket.io: a write makes polling unwritable until the next GET). */
+  get writable(): boolean {
+    return this.#pending !== null && !this.sink.writePending;
   }
 
   /** A GET: held until the session writes. */

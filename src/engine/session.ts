@@ -214,7 +214,14 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */
   afterPublish(): void {
-    if (this.#overBuffered(this.transport)) this.#overflow();
+    const t = this.transport;
+    if (t instanceof WebSocketTransport) t.noteSent();
+    if (this.#overBuffered(t)) this.#overflow();
+  }
+
+  /** Whether messages wait in the write buffer (a transport is busy while they do). */
+  get writePending(): boolean {
+    return this.#buffer !== null;
   }
 
   /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
@@ -238,7 +245,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   #flush(): void {
     const items = this.#buffer;
-    if (this.readyState === "closed" || items === null || !this.transport.writable) return;
+    if (this.readyState === "closed" || items === null || !this.transport.ready) return;
     this.#buffer = null;
     this.#bufferedBytes = 0;
     const t = this.transport;
@@ -387,7 +394,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
       this.#probed = true;
       ws.send(PONG_PROBE);
       this.emitReserved("upgrading", "websocket");
-      if (this.transport.writable) this.onPollReady();
+      if (this.transport.ready) this.onPollReady();
     } else if (!isDecodeError(p) && p.type === "upgrade") {
       this.#completeUpgrade(ws);
     } else {
@@ -440,7 +447,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #finishGracefulClose(): void {
     this.#abortUpgrade();
     if (this.transport instanceof WebSocketTransport) return this.#onClose("forced close");
-    if (this.transport.writable) {
+    if (this.transport.ready) {
       this.transport.write([CLOSE]);
       return this.#onClose("forced close");
     }

@@ -474,6 +474,67 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
     });
   });
 
+  describe("volatile: dropped while the transport is busy with an earlier write", () => {
+    const SINGLE: Array<[string, Transports]> = [
+      ["polling", ["polling"]],
+      ["websocket", ["websocket"]],
+    ];
+    type Burst = { steps: Array<"regular" | "volatile">; binary?: boolean; room?: string };
+
+    /** Has `from` ask for a burst; resolves with the payloads each of `watchers` received before "vev-done". */
+    async function burst(from: ClientSocket, spec: Burst, watchers: ClientSocket[] = [from]): Promise<unknown[][]> {
+      const seen = watchers.map(() => [] as unknown[]);
+      watchers.forEach((w, i) => w.on("vev", (payload: unknown) => seen[i]!.push(payload)));
+      const done = Promise.all(watchers.map((w) => once(w, "vev-done")));
+      await ask(from, "volatile-burst", spec);
+      await done;
+      for (const w of watchers) w.off("vev");
+      return seen;
+    }
+
+    it.each(SINGLE)("%s: a lone volatile event is sent", async (_n, transports) => {
+      const c = await connected("/", { transports });
+      expect(await burst(c, { steps: ["volatile"] })).toEqual([["data"]]);
+    });
+
+    it.each(SINGLE)("%s: a volatile event right after a regular one is dropped", async (_n, transports) => {
+      const c = await connected("/", { transports });
+      expect(await burst(c, { steps: ["regular", "volatile"] })).toEqual([["data"]]);
+    });
+
+    it.each(SINGLE)("%s: of two consecutive volatile events only the first is sent", async (_n, transports) => {
+      const c = await connected("/", { transports });
+      expect(await burst(c, { steps: ["volatile", "volatile"] })).toEqual([["data"]]);
+    });
+
+    it("websocket: of two consecutive binary volatile events only the first is sent", async () => {
+      const c = await connected("/", { transports: ["websocket"] });
+      const [got] = await burst(c, { steps: ["volatile", "volatile"], binary: true });
+      expect(got!.map(bytes)).toEqual([[1, 2, 3]]);
+    });
+
+    it.each(SINGLE)("%s: regular events after a dropped volatile one still arrive", async (_n, transports) => {
+      const c = await connected("/", { transports });
+      expect(await burst(c, { steps: ["regular", "volatile", "regular"] })).toEqual([["data", "data"]]);
+    });
+
+    it("websocket: a room broadcast of two consecutive binary volatile events reaches each member once", async () => {
+      const R = unique("volatile");
+      const cs = await Promise.all([0, 1].map(() => connected("/", { transports: ["websocket"] })));
+      await Promise.all(cs.map((c) => ask(c, "join", R)));
+      const seen = await burst(cs[0]!, { steps: ["volatile", "volatile"], binary: true, room: R }, cs);
+      expect(seen.map((got) => got.map(bytes))).toEqual([[[1, 2, 3]], [[1, 2, 3]]]);
+    });
+
+    it("a room broadcast: a volatile event after a regular one is dropped for every member, polling or websocket", async () => {
+      const R = unique("volatile");
+      const cs = await Promise.all([["polling"], ["websocket"], ["websocket"]].map((t) => connected("/", { transports: t as Transports })));
+      await Promise.all(cs.map((c) => ask(c, "join", R)));
+      const seen = await burst(cs[0]!, { steps: ["regular", "volatile"], room: R }, cs);
+      expect(seen).toEqual([["data"], ["data"], ["data"]]);
+    });
+  });
+
   describe("binary", () => {
     it.each(MODES)("%s: nested binary both ways, in events and in acks", async (_n, transports) => {
       const c = await connected("/", { transports });
