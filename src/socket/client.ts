@@ -128,8 +128,19 @@ export class Client<
     for (const client of clients) client.#drain();
   };
 
+  /**
+   * Events of the batch being routed, as (socket, args or middleware error)
+   * pairs in one flat array. They are dispatched once the whole batch is
+   * routed, as socket.io dispatches on the next tick: an event followed by
+   * its namespace's DISCONNECT in the same payload is then dropped, since
+   * its socket is gone by the time it would reach the listeners.
+   */
+  static #deferred: unknown[] = [];
+  static #routing = false;
+
   #drain(): void {
     const queue = this.#queue ?? NONE;
+    Client.#routing = true;
     for (let i = 0; i < queue.length; i++) {
       if (this.#state !== "open") break;
       const item = queue[i]!;
@@ -141,8 +152,24 @@ export class Client<
         rethrowAsync(err);
       }
     }
+    Client.#routing = false;
     this.#queue = undefined;
     this.#drainScheduled = false;
+    const deferred = Client.#deferred;
+    for (let i = 0; i < deferred.length; i += 2) {
+      try {
+        (deferred[i] as Socket)._dispatch(deferred[i + 1] as unknown[] | Error);
+      } catch (err) {
+        rethrowAsync(err);
+      }
+    }
+    deferred.length = 0;
+  }
+
+  /** An incoming event ready for its listeners (or its middleware error): now, or after the batch being routed. */
+  _dispatch(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, event: unknown[] | Error): void {
+    if (Client.#routing) Client.#deferred.push(socket, event);
+    else socket._dispatch(event);
   }
 
   #route(packet: Packet): void {

@@ -260,6 +260,11 @@ export function installSocketApp(io: Server): Server {
       },
     );
 
+    // Tells the /observer namespace that this event reached its listener (binary arguments aside).
+    socket.on("note", (note: string) => {
+      observer.emit("noted", { nsp: nsp.name, id: socket.id, note });
+    });
+
     // Binary made on the server, nested in plain data.
     socket.on("binary-please", (ack: Ack) => {
       const payload = {

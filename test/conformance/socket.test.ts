@@ -70,6 +70,8 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
   let fx: RunningFixture;
   let observer: ClientSocket;
   const departures: Departure[] = [];
+  /** What the app's "note" listener was reached with, as the observer heard it. */
+  const notes: string[] = [];
   const departureWaiters: Array<() => void> = [];
   const clients: ClientSocket[] = [];
   const cleanups: Array<() => unknown> = [];
@@ -81,6 +83,7 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       departures.push(d);
       for (const w of departureWaiters.splice(0)) w();
     });
+    observer.on("noted", (n: { note: string }) => notes.push(n.note));
     await once(observer, "connect", 10_000);
   });
 
@@ -850,6 +853,39 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       for (let i = 0; i < 10 && !got.includes('432["b"]'); i++) got += (await poll()) + "\x1e";
       expect(got).toContain('431["a"]');
       await post("1");
+    });
+
+    it("an event in the same polling payload as a later DISCONNECT of its namespace is dropped", async () => {
+      const base = `${fx.url}/socket.io/?EIO=4&transport=polling`;
+      const open = JSON.parse((await (await fetch(base)).text()).slice(1));
+      const url = `${base}&sid=${open.sid}`;
+      const post = async (body: string) => {
+        const res = await fetch(url, { method: "POST", body, headers: { "content-type": "text/plain;charset=UTF-8" } });
+        expect(await res.text()).toBe("ok");
+      };
+      await post("40");
+      const id = JSON.parse((await (await fetch(url)).text()).slice(2)).sid as string;
+      const [kept, dropped] = [unique("kept"), unique("dropped")];
+      // The same event alone in its payload reaches the listener.
+      await post(`42["note","${kept}"]`);
+      for (let i = 0; i < 100 && !notes.includes(kept); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(notes).toContain(kept);
+      await post(`42["note","${dropped}"]\x1e41`);
+      // The observer hears of the departure after any note sent before it.
+      expect(await serverReason(id)).toBe("client namespace disconnect");
+      expect(notes).not.toContain(dropped);
+      await post("1");
+    });
+
+    it("socket.io-client on polling: a binary event emitted right before disconnect() is dropped", async () => {
+      const c = await connected("/", { transports: ["polling"] });
+      const id = c.id!;
+      const note = unique("binary-then-disconnect");
+      // The header goes in one POST; the attachment follows with the DISCONNECT in the next.
+      c.emit("note", note, new Uint8Array(10));
+      c.disconnect();
+      expect(await serverReason(id)).toBe("client namespace disconnect");
+      expect(notes).not.toContain(note);
     });
 
     it("the client bundle is served at /socket.io/socket.io.js with an ETag", async () => {
