@@ -105,6 +105,28 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
     s.close();
   });
 
+  // (On a WebSocket-only session the reference lets a second WebSocket start an upgrade, Q-3.)
+  it.each(modes.slice(2))(
+    "%s: a second WebSocket with the session's sid is opened, then closed; the session carries on",
+    async (_n, transports) => {
+      const s = await open(fx.url, transports);
+      if (s.transport.name !== "websocket") await waitFor<void>((done) => s.once("upgrade", () => done()));
+      // As engine.io: the handshake completes (a Node ws client would throw on an HTTP error), then a close.
+      const extra = new WebSocket(`ws://127.0.0.1:${fx.port}/engine.io/?EIO=4&transport=websocket&sid=${s.id}`);
+      const outcome = waitFor<string>((done) => {
+        let opened = false;
+        extra.once("open", () => (opened = true));
+        extra.once("unexpected-response", (_req, res) => done(`HTTP ${res.statusCode}`));
+        extra.once("error", (err) => done(`error ${err.message}`));
+        extra.once("close", () => done(opened ? "opened, then closed" : "closed"));
+      });
+      expect(await outcome).toBe("opened, then closed");
+      s.send("unharmed");
+      expect(await nextMessage(s)).toBe("unharmed");
+      s.close();
+    },
+  );
+
   describe("error replies", () => {
     const cases: Array<[string, string, string, number, number, string]> = [
       ["missing transport", "GET", "EIO=4", 400, 0, "Transport unknown"],
