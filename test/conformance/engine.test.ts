@@ -2,6 +2,7 @@
  * Engine.IO behaviours, run unchanged against every runtime's fixture with
  * the official engine.io-client and raw fetch / ws.
  */
+import { Agent, get as httpGet } from "node:http";
 import { Socket as EioSocket } from "engine.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -126,6 +127,30 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
       s.close();
     },
   );
+
+  it("a keep-alive client that asks for Connection: close can send its next request at once", async () => {
+    // node-fetch sends `Connection: close`; Node's keep-alive agent keeps the socket unless the
+    // response says close too, so a server that closes without saying so breaks the next request.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const handshake = (headers: Record<string, string>) =>
+      new Promise<{ status?: number; connection?: string }>((resolve, reject) => {
+        const req = httpGet(`${fx.url}/engine.io/?EIO=4&transport=polling`, { agent, headers }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode, connection: res.headers.connection }));
+        });
+        req.on("error", reject);
+      });
+    try {
+      for (let i = 0; i < 5; i++) {
+        // The server may close after it (saying so) or keep the connection open; either way
+        // the next request on the same agent must get through.
+        expect((await handshake({ connection: "close" })).status).toBe(200);
+        expect((await handshake({})).status).toBe(200);
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
 
   describe("error replies", () => {
     const cases: Array<[string, string, string, number, number, string]> = [
