@@ -888,6 +888,23 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       expect(notes).not.toContain(note);
     });
 
+    it("client bundle encodings and the source map's content type", async () => {
+      const plain = await fetch(`${fx.url}/socket.io/socket.io.min.js`);
+      const text = await plain.text();
+      const accepted = await fetch(`${fx.url}/socket.io/socket.io.min.js`, { headers: { "accept-encoding": "br" } });
+      // (Workers, whose loader has no Brotli, has the runtime compress the response itself.)
+      expect(accepted.headers.get("content-encoding")).toBe("br");
+      // fetch decodes it: the same text.
+      expect(await accepted.text()).toBe(text);
+      const gzip = await fetch(`${fx.url}/socket.io/socket.io.min.js`, { headers: { "accept-encoding": "gzip" } });
+      expect(gzip.headers.get("content-encoding")).toBe("gzip");
+      expect(await gzip.text()).toBe(text);
+      const map = await fetch(`${fx.url}/socket.io/socket.io.min.js.map`);
+      expect(map.status).toBe(200);
+      expect(map.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      expect(JSON.parse(await map.text())).toHaveProperty("mappings");
+    });
+
     it("the client bundle is served at /socket.io/socket.io.js with an ETag", async () => {
       const res = await fetch(`${fx.url}/socket.io/socket.io.js`);
       expect(res.status).toBe(200);
