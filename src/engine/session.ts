@@ -2,6 +2,7 @@ import { decodePacket, isDecodeError, type EnginePacket } from "../protocol/engi
 import { Emitter } from "./emitter.ts";
 import type { IncomingRequest, WsConnection } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
+import { createdPacket, receivedPacket } from "./packet-info.ts";
 import type { ResolvedEngineOptions } from "./options.ts";
 import { PollingTransport, type PollingSink } from "./polling.ts";
 import type { Scheduler, TimerEntry, TimerTarget } from "./scheduler.ts";
@@ -170,6 +171,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   }
 
   #enqueue(item: WireItem): void {
+    if (this.hasListeners("packetCreate")) this.emitReserved("packetCreate", createdPacket(item, this.host.binaryType));
     const t = this.transport;
     // Fast path: an open WebSocket with nothing queued gets the frame now.
     if (t instanceof WebSocketTransport && this.#buffer === null && !t.closed) {
@@ -213,7 +215,10 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   }
 
   /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */
-  afterPublish(): void {
+  afterPublish(messages?: readonly OutboundMessage[]): void {
+    if (messages && this.hasListeners("packetCreate")) {
+      for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType));
+    }
     const t = this.transport;
     if (t instanceof WebSocketTransport) t.noteSent();
     if (this.#overBuffered(t)) this.#overflow();
@@ -303,6 +308,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   #onPacket(p: EnginePacket): void {
     if (this.readyState !== "open") return;
+    if (this.hasListeners("packet")) this.emitReserved("packet", receivedPacket(p, this.host.binaryType));
     switch (p.type) {
       case "message":
         this.#onMessage(this.#toBinaryType(p.data ?? ""));

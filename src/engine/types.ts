@@ -30,6 +30,18 @@ export interface EngineSocketEvents {
   heartbeat: () => void;
   /** The write buffer was handed to the transport and is empty. */
   drain: () => void;
+  /** A packet was created to be sent (every message, ping and close); emitted only to listeners. */
+  packetCreate: (packet: EnginePacketInfo) => void;
+  /** A packet arrived from the client, before it is handled. */
+  packet: (packet: EnginePacketInfo) => void;
+}
+
+/** An Engine.IO packet as the `packet` and `packetCreate` events show it (the reference's shape). */
+export interface EnginePacketInfo {
+  type: "open" | "close" | "ping" | "pong" | "message" | "upgrade" | "noop";
+  data?: string | Uint8Array;
+  /** Outgoing packets only: socket.io's `compress` flag. */
+  options?: { compress: boolean };
 }
 
 /**
@@ -77,8 +89,8 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
   /** Subscribes the session's WebSocket to a fan-out topic (no-op where there are none). */
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
-  /** Called once a publish reached this session: enforces `maxBufferedBytes`. */
-  afterPublish(): void;
+  /** Called once a publish of `messages` reached this session: enforces `maxBufferedBytes`. */
+  afterPublish(messages?: readonly OutboundMessage[]): void;
   /**
    * The connection a fan-out publish leaves out when this session sends to
    * its peers (`socket.broadcast`, `socket.to()`); null when not on a

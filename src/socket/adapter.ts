@@ -260,7 +260,7 @@ export class Adapter extends Emitter<AdapterEvents> {
       if (id === sender) continue;
       const socket = sockets.get(id);
       if (!socket) continue;
-      socket.client.conn.afterPublish();
+      socket.client.conn.afterPublish(messages);
       socket._notifyOutgoing(data);
     }
     return true;

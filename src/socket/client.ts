@@ -278,16 +278,18 @@ export class Client<
 
   /** The handshake of a socket of this connection issued at `issued` (see `Socket.handshake`). */
   _buildHandshake(auth: Readonly<Record<string, unknown>>, issued: number): Handshake {
-    const req = this.conn.request;
+    // A bound engine may have no HTTP request behind a connection (WebTransport in the
+    // reference): then, as there, no headers or query, and the connection counts as secure.
+    const req = this.conn.request as IncomingRequest | undefined;
     return {
-      headers: req.headers,
+      headers: req?.headers ?? {},
       time: new Date(issued).toString(),
       address: this.conn.remoteAddress,
-      xdomain: !!req.headers.origin,
-      secure: req.secure,
+      xdomain: !!req?.headers.origin,
+      secure: req ? req.secure : true,
       issued,
-      url: req.url,
-      query: (this.#query ??= parseQuery(req.url)),
+      url: req?.url as string,
+      query: (this.#query ??= req ? parseQuery(req.url) : {}),
       auth: auth === NO_AUTH ? {} : (auth as Record<string, unknown>),
     };
   }
