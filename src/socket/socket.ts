@@ -486,6 +486,8 @@ export class Socket<
     this._cleanup();
     this.client._remove(this);
     this.emitReserved("disconnect", reason, description);
+    // After "disconnect", so an ack callback that runs now sees this socket gone.
+    this.#acks?.abandon();
     return this;
   }
 
