@@ -24,6 +24,8 @@ export {
   setClientBundleLoader,
   clearClientBundleLoader,
   type ClientBundleLoader,
+  type ClientBundleOptions,
+  type ClientBundleEncoder,
 } from "./socket/client-files.ts";
 export {
   RESERVED_EVENTS,

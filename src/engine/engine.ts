@@ -185,7 +185,8 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
           const session = this.clients.get(sid) as Session | undefined;
           // The probe speaks the session's revision, whatever this request's EIO says.
           const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, session?.protocol ?? 4);
-          // The session may have closed or started another upgrade while the runtime upgraded.
+          // Not upgradable (already on a WebSocket, or upgrading), or it closed or started
+          // another upgrade while the runtime upgraded: the socket is closed unused.
           if (!session || session.readyState !== "open" || session.transport.name !== "polling" || session.upgrading) {
             ws.close();
           } else {
@@ -278,7 +279,10 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
       if (!upgrade && (transport !== previousTransport || previousTransport !== "polling")) {
         return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_MISMATCH", transport, previousTransport });
       }
-      if (upgrade && (transport !== "websocket" || previousTransport !== "polling" || session.upgrading)) {
+      // A WebSocket for a session that is upgrading or already on a WebSocket is not refused
+      // here: as the reference, the handshake completes and the socket is closed at once (see
+      // handleUpgrade), so clients such as Node's ws see a close rather than an HTTP error.
+      if (upgrade && transport !== "websocket") {
         return requestError(ErrorCode.BAD_REQUEST, { name: "UPGRADE_REFUSED", transport, previousTransport });
       }
       return undefined;

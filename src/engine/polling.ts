@@ -17,6 +17,8 @@ export interface PollingSink {
   onPackets(packets: EnginePacket[]): void;
   onParseError(): void;
   onTransportError(message: string): void;
+  /** Whether writes are queued for the transport (they go out on the next flush). */
+  readonly writePending: boolean;
 }
 
 interface PendingPoll {
@@ -75,8 +77,13 @@ export class PollingTransport implements Transport {
     if (jsonp !== null) this.#jsonp = jsonp.replace(/[^0-9]/g, "");
   }
 
-  get writable(): boolean {
+  get ready(): boolean {
     return this.#pending !== null;
+  }
+
+  /** A held GET with nothing queued for it yet (socket.io: a write makes polling unwritable until the next GET). */
+  get writable(): boolean {
+    return this.#pending !== null && !this.sink.writePending;
   }
 
   /** A GET: held until the session writes. */

@@ -1,8 +1,9 @@
-import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket, PACKET_TYPES } from "../protocol/engine-io.ts";
+import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
 import { decodePacketV3 } from "../protocol/engine-io-v3.ts";
 import { Emitter } from "./emitter.ts";
 import type { IncomingRequest, WsConnection } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
+import { createdPacket, receivedPacket } from "./packet-info.ts";
 import type { ResolvedEngineOptions } from "./options.ts";
 import { PollingTransport, type PollingSink } from "./polling.ts";
 import type { Scheduler, TimerEntry, TimerTarget } from "./scheduler.ts";
@@ -11,7 +12,6 @@ import type {
   EngineCloseReason,
   EngineSocket,
   EngineSocketEvents,
-  OutgoingPacket,
   SessionHandler,
   SessionState,
 } from "./types.ts";
@@ -195,7 +195,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   }
 
   #enqueue(item: WireItem): void {
-    if (this.hasListeners("packetCreate")) this.#packetCreated(item);
+    if (this.hasListeners("packetCreate")) this.emitReserved("packetCreate", createdPacket(item, this.host.binaryType));
     const t = this.transport;
     // Fast path: an open WebSocket with nothing queued gets the frame now.
     if (t instanceof WebSocketTransport && this.#buffer === null && !t.closed) {
@@ -238,31 +238,19 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     return t instanceof WebSocketTransport && t.canSubscribe ? t.conn : null;
   }
 
-  /**
-   * After a publish of `messages` reached this session: a client that
-   * stopped reading is cut off, as after a send; `packetCreate` listeners
-   * hear of each message as if it had been sent to this session alone.
-   */
+  /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */
   afterPublish(messages?: readonly OutboundMessage[]): void {
-    if (messages && this.hasListeners("packetCreate")) for (const m of messages) this.#packetCreated(m);
-    if (this.#overBuffered(this.transport)) this.#overflow();
+    if (messages && this.hasListeners("packetCreate")) {
+      for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType));
+    }
+    const t = this.transport;
+    if (t instanceof WebSocketTransport) t.noteSent();
+    if (this.#overBuffered(t)) this.#overflow();
   }
 
-  /**
-   * The reference's `packetCreate` event, for a packet this session sends
-   * (the handshake, messages, pings): `{ type, data?, options: { compress } }`.
-   * Built only when someone listens.
-   */
-  #packetCreated(item: WireItem): void {
-    let packet: OutgoingPacket;
-    if (item instanceof OutboundMessage) {
-      packet = { type: "message", data: item.data, options: { compress: item.compress } };
-    } else {
-      const text = item.text;
-      packet = { type: PACKET_TYPES[text.charCodeAt(0) - 48] ?? "noop", options: { compress: true } };
-      if (text.length > 1) packet.data = text.slice(1);
-    }
-    this.emitReserved("packetCreate", packet);
+  /** Whether messages wait in the write buffer (a transport is busy while they do). */
+  get writePending(): boolean {
+    return this.#buffer !== null;
   }
 
   /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
@@ -286,7 +274,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   #flush(): void {
     const items = this.#buffer;
-    if (this.readyState === "closed" || items === null || !this.transport.writable) return;
+    if (this.readyState === "closed" || items === null || !this.transport.ready) return;
     this.#buffer = null;
     this.#bufferedBytes = 0;
     const t = this.transport;
@@ -354,8 +342,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   #onPacket(p: EnginePacket): void {
     if (this.readyState !== "open") return;
-    // The reference's `packet` event: every packet received on the current transport.
-    if (this.hasListeners("packet")) this.emitReserved("packet", this.#toBinaryPacket(p));
+    if (this.hasListeners("packet")) this.emitReserved("packet", receivedPacket(p, this.host.binaryType));
     switch (p.type) {
       case "message":
         this.#onMessage(this.#toBinaryType(p.data ?? ""));
@@ -392,10 +379,6 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #toBinaryType(data: string | Uint8Array): string | Uint8Array {
     const wrap = this.host.binaryType;
     return wrap && typeof data !== "string" ? wrap(data) : data;
-  }
-
-  #toBinaryPacket(p: EnginePacket): EnginePacket {
-    return p.data === undefined || typeof p.data === "string" ? p : { type: p.type, data: this.#toBinaryType(p.data) };
   }
 
   #onPong(): void {
@@ -459,7 +442,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
       this.#probed = true;
       ws.send(PONG_PROBE);
       this.emitReserved("upgrading", ws);
-      if (this.transport.writable) this.onPollReady();
+      if (this.transport.ready) this.onPollReady();
     } else if (!isDecodeError(p) && p.type === "upgrade") {
       this.#completeUpgrade(ws);
     } else {
@@ -512,7 +495,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #finishGracefulClose(): void {
     this.#abortUpgrade();
     if (this.transport instanceof WebSocketTransport) return this.#onClose("forced close");
-    if (this.transport.writable) {
+    if (this.transport.ready) {
       this.transport.write([CLOSE]);
       return this.#onClose("forced close");
     }

@@ -43,9 +43,16 @@ export interface Transport {
   readonly name: TransportName;
   /** The Engine.IO protocol revision spoken on it: the session's, fixed at the handshake. */
   readonly protocol: 3 | 4;
-  /** Whether `write` would reach the client now (polling: a GET is pending). */
+  /** Whether `write` would reach the client now (polling: a GET is pending; WebSocket: open). */
+  readonly ready: boolean;
+  /**
+   * socket.io's `transport.writable`, which decides whether a volatile packet
+   * is sent or dropped: ready, and no earlier write still on its way (polling:
+   * nothing queued for the held GET; WebSocket: nothing written this tick and
+   * nothing left in the runtime's buffer).
+   */
   readonly writable: boolean;
-  /** Writes a batch; callers check `writable` first. */
+  /** Writes a batch; callers check `ready` first. */
   write(items: readonly WireItem[]): void;
   /**
    * Ends the transport. Polling answers a pending GET with `final` (the

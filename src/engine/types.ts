@@ -1,6 +1,5 @@
 import type { Emitter } from "./emitter.ts";
 import type { IncomingRequest, WsConnection } from "./facade.ts";
-import type { EnginePacket, EnginePacketType } from "../protocol/engine-io.ts";
 import type { OutboundMessage } from "./outbound.ts";
 
 export type TransportName = "polling" | "websocket";
@@ -23,13 +22,6 @@ export interface EngineTransport {
   readonly writable: boolean;
 }
 
-/** A packet the session is about to send, as the `packetCreate` event gives it (the reference's shape). */
-export interface OutgoingPacket {
-  type: EnginePacketType;
-  data?: string | Uint8Array;
-  options: { compress: boolean };
-}
-
 export interface EngineSocketEvents {
   [event: string]: (...args: any[]) => void;
   /** A message from the client: text as `string`, binary as `Uint8Array`. */
@@ -40,14 +32,22 @@ export interface EngineSocketEvents {
   upgrading: (transport: EngineTransport) => void;
   /** The session now runs on `transport` (`transport.name` is "websocket"). */
   upgrade: (transport: EngineTransport) => void;
-  /** A packet received on the current transport (pongs, messages...), before it is handled. */
-  packet: (packet: EnginePacket) => void;
-  /** A packet about to be queued for the client (handshake, messages, pings). */
-  packetCreate: (packet: OutgoingPacket) => void;
   /** A PONG arrived. */
   heartbeat: () => void;
   /** The write buffer was handed to the transport and is empty. */
   drain: () => void;
+  /** A packet was created to be sent (every message, ping and close); emitted only to listeners. */
+  packetCreate: (packet: EnginePacketInfo) => void;
+  /** A packet arrived from the client, before it is handled. */
+  packet: (packet: EnginePacketInfo) => void;
+}
+
+/** An Engine.IO packet as the `packet` and `packetCreate` events show it (the reference's shape). */
+export interface EnginePacketInfo {
+  type: "open" | "close" | "ping" | "pong" | "message" | "upgrade" | "noop";
+  data?: string | Uint8Array;
+  /** Outgoing packets only: socket.io's `compress` flag. */
+  options?: { compress: boolean };
 }
 
 /**

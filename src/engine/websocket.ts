@@ -1,10 +1,13 @@
 import type { WsConnection, WsHandler } from "./facade.ts";
+import { currentTick } from "./tick.ts";
 import type { Transport, WireItem } from "./transport.ts";
 
 /** Where a WebSocket transport reports frames and its end. */
 export interface WsSink {
   onWsFrame(transport: WebSocketTransport, data: string | Uint8Array): void;
   onWsClose(transport: WebSocketTransport, error?: unknown): void;
+  /** Whether writes are queued for the transport (they go out on the next flush). */
+  readonly writePending: boolean;
 }
 
 /** A UTF-8 byte count that stops early: enough to compare against a limit. */
@@ -28,6 +31,8 @@ function utf8Exceeds(text: string, limit: number): boolean {
 export class WebSocketTransport implements Transport, WsHandler {
   readonly name = "websocket" as const;
   #closed = false;
+  /** The tick of the last write (see tick.ts); -1 before the first. */
+  #sentTick = -1;
   sink: WsSink | null = null;
 
   constructor(
@@ -39,8 +44,27 @@ export class WebSocketTransport implements Transport, WsHandler {
     readonly protocol: 3 | 4 = 4,
   ) {}
 
-  get writable(): boolean {
+  get ready(): boolean {
     return !this.#closed;
+  }
+
+  /**
+   * Nothing written this tick, nothing left in the runtime's buffer, nothing
+   * queued in the session: socket.io's "the last write has been flushed"
+   * (ws's send callback), told the same way on every runtime.
+   */
+  get writable(): boolean {
+    return (
+      !this.#closed &&
+      this.#sentTick !== currentTick() &&
+      this.conn.bufferedAmount === 0 &&
+      this.sink?.writePending !== true
+    );
+  }
+
+  /** A frame went out for this socket by another way (a runtime publish to its topics). */
+  noteSent(): void {
+    this.#sentTick = currentTick();
   }
 
   get closed(): boolean {
@@ -55,6 +79,7 @@ export class WebSocketTransport implements Transport, WsHandler {
   send(item: WireItem): void {
     if (this.#closed) return;
     if (this.protocol === 3) item = item.v3;
+    this.#sentTick = currentTick();
     const conn = this.conn;
     // A `b64` client takes binary as base64 text; anything else goes as the shared frame.
     if (!this.supportsBinary && typeof item.wsFrame !== "string") conn.send(item.text, item.compress);

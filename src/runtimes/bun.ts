@@ -115,6 +115,33 @@ class BunFanout implements Fanout {
   }
 }
 
+const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
+
+/** Whether the request said `Connection: close`. */
+function asksToClose(request: Request): boolean {
+  const connection = request.headers.get("connection");
+  return connection !== null && CLOSE_TOKEN.test(connection);
+}
+
+/**
+ * Bun closes the connection after answering a request that said
+ * `Connection: close` (node-fetch sends it), but does not say so in the
+ * response; a client on a keep-alive agent then sends its next request on
+ * the dead socket ("socket hang up"). The response says it for Bun.
+ */
+function sayClose(res: Response | undefined): Response | undefined {
+  if (!res || res.status === 101) return res;
+  try {
+    res.headers.set("connection", "close");
+    return res;
+  } catch {
+    // Immutable headers (a Response from fetch(), Response.redirect()): answer with a copy.
+    const copy = new Response(res.body, res);
+    copy.headers.set("connection", "close");
+    return copy;
+  }
+}
+
 export interface HandlerOptions {
   /**
    * Your own routes, for requests outside the Socket.IO path. Like Bun's own
@@ -143,7 +170,7 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
   return {
     fetch(request: Request, server: BunServer): Promise<Response | undefined> {
       fanout.seen(server);
-      return handleWebRequest(target, request, {
+      const answered = handleWebRequest(target, request, {
         remoteAddress: server.requestIP(request)?.address,
         // Bun ends requests idle for 10 s; a long-poll legitimately waits up to pingInterval.
         hold: () => server.timeout(request, 0),
@@ -154,6 +181,7 @@ export function handler(target: RequestTarget, options: HandlerOptions = {}) {
         // An `undefined` answer (an upgrade done by the fallback) goes back to Bun as is.
         fallback: userFetch && (() => userFetch(request, server) as Response | Promise<Response>),
       });
+      return asksToClose(request) ? answered.then(sayClose) : answered;
     },
     websocket: {
       maxPayloadLength: target.maxPayload,

@@ -8,6 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { brotliCompress, constants as zlib } from "node:zlib";
 import { CLIENT_FILES, clientBundleVersion, setClientBundleLoader } from "../socket/client-files.ts";
 
 /** Resolves socket.io-client's `dist/` directory and version, or null when it is not installed. */
@@ -37,8 +38,17 @@ export function registerClientBundle(from?: string): boolean {
     } catch {
       return null;
     }
-  }, found.version);
+  }, found.version, { brotli });
   return true;
+}
+
+/** Brotli from `node:zlib` (the Web CompressionStream has none), for text at the best quality as the reference. */
+function brotli(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    brotliCompress(bytes, { params: { [zlib.BROTLI_PARAM_MODE]: zlib.BROTLI_MODE_TEXT } }, (err, out) =>
+      err ? reject(err) : resolve(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)),
+    );
+  });
 }
 
 // A loader the user registered (or an earlier copy of this module) wins.

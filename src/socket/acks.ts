@@ -7,6 +7,13 @@ import type { Scheduler, TimerEntry, TimerTarget } from "../engine/scheduler.ts"
 
 export type AckCallback = (...args: any[]) => void;
 
+/**
+ * The per-recipient callback of a broadcast with ack. `gone` tells the
+ * broadcast that this recipient will never answer (it disconnected first),
+ * so a broadcast without `timeout()` still ends.
+ */
+export type ResponseCallback = AckCallback & { gone?: () => void };
+
 /** An ack awaited with a deadline; the scheduler calls `onTimer` when it expires. */
 class PendingAck implements TimerTarget {
   entry: TimerEntry | undefined;
@@ -78,5 +85,14 @@ export class AckRegistry {
 
   delete(id: number): void {
     this.map.delete(id);
+  }
+
+  /** The socket disconnected: the broadcasts still waiting for it learn it will not answer. */
+  abandon(): void {
+    for (const [id, handler] of this.map) {
+      if (typeof handler !== "function" || !(handler as ResponseCallback).gone) continue;
+      this.map.delete(id);
+      (handler as ResponseCallback).gone!();
+    }
   }
 }

@@ -215,7 +215,7 @@ export class Adapter extends Emitter<AdapterEvents> {
    * (`socket.broadcast`, `socket.to(room)`), which the runtime leaves out by
    * publishing from its WebSocket. False: the caller writes to each socket.
    */
-  #publish(opts: BroadcastOptions, messages: readonly OutboundMessage[], data: unknown[]): boolean {
+  #publish(opts: BroadcastOptions, messages: readonly OutboundMessage[], data: unknown[], volatile: boolean): boolean {
     const fanout = this.nsp.server.engine.fanout;
     if (!fanout || opts.rooms.size > 1) return false;
     const sockets = this.nsp.sockets;
@@ -241,7 +241,9 @@ export class Adapter extends Emitter<AdapterEvents> {
       if (id === sender) continue;
       const socket = sockets.get(id);
       if (!socket) continue; // joined in a middleware, not connected yet: not subscribed either
-      if (!socket.client.conn.fanoutReady) return false;
+      const conn = socket.client.conn;
+      // A volatile packet skips busy sockets: only a publish that drops none is taken.
+      if (!conn.fanoutReady || (volatile && !conn.transport.writable)) return false;
       count++;
     }
     // One recipient gains nothing from a publish.
@@ -281,7 +283,7 @@ export class Adapter extends Emitter<AdapterEvents> {
     const messages = this.encode(packet, flags);
     const volatile = flags?.volatile === true;
     const data = packet.data as unknown[];
-    if (this.#publish(opts, messages, data)) return;
+    if (this.#publish(opts, messages, data, volatile)) return;
     this.apply(opts, (socket) => {
       if (socket.client._writeMessages(messages, volatile)) socket._notifyOutgoing(data);
     });

@@ -3,7 +3,7 @@
  * flags" (every modifier returns a new operator), and RemoteSocket, the view
  * of a socket `fetchSockets()` returns when it lives on another node.
  */
-import { collectResponses } from "./acks.ts";
+import { collectResponses, type ResponseCallback } from "./acks.ts";
 import type { TimerEntry, TimerTarget } from "../engine/scheduler.ts";
 import { type Packet, PacketType } from "../protocol/socket-io-packet.ts";
 import type { Adapter } from "./adapter.ts";
@@ -26,23 +26,33 @@ type BroadcastAck = (err: Error | null, responses: unknown) => void;
 
 /**
  * Collects the answers to one broadcast with ack: complete once every
- * server reported its client count and every counted client answered, or
- * fails at the deadline with the responses gathered so far.
+ * server reported its client count and every counted client answered or
+ * disconnected; fails at the deadline with the responses gathered so far,
+ * or at once when the number of servers cannot be known. Once done it
+ * leaves nothing behind on the sockets.
  */
 class AckCollector implements TimerTarget {
   readonly responses: unknown[] = [];
   expectedServerCount = -1;
   actualServerCount = 0;
   expectedClientCount = 0;
+  /** Counted recipients that disconnected before answering. */
+  gone = 0;
   done = false;
   entry: TimerEntry | undefined;
   packetId: number | undefined;
+  /** What each recipient socket holds for this broadcast. */
+  readonly respond: ResponseCallback;
 
   constructor(
     readonly adapter: Adapter,
     readonly ack: BroadcastAck,
     readonly single: boolean,
-  ) {}
+  ) {
+    const respond: ResponseCallback = (response: unknown) => this.onResponse(response);
+    respond.gone = () => this.onGone();
+    this.respond = respond;
+  }
 
   onClientCount(count: number): void {
     this.expectedClientCount += count;
@@ -56,27 +66,42 @@ class AckCollector implements TimerTarget {
     this.check();
   }
 
+  onGone(): void {
+    if (this.done) return;
+    this.gone++;
+    this.check();
+  }
+
   check(): void {
     if (
       !this.done &&
       this.expectedServerCount === this.actualServerCount &&
-      this.responses.length === this.expectedClientCount
+      this.responses.length + this.gone === this.expectedClientCount
     ) {
       this.done = true;
       this.entry?.cancel();
-      this.ack(null, this.single ? this.responses[0] : this.responses);
+      if (this.single && this.responses.length === 0 && this.gone > 0) {
+        this.ack(new Error("the socket disconnected before answering"), null);
+      } else {
+        this.ack(null, this.single ? this.responses[0] : this.responses);
+      }
     }
   }
 
   onTimer(): void {
+    this.fail(new Error("operation has timed out"));
+  }
+
+  /** Ends with `err` and the responses so far; the sockets that never answered forget the ack. */
+  fail(err: Error): void {
     if (this.done) return;
     this.done = true;
+    this.entry?.cancel();
     const id = this.packetId;
     if (id !== undefined) {
-      // Forget the ack on the sockets that never answered.
       for (const socket of this.adapter.nsp.sockets.values()) socket._deleteAck(id);
     }
-    this.ack(new Error("operation has timed out"), this.single ? null : this.responses);
+    this.ack(err, this.single ? null : this.responses);
   }
 }
 
@@ -165,12 +190,7 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData = any>
     if (this.flags.timeout !== undefined) {
       collector.entry = this.adapter.nsp.server._scheduler.schedule(collector, 0, this.flags.timeout);
     }
-    this.adapter.broadcastWithAck(
-      packet,
-      opts,
-      (count) => collector.onClientCount(count),
-      (response) => collector.onResponse(response),
-    );
+    this.adapter.broadcastWithAck(packet, opts, (count) => collector.onClientCount(count), collector.respond);
     collector.packetId = packet.id;
     // A local broadcast reaches this node only, so only this node will report a client count.
     const servers = this.flags.local ? Promise.resolve(1) : this.adapter.serverCount();
@@ -179,7 +199,8 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData = any>
         collector.expectedServerCount = count;
         collector.check();
       },
-      () => {},
+      // Without the number of servers the broadcast could never be known complete.
+      (err: unknown) => collector.fail(err instanceof Error ? err : new Error(String(err))),
     );
     return true;
   }

@@ -30,11 +30,27 @@ export const CLIENT_FILES: ReadonlySet<string> = new Set([
 /** Reads one of `CLIENT_FILES` (a bare file name); `null` when it cannot. */
 export type ClientBundleLoader = (file: string) => Promise<Uint8Array | null>;
 
-type Encoding = "gzip" | "deflate";
+/** Compresses a whole file's bytes. */
+export type ClientBundleEncoder = (bytes: Uint8Array) => Promise<Uint8Array>;
+
+export interface ClientBundleOptions {
+  /**
+   * Brotli for clients that accept `br` (socket.io serves it first). The Web
+   * `CompressionStream` has no Brotli, so it comes from the runtime: the
+   * Node, Bun and Deno shims pass `node:zlib`'s. Without it, gzip or deflate.
+   */
+  brotli?: ClientBundleEncoder;
+}
+
+type Encoding = "br" | "gzip" | "deflate";
+
+/** Encodings in the reference's order of preference (for equal weights and positions). */
+const ENCODINGS: readonly Encoding[] = ["br", "gzip", "deflate"];
 
 interface Registry {
   loader: ClientBundleLoader;
   version: string;
+  brotli: ClientBundleEncoder | undefined;
   /** One read per file for the life of the process; failed reads are retried. */
   files: Map<string, Promise<Uint8Array | null>>;
   compressed: Map<string, Promise<Uint8Array | null>>;
@@ -56,8 +72,8 @@ type Holder = { [kRegistry]?: Registry };
  *   return res.ok ? new Uint8Array(await res.arrayBuffer()) : null;
  * }, "4.8.1");
  */
-export function setClientBundleLoader(loader: ClientBundleLoader, version: string): void {
-  (globalThis as Holder)[kRegistry] = { loader, version, files: new Map(), compressed: new Map() };
+export function setClientBundleLoader(loader: ClientBundleLoader, version: string, options: ClientBundleOptions = {}): void {
+  (globalThis as Holder)[kRegistry] = { loader, version, brotli: options.brotli, files: new Map(), compressed: new Map() };
 }
 
 /** Removes the registered loader (client files are then not served). */
@@ -83,12 +99,17 @@ function load(reg: Registry, file: string): Promise<Uint8Array | null> {
   return p;
 }
 
-/** Compressed with the Web `CompressionStream` (Node 18+, Bun, Deno, Workers); null where it is missing or fails. */
+/**
+ * Compressed once per file and encoding: Brotli with the registered encoder,
+ * gzip and deflate with the Web `CompressionStream` (Node 18+, Bun, Deno,
+ * Workers); null where that is missing or fails.
+ */
 function compress(reg: Registry, file: string, bytes: Uint8Array, encoding: Encoding): Promise<Uint8Array | null> {
   const key = `${encoding}:${file}`;
   let p = reg.compressed.get(key);
   if (!p) {
     p = (async () => {
+      if (encoding === "br") return reg.brotli ? reg.brotli(bytes) : null;
       if (typeof CompressionStream !== "function") return null;
       const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new CompressionStream(encoding));
       return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -98,26 +119,35 @@ function compress(reg: Registry, file: string, bytes: Uint8Array, encoding: Enco
   return p;
 }
 
-/** The encoding to use from `Accept-Encoding`: gzip before deflate, honouring `q=0`. */
-function negotiate(header: string | undefined): Encoding | undefined {
+/**
+ * The encoding to use from `Accept-Encoding`, among `available`, as the
+ * reference's `accepts` picks it: the highest weight (`q=0` refuses), then
+ * the entry listed first by the client, then br, gzip, deflate.
+ */
+function negotiate(header: string | undefined, available: readonly Encoding[]): Encoding | undefined {
   if (!header) return undefined;
-  const q = new Map<string, number>();
-  for (const part of header.split(",")) {
+  const entries = new Map<string, { q: number; at: number }>();
+  header.split(",").forEach((part, at) => {
     const [name, ...params] = part.trim().toLowerCase().split(";");
-    if (!name) continue;
-    let weight = 1;
+    if (!name) return;
+    let q = 1;
     for (const p of params) {
       const m = /^\s*q\s*=\s*([0-9.]+)\s*$/.exec(p);
-      if (m) weight = Number(m[1]);
+      if (m) q = Number(m[1]);
     }
-    q.set(name, weight);
-  }
-  const weightOf = (enc: string) => q.get(enc) ?? q.get("*") ?? 0;
-  const gzip = weightOf("gzip");
-  const deflate = weightOf("deflate");
-  if (gzip > 0 && gzip >= deflate) return "gzip";
-  if (deflate > 0) return "deflate";
-  return undefined;
+    const seen = entries.get(name.trim());
+    if (!seen || q > seen.q) entries.set(name.trim(), { q, at });
+  });
+  let best: { enc: Encoding; q: number; at: number; rank: number } | undefined;
+  available.forEach((enc) => {
+    const e = entries.get(enc) ?? entries.get("*");
+    if (!e || !(e.q > 0)) return;
+    const rank = ENCODINGS.indexOf(enc);
+    if (!best || e.q > best.q || (e.q === best.q && (e.at < best.at || (e.at === best.at && rank < best.rank)))) {
+      best = { enc, q: e.q, at: e.at, rank };
+    }
+  });
+  return best?.enc;
 }
 
 /** The client file a request asks for, if it asks for one. */
@@ -175,11 +205,11 @@ export async function serveClientFile(
   const bytes = await load(reg, file);
   if (!bytes) return undefined;
   headers["cache-control"] = "public, max-age=0";
-  headers["content-type"] = file.endsWith(".map") ? "application/json" : "application/javascript; charset=utf-8";
+  headers["content-type"] = file.endsWith(".map") ? "application/json; charset=utf-8" : "application/javascript; charset=utf-8";
   headers.etag = etag;
   addVary(headers, "Accept-Encoding");
 
-  const encoding = negotiate(req.headers["accept-encoding"]);
+  const encoding = negotiate(req.headers["accept-encoding"], reg.brotli ? ENCODINGS : ENCODINGS.slice(1));
   if (encoding) {
     const packed = await compress(reg, file, bytes, encoding);
     if (packed) {

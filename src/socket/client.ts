@@ -138,8 +138,19 @@ export class Client<
     for (const client of clients) client.#drain();
   };
 
+  /**
+   * Events of the batch being routed, as (socket, args or middleware error)
+   * pairs in one flat array. They are dispatched once the whole batch is
+   * routed, as socket.io dispatches on the next tick: an event followed by
+   * its namespace's DISCONNECT in the same payload is then dropped, since
+   * its socket is gone by the time it would reach the listeners.
+   */
+  static #deferred: unknown[] = [];
+  static #routing = false;
+
   #drain(): void {
     const queue = this.#queue ?? NONE;
+    Client.#routing = true;
     for (let i = 0; i < queue.length; i++) {
       if (this.#state !== "open") break;
       const item = queue[i]!;
@@ -151,8 +162,24 @@ export class Client<
         rethrowAsync(err);
       }
     }
+    Client.#routing = false;
     this.#queue = undefined;
     this.#drainScheduled = false;
+    const deferred = Client.#deferred;
+    for (let i = 0; i < deferred.length; i += 2) {
+      try {
+        (deferred[i] as Socket)._dispatch(deferred[i + 1] as unknown[] | Error);
+      } catch (err) {
+        rethrowAsync(err);
+      }
+    }
+    deferred.length = 0;
+  }
+
+  /** An incoming event ready for its listeners (or its middleware error): now, or after the batch being routed. */
+  _dispatch(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, event: unknown[] | Error): void {
+    if (Client.#routing) Client.#deferred.push(socket, event);
+    else socket._dispatch(event);
   }
 
   #route(packet: Packet): void {
@@ -274,15 +301,17 @@ export class Client<
 
   /** The handshake of a socket of this connection issued at `issued` (see `Socket.handshake`). */
   _buildHandshake(auth: Readonly<Record<string, unknown>>, issued: number): Handshake {
-    const req = this.conn.request;
+    // A bound engine may have no HTTP request behind a connection (WebTransport in the
+    // reference): then, as there, no headers or query, and the connection counts as secure.
+    const req = this.conn.request as IncomingRequest | undefined;
     return {
-      headers: req.headers,
+      headers: req?.headers ?? {},
       time: new Date(issued).toString(),
       address: this.conn.remoteAddress,
-      xdomain: !!req.headers.origin,
-      secure: req.secure,
+      xdomain: !!req?.headers.origin,
+      secure: req ? req.secure : true,
       issued,
-      url: req.url,
+      url: req?.url as string,
       query: this.#handshakeQuery(auth),
       auth: auth === NO_AUTH ? {} : (auth as Record<string, unknown>),
     };
@@ -295,7 +324,9 @@ export class Client<
    * it there too (socket.io 4 puts it in `auth` only).
    */
   #handshakeQuery(auth: Readonly<Record<string, unknown>>): Record<string, string> {
-    const query = (this.#query ??= parseQuery(this.conn.request.url));
+    // A connection without an Engine.IO request (WebTransport in socket.io) has no query.
+    const req = this.conn.request;
+    const query = (this.#query ??= req ? parseQuery(req.url) : {});
     if (this.conn.protocol !== 3 || auth === NO_AUTH) return query;
     return { ...query, ...(auth as Record<string, string>) };
   }

@@ -102,6 +102,11 @@ export class Server<
   readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   /** The Engine.IO server. */
   engine!: ServerEngine;
+
+  /** The Engine.IO server under socket.io's internal name (`io.eio`), which some code reads. */
+  get eio(): ServerEngine {
+    return this.engine;
+  }
   /** The parser module (`parser` option). */
   readonly _parser: Parser;
   /** One encoder for the whole server: encoding is stateless. */

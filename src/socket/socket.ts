@@ -439,21 +439,26 @@ export class Socket<
     if (any && any.length > 0) for (const listener of any.slice()) listener.apply(this, args);
     const fns = this.#fns;
     if (!fns || fns.length === 0) {
-      this.emitUntypedArray(args);
+      this.client._dispatch(this, args);
       return;
     }
     runMiddlewares(fns.slice(), args as Event, (err) => {
-      if (err) {
-        this._onerror(err);
-      } else if (this.#state === "connected") {
-        // Dropped when the socket closed while middlewares ran.
-        try {
-          this.emitUntypedArray(args);
-        } catch (e) {
-          rethrowAsync(e);
-        }
+      try {
+        this.client._dispatch(this, err ?? args);
+      } catch (e) {
+        rethrowAsync(e);
       }
     });
+  }
+
+  /**
+   * An incoming event after its middlewares: to the listeners, unless this
+   * socket disconnected meanwhile (while the middlewares ran, or later in
+   * the same batch of packets: see `Client._dispatch`).
+   */
+  _dispatch(event: unknown[] | Error): void {
+    if (event instanceof Error) this._onerror(event);
+    else if (this.#state === "connected") this.emitUntypedArray(event);
   }
 
   /** The ack function handed to listeners: sends ACK at most once, never after disconnect. */
@@ -489,6 +494,8 @@ export class Socket<
     this._cleanup();
     this.client._remove(this);
     this.emitReserved("disconnect", reason, description);
+    // After "disconnect", so an ack callback that runs now sees this socket gone.
+    this.#acks?.abandon();
     return this;
   }
 

@@ -4,7 +4,7 @@
  * and Deno (a plain Server through each shim's `serve`).
  */
 import { readFileSync, realpathSync } from "node:fs";
-import { gunzipSync, inflateSync } from "node:zlib";
+import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IncomingRequest } from "../../src/engine/facade.ts";
 import { locateClientBundle, registerClientBundle } from "../../src/runtimes/client-bundle.ts";
@@ -22,7 +22,7 @@ const version = (JSON.parse(readFileSync(`${root}node_modules/socket.io-client/p
 const ETAG = `"${version}"`;
 const FILES = [...CLIENT_FILES];
 const typeOf = (file: string) =>
-  file.endsWith(".map") ? "application/json" : "application/javascript; charset=utf-8";
+  file.endsWith(".map") ? "application/json; charset=utf-8" : "application/javascript; charset=utf-8";
 
 function request(url: string, headers: Record<string, string> = {}, method = "GET"): IncomingRequest {
   return {
@@ -109,8 +109,13 @@ describe("serveClientFile (core)", () => {
     expect((await serveClientFile(request("/custom/socket.io.min.js"), "/custom/"))?.status).toBe(200);
   });
 
-  it("compresses when asked (gzip preferred, q=0 honoured) and the bytes still match", async () => {
+  it("compresses when asked (the client's first choice among equals, q=0 honoured) and the bytes still match", async () => {
     const original = readFileSync(dist + "socket.io.min.js");
+    for (const accept of ["br", "br, gzip, deflate", "*", "gzip;q=0.5, br"]) {
+      const br = await serveClientFile(request("/socket.io/socket.io.min.js", { "accept-encoding": accept }), "/socket.io/");
+      expect(br?.headers["content-encoding"], accept).toBe("br");
+      expect(brotliDecompressSync(bytesOf(br!.body)).equals(original)).toBe(true);
+    }
     const gz = await serveClientFile(request("/socket.io/socket.io.min.js", { "accept-encoding": "gzip, deflate, br" }), "/socket.io/");
     expect(gz?.headers["content-encoding"]).toBe("gzip");
     expect(gz?.headers.vary).toContain("Accept-Encoding");
@@ -191,6 +196,14 @@ for (const runtime of selectedRuntimes()) {
       const res = await fetch(`${plain.url}/socket.io/socket.io.min.js`, { headers: { "if-none-match": '"1.0.0"' } });
       expect(res.status).toBe(200);
       await res.arrayBuffer();
+    });
+
+    it("sends Brotli when the client accepts br", async () => {
+      const res = await fetch(`${plain.url}/socket.io/socket.io.js`, { headers: { "accept-encoding": "br" } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-encoding")).toBe("br");
+      // fetch decodes it: the bytes are the bundle's.
+      expect(Buffer.from(await res.arrayBuffer()).equals(readFileSync(dist + "socket.io.js"))).toBe(true);
     });
 
     it("sends gzip when the client accepts it", async () => {

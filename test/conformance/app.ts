@@ -259,6 +259,40 @@ export function installSocketApp(io: Server): Server {
       }
     });
 
+    /**
+     * Volatile emits (socket.io drops one while the transport is busy with an
+     * earlier write). Waits until every target's transport is writable, then
+     * runs `steps` in one tick: to this socket, or to `room` (a broadcast);
+     * "vev" carries "data" or, with `binary`, bytes. A regular "vev-done"
+     * follows in a later tick, so a client has seen every "vev" when it comes.
+     */
+    socket.on(
+      "volatile-burst",
+      async (spec: { steps: Array<"regular" | "volatile">; binary?: boolean; room?: string }, ack?: Ack) => {
+        const targets = spec.room
+          ? [...(nsp.adapter.rooms.get(spec.room) ?? [])].map((id) => nsp.sockets.get(id)!).filter((s) => s)
+          : [socket];
+        for (let i = 0; i < 200 && !targets.every((s) => s.conn.transport.writable); i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        for (const step of spec.steps) {
+          const payload = spec.binary ? new Uint8Array([1, 2, 3]) : "data";
+          const op = spec.room ? nsp.to(spec.room) : socket;
+          if (step === "volatile") op.volatile.emit("vev", payload);
+          else op.emit("vev", payload);
+        }
+        setTimeout(() => {
+          for (const s of targets) s.emit("vev-done");
+          ack?.();
+        }, 50);
+      },
+    );
+
+    // Tells the /observer namespace that this event reached its listener (binary arguments aside).
+    socket.on("note", (note: string) => {
+      observer.emit("noted", { nsp: nsp.name, id: socket.id, note });
+    });
+
     // Binary made on the server, nested in plain data.
     socket.on("binary-please", (ack: Ack) => {
       const payload = {

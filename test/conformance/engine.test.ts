@@ -2,6 +2,7 @@
  * Engine.IO behaviours, run unchanged against every runtime's fixture with
  * the official engine.io-client and raw fetch / ws.
  */
+import { Agent, get as httpGet } from "node:http";
 import { Socket as EioSocket } from "engine.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -103,6 +104,52 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
     s.send("address");
     expect(await nextMessage(s)).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
     s.close();
+  });
+
+  // (On a WebSocket-only session the reference lets a second WebSocket start an upgrade, Q-3.)
+  it.each(modes.slice(2))(
+    "%s: a second WebSocket with the session's sid is opened, then closed; the session carries on",
+    async (_n, transports) => {
+      const s = await open(fx.url, transports);
+      if (s.transport.name !== "websocket") await waitFor<void>((done) => s.once("upgrade", () => done()));
+      // As engine.io: the handshake completes (a Node ws client would throw on an HTTP error), then a close.
+      const extra = new WebSocket(`ws://127.0.0.1:${fx.port}/engine.io/?EIO=4&transport=websocket&sid=${s.id}`);
+      const outcome = waitFor<string>((done) => {
+        let opened = false;
+        extra.once("open", () => (opened = true));
+        extra.once("unexpected-response", (_req, res) => done(`HTTP ${res.statusCode}`));
+        extra.once("error", (err) => done(`error ${err.message}`));
+        extra.once("close", () => done(opened ? "opened, then closed" : "closed"));
+      });
+      expect(await outcome).toBe("opened, then closed");
+      s.send("unharmed");
+      expect(await nextMessage(s)).toBe("unharmed");
+      s.close();
+    },
+  );
+
+  it("a keep-alive client that asks for Connection: close can send its next request at once", async () => {
+    // node-fetch sends `Connection: close`; Node's keep-alive agent keeps the socket unless the
+    // response says close too, so a server that closes without saying so breaks the next request.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const handshake = (headers: Record<string, string>) =>
+      new Promise<{ status?: number; connection?: string }>((resolve, reject) => {
+        const req = httpGet(`${fx.url}/engine.io/?EIO=4&transport=polling`, { agent, headers }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode, connection: res.headers.connection }));
+        });
+        req.on("error", reject);
+      });
+    try {
+      for (let i = 0; i < 5; i++) {
+        // The server may close after it (saying so) or keep the connection open; either way
+        // the next request on the same agent must get through.
+        expect((await handshake({ connection: "close" })).status).toBe(200);
+        expect((await handshake({})).status).toBe(200);
+      }
+    } finally {
+      agent.destroy();
+    }
   });
 
   describe("error replies", () => {

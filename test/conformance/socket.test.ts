@@ -70,6 +70,8 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
   let fx: RunningFixture;
   let observer: ClientSocket;
   const departures: Departure[] = [];
+  /** What the app's "note" listener was reached with, as the observer heard it. */
+  const notes: string[] = [];
   const departureWaiters: Array<() => void> = [];
   const clients: ClientSocket[] = [];
   const cleanups: Array<() => unknown> = [];
@@ -81,6 +83,7 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       departures.push(d);
       for (const w of departureWaiters.splice(0)) w();
     });
+    observer.on("noted", (n: { note: string }) => notes.push(n.note));
     await once(observer, "connect", 10_000);
   });
 
@@ -474,6 +477,67 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
     });
   });
 
+  describe("volatile: dropped while the transport is busy with an earlier write", () => {
+    const SINGLE: Array<[string, Transports]> = [
+      ["polling", ["polling"]],
+      ["websocket", ["websocket"]],
+    ];
+    type Burst = { steps: Array<"regular" | "volatile">; binary?: boolean; room?: string };
+
+    /** Has `from` ask for a burst; resolves with the payloads each of `watchers` received before "vev-done". */
+    async function burst(from: ClientSocket, spec: Burst, watchers: ClientSocket[] = [from]): Promise<unknown[][]> {
+      const seen = watchers.map(() => [] as unknown[]);
+      watchers.forEach((w, i) => w.on("vev", (payload: unknown) => seen[i]!.push(payload)));
+      const done = Promise.all(watchers.map((w) => once(w, "vev-done")));
+      await ask(from, "volatile-burst", spec);
+      await done;
+      for (const w of watchers) w.off("vev");
+      return seen;
+    }
+
+    it.each(SINGLE)("%s: a lone volatile event is sent", async (_n, transports) => {
+      const c = await connected("/", { transports });
+      expect(await burst(c, { steps: ["volatile"] })).toEqual([["data"]]);
+    });
+
+    it.each(SINGLE)("%s: a volatile event right after a regular one is dropped", async (_n, transports) => {
+      const c = await connected("/", { transports });
+      expect(await burst(c, { steps: ["regular", "volatile"] })).toEqual([["data"]]);
+    });
+
+    it.each(SINGLE)("%s: of two consecutive volatile events only the first is sent", async (_n, transports) => {
+      const c = await connected("/", { transports });
+      expect(await burst(c, { steps: ["volatile", "volatile"] })).toEqual([["data"]]);
+    });
+
+    it("websocket: of two consecutive binary volatile events only the first is sent", async () => {
+      const c = await connected("/", { transports: ["websocket"] });
+      const [got] = await burst(c, { steps: ["volatile", "volatile"], binary: true });
+      expect(got!.map(bytes)).toEqual([[1, 2, 3]]);
+    });
+
+    it.each(SINGLE)("%s: regular events after a dropped volatile one still arrive", async (_n, transports) => {
+      const c = await connected("/", { transports });
+      expect(await burst(c, { steps: ["regular", "volatile", "regular"] })).toEqual([["data", "data"]]);
+    });
+
+    it("websocket: a room broadcast of two consecutive binary volatile events reaches each member once", async () => {
+      const R = unique("volatile");
+      const cs = await Promise.all([0, 1].map(() => connected("/", { transports: ["websocket"] })));
+      await Promise.all(cs.map((c) => ask(c, "join", R)));
+      const seen = await burst(cs[0]!, { steps: ["volatile", "volatile"], binary: true, room: R }, cs);
+      expect(seen.map((got) => got.map(bytes))).toEqual([[[1, 2, 3]], [[1, 2, 3]]]);
+    });
+
+    it("a room broadcast: a volatile event after a regular one is dropped for every member, polling or websocket", async () => {
+      const R = unique("volatile");
+      const cs = await Promise.all([["polling"], ["websocket"], ["websocket"]].map((t) => connected("/", { transports: t as Transports })));
+      await Promise.all(cs.map((c) => ask(c, "join", R)));
+      const seen = await burst(cs[0]!, { steps: ["regular", "volatile"], room: R }, cs);
+      expect(seen).toEqual([["data"], ["data"], ["data"]]);
+    });
+  });
+
   describe("binary", () => {
     it.each(MODES)("%s: nested binary both ways, in events and in acks", async (_n, transports) => {
       const c = await connected("/", { transports });
@@ -789,6 +853,56 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       for (let i = 0; i < 10 && !got.includes('432["b"]'); i++) got += (await poll()) + "\x1e";
       expect(got).toContain('431["a"]');
       await post("1");
+    });
+
+    it("an event in the same polling payload as a later DISCONNECT of its namespace is dropped", async () => {
+      const base = `${fx.url}/socket.io/?EIO=4&transport=polling`;
+      const open = JSON.parse((await (await fetch(base)).text()).slice(1));
+      const url = `${base}&sid=${open.sid}`;
+      const post = async (body: string) => {
+        const res = await fetch(url, { method: "POST", body, headers: { "content-type": "text/plain;charset=UTF-8" } });
+        expect(await res.text()).toBe("ok");
+      };
+      await post("40");
+      const id = JSON.parse((await (await fetch(url)).text()).slice(2)).sid as string;
+      const [kept, dropped] = [unique("kept"), unique("dropped")];
+      // The same event alone in its payload reaches the listener.
+      await post(`42["note","${kept}"]`);
+      for (let i = 0; i < 100 && !notes.includes(kept); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(notes).toContain(kept);
+      await post(`42["note","${dropped}"]\x1e41`);
+      // The observer hears of the departure after any note sent before it.
+      expect(await serverReason(id)).toBe("client namespace disconnect");
+      expect(notes).not.toContain(dropped);
+      await post("1");
+    });
+
+    it("socket.io-client on polling: a binary event emitted right before disconnect() is dropped", async () => {
+      const c = await connected("/", { transports: ["polling"] });
+      const id = c.id!;
+      const note = unique("binary-then-disconnect");
+      // The header goes in one POST; the attachment follows with the DISCONNECT in the next.
+      c.emit("note", note, new Uint8Array(10));
+      c.disconnect();
+      expect(await serverReason(id)).toBe("client namespace disconnect");
+      expect(notes).not.toContain(note);
+    });
+
+    it("client bundle encodings and the source map's content type", async () => {
+      const plain = await fetch(`${fx.url}/socket.io/socket.io.min.js`);
+      const text = await plain.text();
+      const accepted = await fetch(`${fx.url}/socket.io/socket.io.min.js`, { headers: { "accept-encoding": "br" } });
+      // (Workers, whose loader has no Brotli, has the runtime compress the response itself.)
+      expect(accepted.headers.get("content-encoding")).toBe("br");
+      // fetch decodes it: the same text.
+      expect(await accepted.text()).toBe(text);
+      const gzip = await fetch(`${fx.url}/socket.io/socket.io.min.js`, { headers: { "accept-encoding": "gzip" } });
+      expect(gzip.headers.get("content-encoding")).toBe("gzip");
+      expect(await gzip.text()).toBe(text);
+      const map = await fetch(`${fx.url}/socket.io/socket.io.min.js.map`);
+      expect(map.status).toBe(200);
+      expect(map.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      expect(JSON.parse(await map.text())).toHaveProperty("mappings");
     });
 
     it("the client bundle is served at /socket.io/socket.io.js with an ETag", async () => {

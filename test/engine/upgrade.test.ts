@@ -171,16 +171,19 @@ describe("websocket-only sessions", () => {
     expect(ws.closed).toBe(true);
   });
 
-  it("refuses to 'upgrade' a WebSocket session with a second WebSocket", async () => {
+  it("a second WebSocket for a WebSocket session is opened and closed at once; the session is untouched", async () => {
     const { engine, sockets } = createEngine();
-    await openWs(engine);
+    const { ws: first } = await openWs(engine);
     const res = await upgradeRequest(engine, { sid: sockets[0]!.id });
-    expect(res.kind).toBe("reject");
-    if (res.kind === "reject") {
-      expect(res.response.status).toBe(400);
-      expect(JSON.parse(bodyText(res.response))).toEqual({ code: 3, message: "Bad request" });
-    }
+    expect(res.kind).toBe("accept");
+    const { MemoryWs } = await import("../helpers/memory.ts");
+    const second = new MemoryWs();
+    if (res.kind === "accept") second.handler = res.open(second);
+    expect(second.closed).toBe(true);
+    expect(second.sent).toEqual([]);
+    expect(first.closed).toBe(false);
     expect(sockets[0]!.readyState).toBe("open");
+    expect(sockets[0]!.transport.name).toBe("websocket");
   });
 });
 
@@ -384,18 +387,27 @@ describe("upgrade from polling", () => {
     expect(sockets[0]!.transport.name).toBe("websocket");
   });
 
-  it("a second upgrade is refused while one is in progress, and after one completed", async () => {
+  it("a second upgrade while one is in progress, or after one completed, is accepted and closed at once", async () => {
     const { engine, sockets } = createEngine();
     const { sid } = await handshake(engine);
     const { ws } = await openWs(engine, { sid });
-    const during = await upgradeRequest(engine, { sid });
-    expect(during.kind).toBe("reject");
-    if (during.kind === "reject") expect(JSON.parse(bodyText(during.response)).code).toBe(3);
+    const { MemoryWs } = await import("../helpers/memory.ts");
+    const openExtra = async () => {
+      const result = await upgradeRequest(engine, { sid });
+      expect(result.kind).toBe("accept");
+      const extra = new MemoryWs();
+      if (result.kind === "accept") extra.handler = result.open(extra);
+      return extra;
+    };
+    const during = await openExtra();
+    expect(during.closed).toBe(true);
+    expect(during.sent).toEqual([]);
     expect(ws.closed).toBe(false);
     ws.receive("2probe");
     ws.receive("5");
-    const after = await upgradeRequest(engine, { sid });
-    expect(after.kind).toBe("reject");
+    const after = await openExtra();
+    expect(after.closed).toBe(true);
+    expect(after.sent).toEqual([]);
     expect(sockets[0]!.transport.name).toBe("websocket");
     expect(ws.closed).toBe(false);
   });

@@ -45,8 +45,12 @@ export class DoWsConnection implements WsConnection {
     }
   }
 
+  /** Set once the engine closed this socket. */
+  closed = false;
+
   close(code?: number, reason?: string): void {
     if (this.dead) return;
+    this.closed = true;
     try {
       this.ws.close(code ?? 1000, reason ?? "");
     } catch {

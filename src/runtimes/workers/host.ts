@@ -138,15 +138,25 @@ export class DurableHost implements ConnectionOwner {
         conn.openedAt = Date.now();
         this.conns.set(server, conn);
         const sid = new URL(request.url).searchParams.get("sid");
-        if (sid) {
-          conn.sid = sid;
-          this.#probes.set(sid, conn);
-        }
         this.#opening = conn;
         try {
           conn.handler = accept.open(conn);
         } finally {
           this.#opening = null;
+        }
+        if (conn.closed) {
+          // The engine closed it on opening (a second WebSocket for a session already upgraded
+          // or upgrading). A hibernatable socket closed before its 101 is out never completes
+          // its closing handshake in workerd: the client gets a plain accepted one, closed.
+          this.conns.delete(server);
+          const refused = newWebSocketPair();
+          (refused.server as CfWebSocket & { accept(): void }).accept();
+          closeQuietly(refused.server, 1000, "");
+          return webSocketResponse(refused.client, accept.headers);
+        }
+        if (sid) {
+          conn.sid = sid;
+          this.#probes.set(sid, conn);
         }
         return webSocketResponse(client, accept.headers);
       },
