@@ -7,7 +7,7 @@ import { Socket as EioSocket } from "engine.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type RunningFixture, startFixture } from "./harness.ts";
-import { selectedRuntimes } from "./runtimes.ts";
+import { itWhen, selectedRuntimes } from "./runtimes.ts";
 
 type Transports = ("polling" | "websocket")[];
 
@@ -99,7 +99,7 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
     expect(await reason).toBe("transport close");
   });
 
-  it.skipIf(!runtime.capabilities.remoteAddress)("the peer address reaches the session", async () => {
+  itWhen(runtime.capabilities.remoteAddress)("the peer address reaches the session", async () => {
     const s = await open(fx.url, ["websocket"]);
     s.send("address");
     expect(await nextMessage(s)).toMatch(/^(::ffff:)?127\.0\.0\.1$/);

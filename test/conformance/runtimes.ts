@@ -5,6 +5,7 @@
  * inside tests.
  */
 import { fileURLToPath } from "node:url";
+import { it } from "vitest";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name: string) => `${root}node_modules/.bin/${name}`;
@@ -97,4 +98,13 @@ export const REFERENCE: RuntimeSpec = {
 export function selectedRuntimes(all: RuntimeSpec[] = RUNTIMES, extra: RuntimeSpec[] = [REFERENCE]): RuntimeSpec[] {
   const only = process.env.UNIO_RUNTIMES?.split(",").filter(Boolean);
   return only ? [...all, ...extra].filter((r) => only.includes(r.name)) : [...all, ...extra];
+}
+
+/**
+ * `it` for a test that applies to a runtime only when `applies` (a capability):
+ * otherwise no test is defined, so nothing is reported as skipped. The other
+ * side of the capability is asserted by its own test.
+ */
+export function itWhen(applies: boolean): typeof it {
+  return applies ? it : ((() => undefined) as unknown as typeof it);
 }
