@@ -13,9 +13,20 @@ import type { DefaultEventsMap, EventsMap } from "../socket/typed-events.ts";
 /** The servers socket.io attaches to: `http.Server` and `https.Server`. */
 export type NodeHttpServer = HttpServer | HttpsServer;
 
+/** socket.io's Node-only attach options (engine.io's `AttachOptions`). */
+export interface NodeAttachOptions {
+  /** End upgrade requests for paths nobody answers (default true). */
+  destroyUpgrade?: boolean;
+  /** ms before such an upgrade is ended (default 1000). */
+  destroyUpgradeTimeout?: number;
+}
+
+/** The options of the Node `Server`: socket.io's, with the Node-only attach options. */
+export type NodeServerOptions = ServerOptions & NodeAttachOptions;
+
 /** What the shim provides: serve a target on a server, and stop doing so. */
 export interface NodeAttachment {
-  attach(target: CoreServer<any, any, any, any>, server: NodeHttpServer): void;
+  attach(target: CoreServer<any, any, any, any>, server: NodeHttpServer, options?: NodeAttachOptions): void;
   detach(target: CoreServer<any, any, any, any>, server: NodeHttpServer): void;
 }
 
@@ -25,7 +36,7 @@ export function setNodeAttachment(a: NodeAttachment): void {
   shim = a;
 }
 
-const isOptions = (v: unknown): v is Partial<ServerOptions> =>
+const isOptions = (v: unknown): v is Partial<NodeServerOptions> =>
   typeof v === "object" && v !== null && typeof (v as { listen?: unknown }).listen !== "function";
 
 /**
@@ -50,10 +61,10 @@ export class Server<
   /** The HTTP server given to, or created by, the constructor, `attach()` or `listen()`. */
   httpServer!: NodeHttpServer;
 
-  constructor(opts?: Partial<ServerOptions>);
-  constructor(srv?: NodeHttpServer | number | string, opts?: Partial<ServerOptions>);
-  constructor(srv: undefined | Partial<ServerOptions> | NodeHttpServer | number | string, opts?: Partial<ServerOptions>);
-  constructor(srv?: Partial<ServerOptions> | NodeHttpServer | number | string, opts: Partial<ServerOptions> = {}) {
+  constructor(opts?: Partial<NodeServerOptions>);
+  constructor(srv?: NodeHttpServer | number | string, opts?: Partial<NodeServerOptions>);
+  constructor(srv: undefined | Partial<NodeServerOptions> | NodeHttpServer | number | string, opts?: Partial<NodeServerOptions>);
+  constructor(srv?: Partial<NodeServerOptions> | NodeHttpServer | number | string, opts: Partial<NodeServerOptions> = {}) {
     super(isOptions(srv) ? srv : opts);
     if (!isOptions(srv) && (srv || typeof srv === "number")) this.attach(srv);
   }
@@ -64,7 +75,7 @@ export class Server<
    * options the constructor did not set.
    * @example io.attach(httpServer); io.attach(3000, { path: "/ws" });
    */
-  attach(srv: NodeHttpServer | number | string, opts: Partial<ServerOptions> = {}): this {
+  attach(srv: NodeHttpServer | number | string, opts: Partial<NodeServerOptions> = {}): this {
     if (typeof srv === "function") {
       throw new Error(
         "You are trying to attach socket.io to an express request handler function. Please pass a http.Server instance.",
@@ -82,13 +93,14 @@ export class Server<
       server = srv as NodeHttpServer;
     }
     this._reconfigure(opts);
-    shim.attach(this, server);
+    const all = this._opts as Partial<NodeServerOptions>;
+    shim.attach(this, server, { destroyUpgrade: all.destroyUpgrade, destroyUpgradeTimeout: all.destroyUpgradeTimeout });
     this.httpServer = server;
     return this;
   }
 
   /** Same as `attach()` (socket.io keeps both names). */
-  listen(srv: NodeHttpServer | number | string, opts: Partial<ServerOptions> = {}): this {
+  listen(srv: NodeHttpServer | number | string, opts: Partial<NodeServerOptions> = {}): this {
     return this.attach(srv, opts);
   }
 
@@ -127,8 +139,8 @@ export function createIo<
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
 >(
-  srv?: Partial<ServerOptions> | NodeHttpServer | number | string,
-  opts?: Partial<ServerOptions>,
+  srv?: Partial<NodeServerOptions> | NodeHttpServer | number | string,
+  opts?: Partial<NodeServerOptions>,
 ): Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
   return new Server(srv, opts);
 }

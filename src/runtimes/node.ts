@@ -8,7 +8,7 @@ import "./client-bundle.ts";
 import { createServer, type IncomingMessage, type Server as HttpServer, STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
-import { type NodeHttpServer, setNodeAttachment } from "./node-server.ts";
+import { type NodeAttachOptions, type NodeHttpServer, setNodeAttachment } from "./node-server.ts";
 import { UnioWebSocket } from "./node-ws.ts";
 import type {
   BodyResult,
@@ -24,7 +24,7 @@ import type { ResolvedPerMessageDeflate } from "../engine/options.ts";
 export type { RequestTarget } from "../engine/facade.ts";
 // Everything "socket.io" exports, so an app changes only its import; `Server` is the Node one.
 export * from "../index.ts";
-export { Server, type NodeHttpServer } from "./node-server.ts";
+export { Server, type NodeAttachOptions, type NodeHttpServer, type NodeServerOptions } from "./node-server.ts";
 export { createIo as default } from "./node-server.ts";
 
 /** Node's request as the core's `IncomingRequest`, without building a Web `Request`. */
@@ -273,7 +273,12 @@ function servedByUnio(server: NodeHttpServer, pathname: string): boolean {
  * attach(io, httpServer);
  * httpServer.listen(3000);
  */
-export function attach<T extends RequestTarget>(target: T, server: NodeHttpServer): NodeHttpServer {
+export function attach<T extends RequestTarget>(
+  target: T,
+  server: NodeHttpServer,
+  options: NodeAttachOptions = {},
+): NodeHttpServer {
+  const destroyAfter = options.destroyUpgrade === false ? null : (options.destroyUpgradeTimeout ?? 1000);
   // Attached again after a detach (io.close() then io.listen(server)): its listeners are still there.
   if (!register(server, target) || !firstHook(server, target)) return server;
   const binding = bindingOf(target);
@@ -292,12 +297,13 @@ export function attach<T extends RequestTarget>(target: T, server: NodeHttpServe
     if (isAttached(server, target) && target.matches(pathname)) return void binding.onUpgrade(req, socket, head);
     // Another attached target's listener answers this one.
     if (servedByUnio(server, pathname)) return;
-    // Someone else may own this path; if nobody answers in a second, end it.
+    // Someone else may own this path; if nobody answers in time (destroyUpgradeTimeout), end it.
+    if (destroyAfter === null) return;
     setTimeout(() => {
       if (!socket.destroyed && (socket as { bytesWritten?: number }).bytesWritten === 0) {
         socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       }
-    }, 1000).unref();
+    }, destroyAfter).unref();
   });
   return server;
 }

@@ -6,7 +6,7 @@
  * official socket.io-client.
  */
 import { createServer, type Server as HttpServer } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { connect, createServer as createNetServer, type AddressInfo } from "node:net";
 import express from "express";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
@@ -223,5 +223,42 @@ describe("unio/node Server: close()", () => {
     b.close();
     b.closeAllConnections();
     await waitFor(() => server.engine.clientsCount === 0, 3000, "sessions closed with the last server");
+  });
+});
+
+describe("unio/node Server: socket.io's attach options", () => {
+  /** Sends an upgrade request for a path nobody serves; resolves with what came back, or "open" if nothing did in `wait` ms. */
+  function strayUpgrade(port: number, wait: number): Promise<string> {
+    return new Promise((resolve) => {
+      const sock = connect(port, "127.0.0.1", () => {
+        sock.write("GET /elsewhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+      });
+      let got = "";
+      sock.on("data", (d) => (got += d));
+      sock.on("close", () => resolve(got.split("\r\n")[0] ?? ""));
+      setTimeout(() => {
+        sock.destroy();
+        resolve(got ? got.split("\r\n")[0]! : "open");
+      }, wait);
+    });
+  }
+
+  it("destroyUpgradeTimeout: an upgrade for another path is ended after that many ms", async () => {
+    const server = track(new Server(0, { destroyUpgradeTimeout: 100 }));
+    const port = await listening(server.httpServer as HttpServer);
+    const started = Date.now();
+    expect(await strayUpgrade(port, 3000)).toBe("HTTP/1.1 400 Bad Request");
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it("destroyUpgrade: false leaves such upgrades to whoever else listens", async () => {
+    const server = track(new Server(0, { destroyUpgrade: false, destroyUpgradeTimeout: 50 }));
+    // The app's own upgrade listener, which here answers nothing: the socket is its to end.
+    const strays: Array<{ destroy(): void }> = [];
+    server.httpServer.on("upgrade", (_req, socket) => strays.push(socket));
+    const port = await listening(server.httpServer as HttpServer);
+    expect(await strayUpgrade(port, 400)).toBe("open");
+    expect(strays).toHaveLength(1);
+    for (const s of strays) s.destroy();
   });
 });
