@@ -7,7 +7,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Adapter as SioAdapter, SessionAwareAdapter as SioSessionAwareAdapter } from "socket.io-adapter";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
+import { createAdapter as createRedisAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { Server } from "../../src/index.ts";
+import { Server as NodeServer } from "../../src/runtimes/node-server.ts";
 import { type Running, startNode } from "../helpers/node.ts";
 
 const cleanups: Array<() => unknown> = [];
@@ -72,6 +75,16 @@ describe("typings (socket.io's own type test for adapter)", () => {
     // @ts-expect-error - shouldn't accept arguments of the wrong types
     expect(() => io.adapter((nsp) => "nope")).toBeDefined;
     expect(io.of("/").adapter).toBeInstanceOf(MyCustomAdapter);
+  });
+
+  it("accepts the official packages' factories as the adapter option (type-checked, not run)", () => {
+    const typeOnly = (pub: any, sub: any) => {
+      new Server({ adapter: createRedisAdapter(pub, sub) });
+      new Server({ adapter: createShardedAdapter(pub, sub) });
+      new Server({ adapter: createStreamsAdapter(pub) });
+      new NodeServer({ adapter: createRedisAdapter(pub, sub, { requestsTimeout: 1000 }) }).adapter(createStreamsAdapter(pub));
+    };
+    expect(typeof typeOnly).toBe("function");
   });
 });
 
