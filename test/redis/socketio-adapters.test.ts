@@ -228,6 +228,48 @@ describe("@socket.io/redis-adapter 8.3 on unio (ioredis, node-redis) and on sock
   });
 });
 
+describe("@socket.io/redis-adapter 8.3's sharded adapter (SPUBLISH) on unio and socket.io 4.8", () => {
+  let redis: RedisServer;
+  let nodes: ClusterNode[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    nodes = await Promise.all([
+      startNode({ name: "unio-ioredis", redisUrl: redis.url, adapter: "sio-sharded", client: "ioredis" }),
+      startNode({ name: "unio-node-redis", redisUrl: redis.url, adapter: "sio-sharded", client: "node-redis" }),
+      startNode({ name: "reference", runtime: "reference-sharded", redisUrl: redis.url }),
+    ]);
+  });
+
+  afterAll(async () => {
+    closeAllClients();
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis?.stop();
+  });
+
+  it("broadcasts to rooms (dynamic channels), fetchSockets, serverSideEmit with ack and acks, every way", async () => {
+    const cs = await Promise.all(nodes.map((n) => connect(n.url)));
+    await until(async () => (await ctl(cs[0]!, "serverCount")).count === 3, 8000, "three servers");
+    await Promise.all(cs.map((c) => ctl(c, "join", "sharded-room")));
+    await sleep(200);
+    for (const sender of cs) {
+      const got = Promise.all(cs.map((c) => next(c, "hello")));
+      await ctl(sender, "broadcast", { rooms: ["sharded-room"], event: "hello", args: [sender.node, new Uint8Array([3])] });
+      for (const [from, bytes] of await got) {
+        expect(from).toBe(sender.node);
+        expect([...(bytes as Uint8Array)]).toEqual([3]);
+      }
+      const fetched = await ctl(sender, "fetchSockets", { rooms: ["sharded-room"] });
+      expect(fetched.sockets.map((s: any) => s.id).sort()).toEqual(cs.map((c) => c.id).sort());
+      const sse = await ctl(sender, "serverSideEmit", { event: "whoareyou", args: [0], withAck: true });
+      expect(sse.responses.map((r: any) => r.from).sort()).toEqual(cs.filter((c) => c !== sender).map((c) => c.node).sort());
+    }
+    for (const c of cs) c.socket.on("q", (cb: (v: string) => void) => cb(c.node));
+    const acks = await ctl(cs[1]!, "emitWithAck", { rooms: ["sharded-room"], event: "q", timeout: 3000 });
+    expect(acks.responses.sort()).toEqual(cs.map((c) => c.node).sort());
+  });
+});
+
 describe("@socket.io/redis-adapter 8.3: bytes that are not msgpack on its broadcast channel", () => {
   // The adapter decodes a broadcast with no try/catch (its requests have one).
   // On ioredis the throw leaves the client's listener as an uncaught
