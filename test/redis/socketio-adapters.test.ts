@@ -403,4 +403,37 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
     await ctl(oldNodeClient, "broadcast", { rooms: [room], event: "m", args: ["after"] });
     expect((await after)[0]).toBe("after");
   });
+  it("forged broadcasts on the stream are dropped by unio nodes; the stream keeps flowing", async () => {
+    const cs = await Promise.all([u1, u2].map((n) => connect(n.url)));
+    const seen = cs.map((c) => {
+      const all: unknown[][] = [];
+      c.socket.onAny((...x) => all.push(x));
+      return all;
+    });
+    const raw = new Redis(redis.url);
+    try {
+      // Entries the adapter accepts (BROADCAST, type 3) carrying packets no client should get.
+      const forged: unknown[] = [
+        { type: 0, nsp: "/", data: { sid: "evil" } },
+        { type: 1, nsp: "/" },
+        { type: 3, nsp: "/", id: 0, data: ["forged ack"] },
+        { type: 4, nsp: "/", data: { message: "forged" } },
+        { type: 2, nsp: "/", data: [{ not: "a name" }] },
+        { type: 2, nsp: "/", data: ["connect"] },
+        { type: 2, nsp: "/", data: ["disconnecting", 1] },
+      ];
+      for (const packet of forged) {
+        await raw.xadd("socket.io", "*", "uid", "attacker", "nsp", "/", "type", "3", "data", JSON.stringify({ packet, opts: { rooms: [], except: [] } }));
+      }
+      await sleep(300);
+      const got = Promise.all(cs.map((c) => next(c, "after-forged", 8000)));
+      await ctl(cs[0]!, "broadcast", { event: "after-forged" });
+      await got;
+      for (const x of seen) expect(x.map((e) => e[0])).toEqual(["after-forged"]);
+      expect(cs.every((c) => c.socket.connected)).toBe(true);
+      for (const n of [u1, u2]) expect(n.child.exitCode).toBeNull();
+    } finally {
+      raw.disconnect();
+    }
+  });
 });
