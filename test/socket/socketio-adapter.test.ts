@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Adapter as SioAdapter, SessionAwareAdapter as SioSessionAwareAdapter } from "socket.io-adapter";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
+import * as msgpackParser from "socket.io-msgpack-parser";
 import { createAdapter as createRedisAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { Server } from "../../src/index.ts";
@@ -240,6 +241,41 @@ describe("socket.io-adapter's in-memory Adapter", () => {
     await until(() => got.length === 2, "the good broadcast");
     expect(got).toEqual([["after", "ok"], ["after", "ok"]]);
     expect(errors).toEqual([]);
+    expect(cs.every((c) => c.connected)).toBe(true);
+  });
+});
+
+describe("socket.io-adapter's Adapter with a custom parser (socket.io-msgpack-parser)", () => {
+  it("broadcasts and acks arrive; forged packets are still dropped", async () => {
+    const io = new Server({ adapter: SioAdapter, parser: msgpackParser as any });
+    const run = await startNode(io);
+    cleanups.push(() => run.close());
+    const cs = await Promise.all(
+      [0, 1].map(async () => {
+        const c = ioc(run.url, { forceNew: true, reconnection: false, transports: ["websocket"], parser: msgpackParser as any });
+        cleanups.push(() => c.disconnect());
+        await next(c, "connect");
+        return c;
+      }),
+    );
+    await until(() => io.of("/").sockets.size === 2, "sockets");
+    const got: unknown[][] = [];
+    for (const c of cs) c.onAny((...x) => got.push(x));
+    const warn = console.warn;
+    console.warn = () => {};
+    try {
+      const adapter = io.of("/").adapter as unknown as SioAdapter;
+      adapter.broadcast({ type: 1, nsp: "/" } as any, { rooms: new Set(), except: new Set() });
+      adapter.broadcast({ type: 2, nsp: "/", data: ["disconnect"] } as any, { rooms: new Set(), except: new Set() });
+    } finally {
+      console.warn = warn;
+    }
+    io.emit("m", { a: 1 }, new Uint8Array([5]));
+    await until(() => got.length === 2, "m");
+    expect(got.map((x) => x[0])).toEqual(["m", "m"]);
+    for (const c of cs) c.on("q", (cb: (v: string) => void) => cb(c.id!));
+    const answers = await io.timeout(2000).emitWithAck("q");
+    expect((answers as string[]).sort()).toEqual(cs.map((c) => c.id).sort());
     expect(cs.every((c) => c.connected)).toBe(true);
   });
 });
