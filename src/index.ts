@@ -20,6 +20,7 @@ export {
   type AdapterEvents,
 } from "./socket/adapter.ts";
 export { SessionAwareAdapter } from "./socket/session-aware-adapter.ts";
+export type { AdapterLike, WriteOptions } from "./socket/adapter-contract.ts";
 export {
   setClientBundleLoader,
   clearClientBundleLoader,

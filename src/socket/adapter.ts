@@ -17,6 +17,7 @@ import type { EngineSocket } from "../engine/types.ts";
 import type { Packet } from "../protocol/socket-io-packet.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Socket } from "./socket.ts";
+import { type AdapterLike, guardForeignAdapter } from "./adapter-contract.ts";
 import type {
   BroadcastFlags,
   BroadcastOptions,
@@ -41,8 +42,13 @@ export type AnyNamespace = Namespace<any, any, any, any>;
 // biome-ignore lint: as above
 export type AnySocket = Socket<any, any, any, any>;
 
-/** The `adapter` option: an Adapter subclass, or a factory called once per namespace. */
-export type AdapterConstructor = (new (nsp: AnyNamespace) => Adapter) | ((nsp: AnyNamespace) => Adapter);
+/**
+ * The `adapter` option: an adapter class, or a factory called once per
+ * namespace. unio's `Adapter` and its subclasses, and socket.io-adapter's
+ * classes and factories (`createAdapter(...)` of @socket.io/redis-adapter...)
+ * are accepted: see adapter-contract.ts.
+ */
+export type AdapterConstructor = (new (nsp: AnyNamespace) => AdapterLike) | ((nsp: AnyNamespace) => AdapterLike);
 
 /**
  * The fan-out topic of a room; a namespace's own topic (all its sockets) is
@@ -52,14 +58,21 @@ export function roomTopic(nsp: string, room: Room): string {
   return nsp + "\u0000" + room;
 }
 
-/** Creates the adapter of `nsp` from the option: classes are `new`ed, arrow factories called. */
+/**
+ * Creates the adapter of `nsp` from the option: classes are `new`ed, arrow
+ * factories called. An adapter that is not unio's (socket.io-adapter's) is
+ * typed as unio's `Adapter` from here on: unio calls on it only what
+ * `AdapterLike` lists, and it gets a guarded encoder (adapter-contract.ts).
+ */
 export function createAdapter(ctor: AdapterConstructor, nsp: AnyNamespace): Adapter {
   // Arrow functions have no prototype and cannot be `new`ed; a plain function
   // factory (`function (nsp) { return new X(nsp) }`) works either way.
-  if (typeof ctor === "function" && ctor.prototype !== undefined) {
-    return new (ctor as new (nsp: AnyNamespace) => Adapter)(nsp);
-  }
-  return (ctor as (nsp: AnyNamespace) => Adapter)(nsp);
+  const adapter =
+    typeof ctor === "function" && ctor.prototype !== undefined
+      ? new (ctor as new (nsp: AnyNamespace) => AdapterLike)(nsp)
+      : (ctor as (nsp: AnyNamespace) => AdapterLike)(nsp);
+  if (!(adapter instanceof Adapter)) guardForeignAdapter(adapter, nsp.name, nsp.server.encoder);
+  return adapter as Adapter;
 }
 
 /**

@@ -21,6 +21,7 @@ import type { OutboundMessage } from "../engine/outbound.ts";
 import { type Packet, PacketType, type ParserDecoder } from "../protocol/socket-io-packet.ts";
 import type { Server } from "./server.ts";
 import type { Adapter } from "./adapter.ts";
+import { isEncodedPackets, sharedMessages, type WriteOptions } from "./adapter-contract.ts";
 import type { Socket } from "./socket.ts";
 import type { DefaultEventsMap, EventsMap } from "./typed-events.ts";
 import type { DisconnectReason, Handshake } from "./types.ts";
@@ -344,6 +345,17 @@ export class Client<
       const part = encoded[i]!;
       conn.send(part instanceof ArrayBuffer ? new Uint8Array(part) : part, opts);
     }
+  }
+
+  /**
+   * socket.io's `Client.writeToEngine()`, for adapters built on
+   * socket.io-adapter (see adapter-contract.ts): writes packets they encoded
+   * once for every recipient. Nothing is written when the connection is
+   * closed, or for a volatile packet while the transport is busy.
+   */
+  writeToEngine(encodedPackets: ReadonlyArray<string | Uint8Array | ArrayBuffer>, opts: WriteOptions = {}): void {
+    if (!isEncodedPackets(encodedPackets)) return;
+    this._writeMessages(sharedMessages(encodedPackets, opts.compress !== false), opts.volatile === true);
   }
 
   /** Writes pre-encoded broadcast messages; false when nothing was written (closed, or volatile drop). */

@@ -188,6 +188,11 @@ export class Server<
     old.close();
   }
 
+  /** The options, with CSR defaults merged (socket.io's `server.opts`: socket.io-adapter reads `connectionStateRecovery` here). */
+  get opts(): Partial<ServerOptions> {
+    return this.#opts;
+  }
+
   /** The options as given (with CSR defaults merged). */
   get _opts(): Partial<ServerOptions> {
     return this.#opts;

@@ -247,6 +247,19 @@ export class Socket<
     this.#acks?.delete(id);
   }
 
+  /**
+   * The awaited acks by packet id, as socket.io's `socket.acks`: adapters
+   * built on socket.io-adapter register a broadcast's ack with `acks.set(id, fn)`.
+   */
+  get acks(): Map<number, unknown> {
+    return (this.#acks ??= new AckRegistry(this)).map;
+  }
+
+  /** socket.io's name for `_notifyOutgoing`, called by socket.io-adapter's broadcasts with the packet. */
+  notifyOutgoingListeners(packet: Packet): void {
+    if (Array.isArray(packet?.data)) this._notifyOutgoing(packet.data as unknown[]);
+  }
+
   /** Calls the outgoing catch-all listeners (used by adapters for broadcasts). */
   _notifyOutgoing(data: unknown[]): void {
     const listeners = this.#anyOutgoingListeners;

@@ -140,7 +140,8 @@ export interface NodeOptions {
   runtime?: Runtime;
   name: string;
   redisUrl: string;
-  adapter?: "pubsub" | "sharded" | "streams";
+  /** unio/redis's adapters, or (sio-*) the official @socket.io packages through socket.io-adapter's contract. */
+  adapter?: "pubsub" | "sharded" | "streams" | "sio-pubsub" | "sio-sharded" | "sio-streams";
   /** "ioredis" and "node-redis" are the current majors (6); the others come from npm alias devDependencies. */
   client?: ClientFlavour;
   requestsTimeout?: number;
