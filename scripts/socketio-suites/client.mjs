@@ -1,0 +1,67 @@
+// socket.io-client's own suite (packages/socket.io-client/test) against each
+// runtime's fixture of its test server (support/server.ts, rewritten as
+// test/conformance/fixtures/suites/app.ts "client"). The suite imports the
+// client as ".." (here: the published socket.io-client of the same
+// version) and its url test reads "../build/cjs/url"; it targets
+// localhost:3210, which the copies replace with a free port. Its hooks file,
+// which would start socket.io itself, is not used.
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { clean, copyTree, ensureDeps, freePort, runMocha, startFixture } from "./common.mjs";
+
+export function prepareClientSuite(git, scratch) {
+  const dir = join(scratch, "client");
+  const version = JSON.parse(git("show", "HEAD:packages/socket.io-client/package.json").toString()).version;
+  ensureDeps(dir, {
+    name: "unio-client-suite",
+    private: true,
+    dependencies: {
+      "socket.io-client": version,
+      "engine.io-client": "^6.6.0",
+      "@socket.io/component-emitter": "^3.1.0",
+      mocha: "^10.6.0",
+      "expect.js": "^0.3.1",
+      tsx: "^4.19.0",
+      "has-cors": "^1.1.0",
+      "@sinonjs/fake-timers": "^11.2.2",
+      "text-blob-builder": "0.0.1",
+      "base64-arraybuffer": "^1.0.2",
+    },
+  });
+  writeFileSync(join(dir, "index.js"), `module.exports = require("socket.io-client");\n`);
+  mkdirSync(join(dir, "build", "cjs"), { recursive: true });
+  writeFileSync(join(dir, "build", "cjs", "url.js"), `module.exports = require("socket.io-client/build/cjs/url.js");\n`);
+  return dir;
+}
+
+/** Every .ts file under `dir`, recursively. */
+function tsFiles(dir) {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? tsFiles(p) : f.endsWith(".ts") ? [p] : [];
+  });
+}
+
+export async function runClientSuite(git, dir, runtime, log = console.log) {
+  const port = await freePort();
+  // A fresh copy per runtime, pointed at this run's port.
+  clean(join(dir, "test"));
+  copyTree(git, "packages/socket.io-client/test", join(dir, "test"));
+  for (const file of tsFiles(join(dir, "test"))) {
+    writeFileSync(file, readFileSync(file, "utf8").replaceAll("localhost:3210", `localhost:${port}`));
+  }
+  let fixture;
+  try {
+    fixture = await startFixture(runtime, "client", port);
+  } catch (err) {
+    return { error: String(err.message).slice(0, 500) };
+  }
+  try {
+    // NODE_OPTIONS: the suite's node.ts runs fixtures as `node file.ts`, which Node 20 needs tsx for.
+    const r = await runMocha(dir, ["--exit", "test/index.ts"], { NODE_OPTIONS: "--import=tsx" }, 600_000);
+    log(`client suite on ${runtime}: ${r.error ?? `${r.passes}/${r.total}`}`);
+    return r;
+  } finally {
+    await fixture.stop();
+  }
+}
