@@ -30,7 +30,9 @@ export function prepareClientSuite(git, scratch) {
   });
   writeFileSync(join(dir, "index.js"), `module.exports = require("socket.io-client");\n`);
   mkdirSync(join(dir, "build", "cjs"), { recursive: true });
-  writeFileSync(join(dir, "build", "cjs", "url.js"), `module.exports = require("socket.io-client/build/cjs/url.js");\n`);
+  // A file path: the package's exports map does not list build/cjs/url.js.
+  const url = JSON.stringify(join(dir, "node_modules", "socket.io-client", "build", "cjs", "url.js"));
+  writeFileSync(join(dir, "build", "cjs", "url.js"), `module.exports = require(${url});\n`);
   return dir;
 }
 
