@@ -134,6 +134,15 @@ export class Scheduler {
   }
 
   #run(): void {
+    // The runtime timer was armed for `firedFor`: everything due by then runs
+    // now, even if the clock reads a little earlier. Runtime timers count
+    // from the event loop's cached time, which lags the clock when the timer
+    // was armed inside a long callback, so they fire a few ms "early" by
+    // Date.now. Re-arming for the remainder would make every heartbeat
+    // deadline late by a timer tick (socket.io's setTimeout fires then), and
+    // the protocol suite polls exactly pingInterval + pingTimeout after the
+    // handshake expecting the session closed.
+    const firedFor = this.#armedAt;
     this.#timer = undefined;
     this.#armedAt = Infinity;
     this.#running = true;
@@ -141,7 +150,7 @@ export class Scheduler {
     try {
       for (;;) {
         const next = this.#earliest();
-        if (!next || next.e.at > this.clock.now()) break;
+        if (!next || next.e.at > Math.max(this.clock.now(), firedFor)) break;
         next.q.shift();
         try {
           next.e.target?.onTimer(next.e.kind);

@@ -120,7 +120,9 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   }
 
   get remoteAddress(): string {
-    return this.request.remoteAddress;
+    // A bound connection may have no request behind it (socket.io's WebTransport
+    // sessions; code written for them deletes `request`): no address then.
+    return (this.request as IncomingRequest | undefined)?.remoteAddress ?? "";
   }
 
   get upgrading(): boolean {

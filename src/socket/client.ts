@@ -118,6 +118,19 @@ export class Client<
     }
   }
 
+  /**
+   * socket.io's private name for feeding the decoder; what it cannot decode
+   * (even `null`) fails the connection as a malformed packet does: "error"
+   * on its sockets, then "forced close".
+   */
+  ondata(data: unknown): void {
+    try {
+      this.onMessage(data as string | Uint8Array);
+    } catch (err) {
+      this.#enqueue(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
   #enqueue(item: Packet | Error): void {
     const queue = this.#queue;
     if (queue) queue.push(item);

@@ -83,8 +83,12 @@ export class Namespace<
   /** The parent of a dynamically created child namespace. */
   _parent: ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | undefined;
   #fns: NamespaceMiddleware<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[] = [];
-  /** Sockets in middlewares; a child namespace is not cleaned up while some are. */
-  #pendingCount = 0;
+  /**
+   * Sockets in connection middlewares, by id; a child namespace is not
+   * cleaned up while some are. Named as socket.io's private member, which
+   * tools and socket.io's own tests read.
+   */
+  readonly _preConnectSockets = new Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
 
   constructor(
     readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
@@ -264,11 +268,11 @@ export class Namespace<
       this.#connectSocket(socket, client);
       return;
     }
-    this.#pendingCount++;
+    this._preConnectSockets.set(socket.id, socket);
     runMiddlewares(this._middlewares(), socket, (err) => {
       // A microtask later, as socket.io does (a tick after the last `next()`).
       queueMicrotask(() => {
-        this.#pendingCount--;
+        this._preConnectSockets.delete(socket.id);
         this.#afterMiddlewares(socket, client, err, session);
       });
     });
@@ -343,7 +347,7 @@ export class Namespace<
   }
 
   #checkEmpty(): void {
-    if (this.sockets.size === 0 && this.#pendingCount === 0) this._parent?._childEmptied(this);
+    if (this.sockets.size === 0 && this._preConnectSockets.size === 0) this._parent?._childEmptied(this);
   }
 
   /** "new_namespace" is emitted on the main namespace (where `io.on()` listens). */

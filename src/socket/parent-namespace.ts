@@ -31,6 +31,11 @@ export class ParentNamespace<
 > extends Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
   readonly _children = new Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
 
+  /** The child namespaces: socket.io's private `children`, aliased for code that reads it. */
+  get children(): Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> {
+    return this._children;
+  }
+
   constructor(server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) {
     super(server, "/_" + parentCount++);
   }

@@ -316,6 +316,23 @@ export class Socket<
     return this.#adapter.del(this.id, room);
   }
 
+  /**
+   * Leaves every room, its own included (socket.io's private `leaveAll()`,
+   * kept for code written against it). The socket stays connected.
+   */
+  leaveAll(): void {
+    this.#adapter.delAll(this.id);
+  }
+
+  /**
+   * The acks this socket awaits from its client, by id (socket.io's
+   * private `acks` map, read by tools and tests checking for leaks). A
+   * fresh empty map while it has never awaited one.
+   */
+  get acks(): ReadonlyMap<number, unknown> {
+    return this.#acks?.map ?? new Map();
+  }
+
   /** Next emit: gzip/deflate allowed or not (polling only). */
   compress(compress: boolean): this {
     (this.#flags ??= {}).compress = compress;

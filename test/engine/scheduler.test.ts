@@ -124,3 +124,32 @@ describe("one clock timer per engine", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe("Scheduler and an early runtime timer", () => {
+  /**
+   * Node's setTimeout counts from the event loop's cached time, so it can
+   * fire while Date.now() still reads a few ms before the deadline. The
+   * entries it was armed for run in that firing, as socket.io's own
+   * setTimeout-based heartbeat would: not a timer tick later.
+   */
+  it("runs the entries the timer was armed for, even if the clock reads earlier", () => {
+    let now = 0;
+    const timers: Array<{ fn: () => void; ms: number }> = [];
+    const clock = {
+      now: () => now,
+      setTimer: (fn: () => void, ms: number) => timers.push({ fn, ms }),
+      clearTimer: () => {},
+    };
+    const scheduler = new Scheduler(clock);
+    const fired: number[] = [];
+    scheduler.schedule({ onTimer: (k) => fired.push(k) }, 1, 300);
+    scheduler.schedule({ onTimer: (k) => fired.push(k) }, 2, 305);
+    expect(timers.map((t) => t.ms)).toEqual([300]);
+    now = 297; // the runtime says 300 ms passed; Date.now says 297
+    timers[0]!.fn();
+    expect(fired).toEqual([1]);
+    // The later entry is not pulled forward: it gets its own timer.
+    expect(timers.length).toBe(2);
+    expect(timers[1]!.ms).toBe(8);
+  });
+});
