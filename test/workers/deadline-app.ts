@@ -52,13 +52,26 @@ export const FastObject = defineDurableServer<Env>(install, {
 export const DefaultsObject = defineDurableServer<Env>(install, { connectTimeout: 1500, generateId, testHooks: true });
 
 const shardOf = (req: Request) => new URL(req.url).searchParams.get("shard") ?? "default";
-const fast = route<Env>("FAST", { server: FastObject, name: shardOf });
+const fast = FastObject.route("FAST", { name: shardOf });
 const defaults = route<Env>("DEFAULTS", { server: DefaultsObject, name: shardOf });
+
+/** What config.test.ts checks inside workerd: the classes' configuration, and a second copy refused. */
+function configReport(): unknown {
+  let twice = "";
+  try {
+    route("FAST", { server: FastObject, cors: { origin: "*" } });
+  } catch (err) {
+    twice = String(err);
+  }
+  const Custom = defineDurableServer(() => {}, { path: "/rt", transports: ["websocket"], cors: true, allowEIO3: true, serveClient: false });
+  return { fast: FastObject.unioConfig, defaults: DefaultsObject.unioConfig, custom: Custom.unioConfig, twice };
+}
 
 export default {
   async fetch(req: Request, env: Env, ctx: any): Promise<Response> {
     const url = new URL(req.url);
     const which = url.searchParams.get("defaults") ? "DEFAULTS" : "FAST";
+    if (url.pathname === "/__test/config") return Response.json(configReport());
     if (url.pathname === "/__test/timeline") {
       const sids = (await req.json()) as string[];
       return Response.json(sids.map((sid) => timeline.get(sid) ?? null));
