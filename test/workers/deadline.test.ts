@@ -132,7 +132,8 @@ describe.each([
   [1, 1, 0],
   [100, 5, 70],
 ])("pingInterval 300, pingTimeout 200, connectTimeout 1000: %i socket(s)", (n, waves, gap) => {
-  const client = true;
+  // 100 handshakes, CONNECTs and deadlines share one isolate of a loaded 2-core machine: half a tolerance more.
+  const slack = n === 1 ? TOLERANCE : 1.5 * TOLERANCE;
 
   it("a client that never answers the ping is closed at pingInterval + pingTimeout", async () => {
     const rs = await openWaves(n, waves, gap, `shard=silent-${n}`, { pong: false, connect: true });
@@ -144,9 +145,9 @@ describe.each([
         `client saw ping ${JSON.stringify(spread(rs.map((r) => r.pings[0]!)))}, close ${JSON.stringify(spread(closes))}`,
     );
     expect(tl.every((t) => t.close?.[0] === "ping timeout")).toBe(true);
-    onTime("first ping", tl.map((t) => t.pings[0]!), 300);
-    onTime("ping timeout", tl.map((t) => t.close![1]), 500);
-    if (client) {
+    onTime("first ping", tl.map((t) => t.pings[0]!), 300, slack);
+    onTime("ping timeout", tl.map((t) => t.close![1]), 500, slack);
+    {
       onTime("ping seen", rs.map((r) => r.pings[0]!), 300, 2 * TOLERANCE);
       onTime("close seen", closes, 500, 2 * TOLERANCE);
     }
@@ -163,9 +164,9 @@ describe.each([
       `${n} never-CONNECT: server closed ${JSON.stringify(spread(tl.map((t) => t.close![1])))} (1000), ping gaps ${JSON.stringify(spread(gaps))} (300); ` +
         `client saw close ${JSON.stringify(spread(closes))}`,
     );
-    onTime("first ping", tl.map((t) => t.pings[0]!), 300);
-    onTime("connect timeout", tl.map((t) => t.close![1]), 1000);
-    if (client) {
+    onTime("first ping", tl.map((t) => t.pings[0]!), 300, slack);
+    onTime("connect timeout", tl.map((t) => t.close![1]), 1000, slack);
+    {
       expect(spread(gaps).min).toBeGreaterThanOrEqual(300);
       // Measured from when the client sent its pong: one delivery more than the deadline itself.
       expect(spread(gaps).max).toBeLessThanOrEqual(300 + 2 * TOLERANCE);

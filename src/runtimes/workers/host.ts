@@ -280,7 +280,13 @@ export class DurableHost implements ConnectionOwner {
 
   autoPongAt(conn: DoWsConnection): number | null {
     if (!this.autoPong) return null;
-    return this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? null;
+    const at = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? null;
+    if (at !== null && conn.pingAt !== null && at >= conn.pingAt && at !== conn.pongAt) {
+      // A pong the runtime answered, seen for the first time (by the session's PONG deadline or the scan).
+      conn.pongAt = at;
+      this.#counts.autoPongs++;
+    }
+    return at;
   }
 
   // ── sessions ──────────────────────────────────────────────────────────
@@ -319,9 +325,9 @@ export class DurableHost implements ConnectionOwner {
 
   /**
    * Hands the pongs the runtime answered to their sessions, each as if it
-   * arrived when the runtime answered it, in that order. Runs before
-   * anything else of an event, so the PONG deadlines that fall due in this
-   * event see them.
+   * arrived when the runtime answered it, in that order. Only when
+   * pingInterval < pingTimeout (see #scanPongs); runs first in the alarm, so
+   * the deadlines that fall due in it see them.
    */
   #collectAutoPongs(): void {
     if (!this.#scanPongs || this.#awaitingPong.size === 0) return;
@@ -338,8 +344,6 @@ export class DurableHost implements ConnectionOwner {
     found.sort((a, b) => a[1] - b[1]);
     for (const [conn, at] of found) {
       this.#awaitingPong.delete(conn);
-      conn.pongAt = at;
-      this.#counts.autoPongs++;
       this.clock.at(at, () => conn.handler?.onMessage(PONG));
     }
   }
