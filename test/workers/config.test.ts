@@ -9,7 +9,7 @@ import { type RunningWorker, startWorker } from "./harness.ts";
 
 let w: RunningWorker;
 beforeAll(async () => {
-  w = await startWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject" });
+  w = await startWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject", HARD: "HardObject" });
 });
 afterAll(async () => {
   await w?.dispose();

@@ -6,7 +6,7 @@
 import { defineDurableServer, route } from "../../src/runtimes/workers.ts";
 import type { Server } from "../../src/index.ts";
 
-type Env = { FAST: any; DEFAULTS: any };
+type Env = { FAST: any; DEFAULTS: any; HARD: any };
 
 /**
  * What the server did with each session and when, ms after its handshake:
@@ -51,9 +51,19 @@ export const FastObject = defineDurableServer<Env>(install, {
 /** The default heartbeat (25 s / 20 s), a short connect timeout. */
 export const DefaultsObject = defineDurableServer<Env>(install, { connectTimeout: 1500, generateId, testHooks: true });
 
+/** The hostile-input table's settings (test/hardening/app.ts). */
+export const HardObject = defineDurableServer<Env>(install, {
+  pingInterval: 1000,
+  pingTimeout: 1000,
+  connectTimeout: 2000,
+  generateId,
+  testHooks: true,
+});
+
 const shardOf = (req: Request) => new URL(req.url).searchParams.get("shard") ?? "default";
 const fast = FastObject.route("FAST", { name: shardOf });
 const defaults = route<Env>("DEFAULTS", { server: DefaultsObject, name: shardOf });
+const hard = HardObject.route("HARD", { name: shardOf });
 
 /** What config.test.ts checks inside workerd: the classes' configuration, and a second copy refused. */
 function configReport(): unknown {
@@ -70,13 +80,13 @@ function configReport(): unknown {
 export default {
   async fetch(req: Request, env: Env, ctx: any): Promise<Response> {
     const url = new URL(req.url);
-    const which = url.searchParams.get("defaults") ? "DEFAULTS" : "FAST";
+    const which = url.searchParams.get("defaults") ? "DEFAULTS" : url.searchParams.get("hard") ? "HARD" : "FAST";
     if (url.pathname === "/__test/config") return Response.json(configReport());
     if (url.pathname === "/__test/timeline") {
       const sids = (await req.json()) as string[];
       return Response.json(sids.map((sid) => timeline.get(sid) ?? null));
     }
     if (url.pathname === "/__test/stats") return Response.json(await env[which].get(env[which].idFromName(shardOf(req))).unioTestStats());
-    return (which === "DEFAULTS" ? defaults : fast).fetch(req, env, ctx);
+    return (which === "DEFAULTS" ? defaults : which === "HARD" ? hard : fast).fetch(req, env, ctx);
   },
 };

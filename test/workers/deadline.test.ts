@@ -20,7 +20,7 @@ const TOLERANCE = 100;
 
 let w: RunningWorker;
 beforeAll(async () => {
-  w = await startWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject" });
+  w = await startWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject", HARD: "HardObject" });
 });
 afterAll(async () => {
   await w?.dispose();
