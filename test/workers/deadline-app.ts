@@ -44,6 +44,7 @@ export const FastObject = defineDurableServer<Env>(install, {
   pingInterval: 300,
   pingTimeout: 200,
   connectTimeout: 1000,
+  upgradeTimeout: 700,
   cors: { origin: "*" },
   testHooks: true,
 });

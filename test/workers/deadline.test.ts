@@ -227,6 +227,39 @@ async function ioClient(query: Record<string, string>): Promise<ClientSocket> {
   return c;
 }
 
+describe("upgradeTimeout 700 (pingInterval 300, pingTimeout 200)", () => {
+  it("a probe that never sends UPGRADE is closed on time; polling carries on", async () => {
+    const base = `${w.url}/socket.io/?EIO=4&transport=polling&shard=upgrade`;
+    const open = await (await fetch(base)).text();
+    const sid = (JSON.parse(open.slice(1)) as { sid: string }).sid;
+    // The polling session answers its pings (a GET, then "3" POSTed) while the probe hangs.
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const body = await (await fetch(`${base}&sid=${encodeURIComponent(sid)}`)).text();
+        if (body.includes("2")) await fetch(`${base}&sid=${encodeURIComponent(sid)}`, { method: "POST", body: "3" });
+        if (body.startsWith("1")) break;
+      }
+    })();
+    // The sid's app part has a "." (deadline-app's generateId): the router still finds its object.
+    const ws = new WebSocket(`${w.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket&shard=upgrade&sid=${encodeURIComponent(sid)}`);
+    await new Promise((r) => ws.once("open", r));
+    const t0 = Date.now();
+    const probed = new Promise<string>((r) => ws.once("message", (d) => r(d.toString())));
+    ws.send("2probe");
+    expect(await probed).toBe("3probe");
+    const closedAfter = await new Promise<number>((r) => watchClose(ws, (t) => r(t - t0)));
+    // The polling session is still there.
+    const res = await fetch(`${base}&sid=${encodeURIComponent(sid)}`, { method: "POST", body: "1" });
+    polling = false;
+    await poller;
+    console.log(`upgrade timeout: probe closed ${closedAfter} ms after it opened (700); polling POST after it: ${res.status}`);
+    onTime("upgrade timeout", [closedAfter], 700, TOLERANCE);
+    expect(res.status).toBe(200);
+    ws.terminate();
+  });
+});
+
 describe("the default heartbeat (pingInterval 25 s, pingTimeout 20 s)", () => {
   it("connectTimeout (1.5 s) fires on time for 1 and 100 sockets", async () => {
     for (const n of [1, 100]) {
