@@ -309,7 +309,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
         // A pong the runtime answered on our behalf still proves the client alive.
         const t = this.transport;
         const auto = t instanceof WebSocketTransport ? (t.conn.lastAutoPong?.() ?? null) : null;
-        if (auto !== null && auto >= this.#pingSentAt) this.#onPong();
+        if (auto !== null && auto >= this.#pingSentAt) this.#onPong(auto);
         else this.#onClose("ping timeout");
         break;
       }
@@ -383,9 +383,13 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     return wrap && typeof data !== "string" ? wrap(data) : data;
   }
 
-  #onPong(): void {
+  /** @param at when the pong arrived, if before now (one the runtime answered, noticed at the PONG deadline). */
+  #onPong(at?: number): void {
     this.#heartbeat?.cancel();
-    this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, this.host.opts.pingInterval);
+    // The next ping is due pingInterval after the pong itself, not after the deadline that noticed it.
+    const { pingInterval } = this.host.opts;
+    const delay = at === undefined ? pingInterval : Math.max(0, pingInterval - (this.host.scheduler.clock.now() - at));
+    this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, delay);
     this.emitReserved("heartbeat");
   }
 

@@ -24,7 +24,7 @@ export {
   type DurableObjectClass,
   type UnioDurableObject,
 } from "./workers/object.ts";
-export { route, type RouteOptions } from "./workers/router.ts";
+export { route, type RouteOptions, type RouteConfig, type ConfiguredClass } from "./workers/router.ts";
 export type { ClusterOptions } from "./workers/cluster.ts";
 export type { WorkersOptions, HostStats } from "./workers/host.ts";
 export { objectIdOfSid, sidPrefix } from "./workers/sid.ts";

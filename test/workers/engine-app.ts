@@ -3,7 +3,7 @@
  * Objects, routed by `?shard=`, with test hooks to evict an object and read
  * what woke it.
  */
-import { defineDurableEngine, route } from "../../src/runtimes/workers.ts";
+import { defineDurableEngine } from "../../src/runtimes/workers.ts";
 
 type Env = { ENGINE: any; ENGINE_MANUAL: any };
 
@@ -24,8 +24,8 @@ export const EngineObject = defineDurableEngine(setup, options);
 export const EngineManual = defineDurableEngine(setup, { ...options, autoPong: false });
 
 const byShard = (req: Request) => new URL(req.url).searchParams.get("shard") ?? "default";
-const auto = route<Env>("ENGINE", { path: "/engine.io", name: byShard });
-const manual = route<Env>("ENGINE_MANUAL", { path: "/engine.io", name: byShard });
+const auto = EngineObject.route("ENGINE", { name: byShard });
+const manual = EngineManual.route("ENGINE_MANUAL", { name: byShard });
 
 export default {
   async fetch(req: Request, env: Env, ctx: any): Promise<Response> {

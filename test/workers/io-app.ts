@@ -3,7 +3,7 @@
  * by `?shard=`, one cluster across objects, and test hooks.
  */
 import type { Server, Socket } from "../../src/index.ts";
-import { defineDurableServer, route } from "../../src/runtimes/workers.ts";
+import { defineDurableServer } from "../../src/runtimes/workers.ts";
 
 type Env = { IO: any };
 
@@ -65,7 +65,8 @@ export const IoObject = defineDurableServer<Env>(
 );
 
 const shardOf = (req: Request) => new URL(req.url).searchParams.get("shard") ?? "default";
-const router = route<Env>("IO", { name: shardOf, allowEIO3: true });
+// allowEIO3 (and the rest of the server's options) reach the router from the class.
+const router = IoObject.route("IO", { name: shardOf });
 
 export default {
   async fetch(req: Request, env: Env, ctx: any): Promise<Response> {

@@ -24,6 +24,10 @@ export class AlarmClock implements Clock {
   #syncQueued = false;
   /** setAlarm calls made (each a billed row write); for measurements. */
   writes = 0;
+  /** How late the runtime delivered alarms, ms (worst and sum, with `fired`); for measurements. */
+  lateMax = 0;
+  lateSum = 0;
+  fired = 0;
 
   constructor(readonly storage: DurableObjectStorage) {}
 
@@ -82,8 +86,14 @@ export class AlarmClock implements Clock {
    * due. The next alarm is stored at the end of the turn.
    */
   fire(): void {
-    this.#stored = null;
     const now = Date.now();
+    if (typeof this.#stored === "number") {
+      const late = Math.max(0, now - this.#stored);
+      this.lateMax = Math.max(this.lateMax, late);
+      this.lateSum += late;
+      this.fired++;
+    }
+    this.#stored = null;
     if (this.#wake <= now) this.#wake = Infinity;
     const fn = this.#fn;
     if (fn && this.#at <= now) {

@@ -61,6 +61,9 @@ export interface HostStats {
   autoPongs: number;
   alarmWrites: number;
   rowWrites: number;
+  /** How late the runtime delivered the alarms it was asked for: worst and mean, ms. */
+  alarmLateMax: number;
+  alarmLateMean: number;
 }
 
 /** The engine frame of a PONG. */
@@ -74,6 +77,15 @@ export class DurableHost implements ConnectionOwner {
   readonly store: AttachmentStore;
   tracker: SocketTracker | null = null;
   readonly autoPong: boolean;
+  /**
+   * Whether the alarm must look for pongs the runtime answered: only when
+   * pingInterval < pingTimeout, where a session's next ping is due before
+   * its PONG deadline. Otherwise (the defaults) each session finds its pong
+   * at its PONG deadline, O(1), and schedules the next ping from the pong's
+   * time; scanning every awaiting socket on each wake made 1,000 sockets'
+   * alarms fall seconds behind.
+   */
+  readonly #scanPongs: boolean;
   readonly conns = new Map<CfWebSocket, DoWsConnection>();
   /** Sessions whose transport is a WebSocket of this object. */
   readonly bySid = new Map<string, DoWsConnection>();
@@ -96,14 +108,13 @@ export class DurableHost implements ConnectionOwner {
     this.clock = new AlarmClock(ctx.storage);
     this.store = new AttachmentStore(sqlOf(ctx));
     this.autoPong = options.autoPong !== false;
+    this.#scanPongs = this.autoPong && (options.pingInterval ?? 25_000) < (options.pingTimeout ?? 20_000);
     const prefix = sidPrefix(ctx.id.toString());
     const userId = options.generateId;
     this.target = make({
       ...options,
       clock: this.clock,
-      // Wake-ups are billed: deadlines close together share one (within 1 s,
-      // or a tenth of pingTimeout when that is shorter, so heartbeats keep their margin).
-      timerGranularity: options.timerGranularity ?? Math.min(1000, Math.floor((options.pingTimeout ?? 20_000) / 10)),
+      timerGranularity: options.timerGranularity ?? defaultGranularity(options.pingTimeout ?? 20_000),
       generateId: async (req) => prefix + (userId ? await userId(req) : generateId()),
     });
     this.engine = this.target instanceof Engine ? this.target : this.target.engine;
@@ -121,14 +132,22 @@ export class DurableHost implements ConnectionOwner {
   }
 
   get stats(): HostStats {
-    return { ...this.#counts, alarmWrites: this.clock.writes, rowWrites: this.store.rowWrites };
+    const c = this.clock;
+    return {
+      ...this.#counts,
+      alarmWrites: c.writes,
+      rowWrites: this.store.rowWrites,
+      alarmLateMax: c.lateMax,
+      alarmLateMean: c.fired === 0 ? 0 : Math.round(c.lateSum / c.fired),
+    };
   }
 
   // ── object events ─────────────────────────────────────────────────────
 
   async fetch(request: Request): Promise<Response> {
     this.#counts.fetches++;
-    this.#collectAutoPongs();
+    // Pongs the runtime answered are collected by the alarm only: no deadline fires during a
+    // fetch, and looking at every awaiting socket on each handshake made opening n sockets O(n²).
     const response = await handleWebRequest(this.target, request, {
       remoteAddress: request.headers.get("cf-connecting-ip") ?? undefined,
       upgrade: (accept) => {
@@ -231,7 +250,7 @@ export class DurableHost implements ConnectionOwner {
 
   onPingSent(conn: DoWsConnection): void {
     conn.pingAt = this.clock.now();
-    if (this.autoPong) {
+    if (this.#scanPongs) {
       this.#awaitingPong.add(conn);
       // Every session pinged in this turn has the same due time: O(1) each.
       const due = conn.pingAt + this.engine.opts.pingInterval;
@@ -261,7 +280,13 @@ export class DurableHost implements ConnectionOwner {
 
   autoPongAt(conn: DoWsConnection): number | null {
     if (!this.autoPong) return null;
-    return this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? null;
+    const at = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? null;
+    if (at !== null && conn.pingAt !== null && at >= conn.pingAt && at !== conn.pongAt) {
+      // A pong the runtime answered, seen for the first time (by the session's PONG deadline or the scan).
+      conn.pongAt = at;
+      this.#counts.autoPongs++;
+    }
+    return at;
   }
 
   // ── sessions ──────────────────────────────────────────────────────────
@@ -300,12 +325,12 @@ export class DurableHost implements ConnectionOwner {
 
   /**
    * Hands the pongs the runtime answered to their sessions, each as if it
-   * arrived when the runtime answered it, in that order. Runs before
-   * anything else of an event, so the PONG deadlines that fall due in this
-   * event see them.
+   * arrived when the runtime answered it, in that order. Only when
+   * pingInterval < pingTimeout (see #scanPongs); runs first in the alarm, so
+   * the deadlines that fall due in it see them.
    */
   #collectAutoPongs(): void {
-    if (!this.autoPong || this.#awaitingPong.size === 0) return;
+    if (!this.#scanPongs || this.#awaitingPong.size === 0) return;
     const now = Date.now();
     const found: Array<[DoWsConnection, number]> = [];
     for (const conn of this.#awaitingPong) {
@@ -319,8 +344,6 @@ export class DurableHost implements ConnectionOwner {
     found.sort((a, b) => a[1] - b[1]);
     for (const [conn, at] of found) {
       this.#awaitingPong.delete(conn);
-      conn.pongAt = at;
-      this.#counts.autoPongs++;
       this.clock.at(at, () => conn.handler?.onMessage(PONG));
     }
   }
@@ -439,6 +462,22 @@ export class DurableHost implements ConnectionOwner {
     if (conn.json === null || conn.sid === null || conn.dead) return;
     this.store.touch(conn.ws, conn.sid, conn.json, conn.external, { p: conn.pingAt, q: conn.pongAt });
   }
+}
+
+/**
+ * Wake-ups are billed, so deadlines close together share one; but every
+ * deadline must still fire within 100 ms of its time, as on a server with
+ * exact timers. A heartbeat can add two roundings (the ping goes out up to
+ * one step late, its PONG deadline is then rounded again unless pingTimeout
+ * is a multiple of the step), and the alarm itself is delivered a few ms
+ * late: 40 ms steps keep the sum under 100 ms. Short pingTimeouts get a
+ * tenth of it, so heartbeats keep their margin. (A step of 1 s, used before,
+ * closed dead clients and fired connect and ack timeouts up to 1 s late.)
+ */
+export const MAX_GRANULARITY_MS = 40;
+
+function defaultGranularity(pingTimeout: number): number {
+  return Math.max(1, Math.min(MAX_GRANULARITY_MS, Math.floor(pingTimeout / 10)));
 }
 
 function closeQuietly(ws: CfWebSocket, code: number, reason: string): void {

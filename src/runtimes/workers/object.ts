@@ -11,6 +11,7 @@ import { type ClusterMessage, type ClusterReply, DurableObjectAdapter } from "..
 import { SqlSessionStore } from "../../adapters/durable-object-sessions.ts";
 import { DurableHost, type HostStats, type Hosted, type WorkersOptions } from "./host.ts";
 import type { CfWebSocket, DurableObjectState } from "./platform.ts";
+import { type ConfiguredClass, resolveRouteConfig, route, type RouteConfig, type RouteOptions } from "./router.ts";
 
 // biome-ignore lint: setup functions type their server themselves
 type AnyServer = Server<any, any, any, any>;
@@ -25,8 +26,16 @@ export interface DurableEngineOptions extends EngineOptions, WorkersOptions {}
 /** What setup functions receive beside the server: the object's env and state. */
 export type Setup<T, Env> = (target: T, env: Env, ctx: DurableObjectState) => void | Promise<void>;
 
-/** What `defineDurableServer` returns: a class to export from the Worker and bind in wrangler config. */
-export type DurableObjectClass<Env> = new (ctx: DurableObjectState, env: Env) => UnioDurableObject;
+/**
+ * What `defineDurableServer` returns: a class to export from the Worker and
+ * bind in wrangler config. It carries the options the router acts on
+ * (`unioConfig`), and `route(binding, options)` builds the Worker in front
+ * of it with them.
+ */
+export type DurableObjectClass<Env> = (new (ctx: DurableObjectState, env: Env) => UnioDurableObject) &
+  ConfiguredClass & {
+    route(binding: string, options?: Omit<RouteOptions<Env>, "server">): ReturnType<typeof route<Env>>;
+  };
 
 /** The methods of the Durable Object class: the runtime's handlers, cluster RPC, test hooks. */
 export interface UnioDurableObject {
@@ -63,7 +72,7 @@ export function defineDurableServer<Env = any>(
   setup: Setup<AnyServer, Env>,
   options: DurableServerOptions = {},
 ): DurableObjectClass<Env> {
-  return defineObject<Env, AnyServer>(setup, options, (opts, cluster, ctx) => {
+  return defineObject<Env, AnyServer>(setup, options, "/socket.io", (opts, cluster, ctx) => {
     const serverOpts = { ...opts } as Partial<ServerOptions>;
     const recovery = serverOpts.connectionStateRecovery;
     if (cluster || recovery) {
@@ -85,12 +94,14 @@ export function defineDurableEngine<Env = any>(
   setup: Setup<Engine, Env>,
   options: DurableEngineOptions = {},
 ): DurableObjectClass<Env> {
-  return defineObject<Env, Engine>(setup, options, (opts) => new Engine(opts));
+  // An Engine serves no client bundle.
+  return defineObject<Env, Engine>(setup, { ...options, serveClient: false } as DurableEngineOptions, "/engine.io", (opts) => new Engine(opts));
 }
 
 function defineObject<Env, T extends Hosted>(
   setup: Setup<T, Env>,
   options: DurableServerOptions | DurableEngineOptions,
+  defaultPath: string,
   make: (options: EngineOptions, cluster: DurableCluster | null, ctx: DurableObjectState) => T,
 ): DurableObjectClass<Env> {
   if (options.perMessageDeflate) {
@@ -102,7 +113,16 @@ function defineObject<Env, T extends Hosted>(
     );
   }
   const { cluster: clusterOptions, ...rest } = options as DurableServerOptions;
+  const config: RouteConfig = resolveRouteConfig(options as DurableServerOptions, defaultPath);
   return class UnioObject extends DurableObject<Env> implements UnioDurableObject {
+    /** The options the router acts on; read by `route(binding, { server: Class })`. */
+    static readonly unioConfig: RouteConfig = config;
+
+    /** The Worker in front of objects of this class, bound as `binding`, configured by this class's options. */
+    static route(binding: string, routeOptions: Omit<RouteOptions<Env>, "server"> = {}) {
+      return route<Env>(binding, { ...routeOptions, server: UnioObject });
+    }
+
     #host: DurableHost;
     #cluster: DurableCluster | null;
 

@@ -17,7 +17,32 @@ import type { TransportName } from "../../engine/types.ts";
 import type { DurableObjectId, DurableObjectNamespace, ExecutionContext } from "./platform.ts";
 import { objectIdOfSid } from "./sid.ts";
 
+/**
+ * The server options the router acts on. A class made by
+ * `defineDurableServer` / `defineDurableEngine` carries them (`unioConfig`),
+ * so the router reads the one configuration the objects run with.
+ */
+export interface RouteConfig {
+  path: string;
+  transports: TransportName[];
+  allowEIO3: boolean;
+  cors: CorsOptions | undefined;
+  serveClient: boolean;
+}
+
+/** What the router needs of a Durable Object class: its configuration. */
+export interface ConfiguredClass {
+  readonly unioConfig: RouteConfig;
+}
+
 export interface RouteOptions<Env = any> {
+  /**
+   * The class bound as `binding` (what `defineDurableServer` returned): the
+   * router then takes path, transports, cors, allowEIO3 and serveClient from
+   * the options the class was defined with, and they must not be given here
+   * again. `Class.route(binding, options)` is the same.
+   */
+  server?: ConfiguredClass;
   /**
    * Names the object a new session goes to (default: one object, "default").
    * Reconnections carry the same query, so a function of the query keeps a
@@ -58,9 +83,10 @@ const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
  * export default route("CHAT", { name: (req) => new URL(req.url).searchParams.get("room") ?? "lobby" });
  */
 export function route<Env = any>(binding: string, options: RouteOptions<Env> = {}) {
-  const path = (options.path ?? "/socket.io").replace(/\/$/, "") + "/";
-  const transports = options.transports ?? ["polling", "websocket"];
-  const cors: CorsOptions | undefined = options.cors === true ? {} : options.cors || undefined;
+  const config = routeConfig(options);
+  const path = config.path;
+  const transports = config.transports;
+  const cors = config.cors;
   const nameOf = options.name ?? (() => "default");
 
   async function refuse(request: Request, err: RequestError): Promise<Response> {
@@ -74,7 +100,7 @@ export function route<Env = any>(binding: string, options: RouteOptions<Env> = {
       if (!url.pathname.startsWith(path)) {
         return options.fetch ? options.fetch(request, env, ctx) : new Response("Not Found", { status: 404 });
       }
-      if (options.serveClient !== false && url.pathname.length > path.length) {
+      if (config.serveClient && url.pathname.length > path.length) {
         const file = await serveClientFile(fromWebRequest(request), path, { cors });
         // The body may be gzip already: workerd must send it as is, not encode it again.
         if (file) return new Response(file.body as BodyInit, { status: file.status, headers: file.headers, encodeBody: "manual" } as ResponseInit);
@@ -86,7 +112,7 @@ export function route<Env = any>(binding: string, options: RouteOptions<Env> = {
       const ns = (env as Record<string, unknown>)[binding] as DurableObjectNamespace | undefined;
       if (!ns) throw new Error(`unio: no Durable Object binding "${binding}" in env`);
       const upgrade = (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
-      const checked = verify(request, url.searchParams, upgrade, transports, options.allowEIO3 === true);
+      const checked = verify(request, url.searchParams, upgrade, transports, config.allowEIO3);
       if (typeof checked !== "string") return refuse(request, checked);
       let id: DurableObjectId;
       if (checked) {
@@ -99,6 +125,35 @@ export function route<Env = any>(binding: string, options: RouteOptions<Env> = {
       }
       return ns.get(id).fetch(request);
     },
+  };
+}
+
+const SERVER_KEYS = ["path", "transports", "allowEIO3", "cors", "serveClient"] as const;
+
+/** The configuration of the class when one is given, else the route's own options (with the server's defaults). */
+function routeConfig(options: RouteOptions): RouteConfig {
+  if (options.server) {
+    const twice = SERVER_KEYS.filter((k) => options[k] !== undefined);
+    if (twice.length > 0) {
+      // A second copy would drift from the one the objects run with.
+      throw new Error(`unio: route(): ${twice.join(", ")} come from the server class's options; give them only to defineDurableServer`);
+    }
+    return options.server.unioConfig;
+  }
+  return resolveRouteConfig(options, "/socket.io");
+}
+
+/** Server options as the router uses them, with the defaults of the engine and the Server. */
+export function resolveRouteConfig(
+  o: { path?: string; transports?: TransportName[]; allowEIO3?: boolean; cors?: boolean | CorsOptions; serveClient?: boolean },
+  defaultPath: string,
+): RouteConfig {
+  return {
+    path: (o.path || defaultPath).replace(/\/$/, "") + "/",
+    transports: o.transports ?? ["polling", "websocket"],
+    allowEIO3: o.allowEIO3 === true,
+    cors: o.cors === true ? {} : o.cors || undefined,
+    serveClient: o.serveClient !== false,
   };
 }
 

@@ -24,7 +24,8 @@ export function sidPrefix(objectIdHex: string): string {
 
 /** The object id (64 hex digits) a sid names, or `null` for anything malformed. */
 export function objectIdOfSid(sid: string): string | null {
-  if (sid.length <= PREFIX_LENGTH || !URL_SAFE.test(sid)) return null;
+  // Only the prefix is ours: the rest is the app's generateId, which may use any characters.
+  if (sid.length <= PREFIX_LENGTH || !URL_SAFE.test(sid.slice(0, PREFIX_LENGTH))) return null;
   const bytes = decodeBase64(sid.slice(0, PREFIX_LENGTH).replace(/-/g, "+").replace(/_/g, "/") + "=");
   if (!bytes || bytes.length !== 32) return null;
   let hex = "";
