@@ -89,7 +89,7 @@ describe("node:cluster: @socket.io/sticky + @socket.io/cluster-adapter with thre
   let url: string;
 
   beforeAll(async () => {
-    primary = await startFixture("cluster.ts", { WORKERS: "unio,unio,unio", REQUESTS_TIMEOUT: "3000" });
+    primary = await startFixture("cluster.ts", { WORKERS: "unio,unio,unio" });
     url = primary.url;
   });
 
@@ -214,7 +214,7 @@ describe("node:cluster: unio and socket.io 4.8 workers behind one primary", () =
   let url: string;
 
   beforeAll(async () => {
-    primary = await startFixture("cluster.ts", { WORKERS: "unio,socketio,unio", REQUESTS_TIMEOUT: "3000" });
+    primary = await startFixture("cluster.ts", { WORKERS: "unio,socketio,unio" });
     url = primary.url;
   });
 
