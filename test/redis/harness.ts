@@ -233,7 +233,12 @@ export async function connect(
   const socket = ioc(url, { transports: ["websocket"], forceNew: true, reconnection: false, ...opts });
   openClients.add(socket);
   const welcome = await new Promise<{ node: string; id: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no welcome from ${url}`)), timeout);
+    const timer = setTimeout(() => {
+      // A socket that never got its welcome is ended, not left connecting.
+      openClients.delete(socket);
+      socket.disconnect();
+      reject(new Error(`no welcome from ${url}`));
+    }, timeout);
     socket.once("welcome", (w: { node: string; id: string }) => {
       clearTimeout(timer);
       resolve(w);
