@@ -43,7 +43,7 @@ export async function until<T>(fn: () => T | Promise<T>, timeout = 10_000, what 
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }
 
-function waitForLine(child: ChildProcess, match: (line: string) => unknown, timeout: number, what: string): Promise<string> {
+export function waitForLine(child: ChildProcess, match: (line: string) => unknown, timeout: number, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let buffer = "";
     let stderr = "";
@@ -75,7 +75,7 @@ function waitForLine(child: ChildProcess, match: (line: string) => unknown, time
   });
 }
 
-function exited(child: ChildProcess, timeout: number): Promise<void> {
+export function exited(child: ChildProcess, timeout: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, timeout);
@@ -233,7 +233,12 @@ export async function connect(
   const socket = ioc(url, { transports: ["websocket"], forceNew: true, reconnection: false, ...opts });
   openClients.add(socket);
   const welcome = await new Promise<{ node: string; id: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no welcome from ${url}`)), timeout);
+    const timer = setTimeout(() => {
+      // A socket that never got its welcome is ended, not left connecting.
+      openClients.delete(socket);
+      socket.disconnect();
+      reject(new Error(`no welcome from ${url}`));
+    }, timeout);
     socket.once("welcome", (w: { node: string; id: string }) => {
       clearTimeout(timer);
       resolve(w);

@@ -1,0 +1,164 @@
+/**
+ * Harness for the socket.io adapter packages that need more than Redis: a
+ * fixture process that prints {"port":N,...} once ready (a node:cluster
+ * primary, an adapter node), and a throwaway PostgreSQL cluster per test
+ * file. Client helpers come from the Redis harness.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { exited, freePort, waitForLine } from "../redis/harness.ts";
+
+export * from "../redis/harness.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface FixtureProcess {
+  port: number;
+  url: string;
+  /** The ready line, parsed. */
+  info: Record<string, unknown>;
+  child: ChildProcess;
+  stderr(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs test/adapters/fixtures/<name> on Node (tsx) and waits for its {"port":N} line. */
+export async function startFixture(name: string, env: Record<string, string>, timeout = 30_000): Promise<FixtureProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", `${root}test/adapters/fixtures/${name}`], {
+    cwd: root,
+    env: { ...(process.env as Record<string, string>), NO_COLOR: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer) => {
+    stderr += c.toString();
+    if (stderr.length > 20_000) stderr = stderr.slice(-20_000);
+  });
+  const isReady = (l: string) => {
+    try {
+      return typeof JSON.parse(l).port === "number";
+    } catch {
+      return false;
+    }
+  };
+  const line = await waitForLine(child, isReady, timeout, name);
+  child.stdout?.resume();
+  const info = JSON.parse(line) as Record<string, unknown>;
+  const port = info.port as number;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    info,
+    child,
+    stderr: () => stderr,
+    async kill(signal = "SIGTERM") {
+      child.kill(signal);
+      await exited(child, 5000);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await exited(child, 5000);
+      }
+    },
+  };
+}
+
+/** The newest Debian PostgreSQL server binaries (/usr/lib/postgresql/<v>/bin), or null. */
+export function postgresBin(): string | null {
+  const base = "/usr/lib/postgresql";
+  if (!existsSync(base)) return null;
+  const versions = readdirSync(base)
+    .filter((v) => existsSync(join(base, v, "bin", "postgres")) && existsSync(join(base, v, "bin", "initdb")))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions.length ? join(base, versions[0]!, "bin") : null;
+}
+
+export interface PostgresServer {
+  port: number;
+  /** A `pg` connection string (user postgres, trust auth, database postgres). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway PostgreSQL cluster: `initdb` into a temp dir, then `postgres`
+ * on 127.0.0.1 and a free port, trust auth, no fsync; stop() ends it and
+ * removes the dir. PostgreSQL refuses to run as root, so as root both run
+ * as the `postgres` user (the Debian package creates it).
+ */
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = postgresBin();
+  if (!bin) throw new Error("PostgreSQL is not installed (no /usr/lib/postgresql/<v>/bin/postgres): apt-get install postgresql");
+  let ids: { uid?: number; gid?: number } = {};
+  const dir = mkdtempSync(join(tmpdir(), "unio-pg-"));
+  if (process.getuid?.() === 0) {
+    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
+    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
+    chownSync(dir, uid, gid);
+    ids = { uid, gid };
+  }
+  chmodSync(dir, 0o700);
+  const data = join(dir, "data");
+  const env = { ...(process.env as Record<string, string>), LC_ALL: "C", HOME: dir };
+  await new Promise<void>((resolve, reject) => {
+    const init = spawn(join(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"], {
+      ...ids,
+      cwd: dir,
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    init.stderr?.on("data", (c: Buffer) => (err += c.toString()));
+    init.on("error", reject);
+    init.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`initdb exited ${code}: ${err}`))));
+  });
+  const port = await freePort();
+  const child = spawn(
+    join(bin, "postgres"),
+    ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "logging_collector=off"],
+    { ...ids, cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  try {
+    // The server logs to stderr; this line comes once it takes connections.
+    await new Promise<void>((resolve, reject) => {
+      let log = "";
+      const timer = setTimeout(() => done(new Error(`postgres: not ready within 30 s\n${log}`)), 30_000);
+      const onData = (c: Buffer) => {
+        log += c.toString();
+        if (log.includes("database system is ready to accept connections")) done();
+      };
+      const onExit = (code: number | null) => done(new Error(`postgres exited (${code}) before ready\n${log}`));
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        child.stderr?.off("data", onData);
+        child.off("exit", onExit);
+        if (err) reject(err);
+        else resolve();
+      };
+      child.stderr?.on("data", onData);
+      child.on("exit", onExit);
+    });
+  } catch (err) {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  child.stderr?.resume();
+  child.stdout?.resume();
+  return {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async stop() {
+      // SIGQUIT: immediate shutdown (nothing here needs to survive).
+      child.kill("SIGQUIT");
+      await exited(child, 10_000);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await exited(child, 5000);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
