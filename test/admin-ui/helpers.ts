@@ -128,20 +128,7 @@ export async function connectApp(
 }
 
 /** The args of the next `event` on a client socket; rejects after `timeout` ms. */
-export function nextEvent<T extends unknown[] = any[]>(socket: ClientSocket, event: string, timeout = 5000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off(event, on);
-      reject(new Error(`no "${event}" within ${timeout} ms`));
-    }, timeout);
-    const on = (...args: unknown[]) => {
-      clearTimeout(timer);
-      socket.off(event, on);
-      resolve(args as T);
-    };
-    socket.on(event, on);
-  });
-}
+export { next as nextEvent } from "../redis/harness.ts";
 
 /** Resolves once `fn()` holds; rejects after `timeout` ms. */
 export async function until(fn: () => unknown, timeout = 5000, what = "condition"): Promise<void> {
