@@ -206,21 +206,20 @@ const serversOf = new WeakMap<RequestTarget, Set<NodeHttpServer>>();
 /** Records `target` on `server`; false when it was already there. */
 function register(server: NodeHttpServer, target: RequestTarget): boolean {
   let set = attachedTargets.get(server);
-  if (!set) attachedTargets.set(server, (set = new Set()));
+  if (!set) {
+    // A server's entry outlives detaches, so this runs (and hooks "close") once per server.
+    attachedTargets.set(server, (set = new Set()));
+    server.on("close", onServerClose);
+  }
   if (set.has(target)) return false;
   set.add(target);
   let servers = serversOf.get(target);
   if (!servers) serversOf.set(target, (servers = new Set()));
   servers.add(server);
-  if (!closeHooked.has(server)) {
-    closeHooked.add(server);
-    server.on("close", onServerClose);
-  }
   return true;
 }
 
-/** Servers whose "close" we listen to, and the targets whose listeners each server has. */
-const closeHooked = new WeakSet<NodeHttpServer>();
+/** The targets whose listeners each server has (they stay after a detach). */
 const listening = new WeakMap<NodeHttpServer, WeakSet<RequestTarget>>();
 
 /** True the first time for a pair: the listeners a target adds to a server are added once. */
