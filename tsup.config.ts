@@ -8,11 +8,15 @@ export default defineConfig({
     "runtimes/deno": "src/runtimes/deno.ts",
     "runtimes/workers": "src/runtimes/workers.ts",
     "adapters/redis": "src/adapters/redis.ts",
+    cluster: "src/cluster.ts",
+    testing: "src/testing.ts",
   },
   // Dual package: ESM (.js) and CommonJS (.cjs), each with its own declarations (.d.ts, .d.cts).
   format: ["esm", "cjs"],
   // import.meta.url in the CommonJS build (the client bundle is located relative to it).
   shims: true,
+  // Keep "node:" on built-in imports: Deno and Workers need it, and the core-purity test reads it.
+  removeNodeProtocol: false,
   target: "es2022",
   dts: true,
   clean: true,
