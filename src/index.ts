@@ -20,6 +20,15 @@ export {
   type AdapterEvents,
 } from "./socket/adapter.ts";
 export { SessionAwareAdapter } from "./socket/session-aware-adapter.ts";
+// ── Production controls (unio additions): metrics, event rate ──────────
+export {
+  forEachMetric,
+  toPrometheus,
+  type MetricKind,
+  type MetricSink,
+  type MetricsSnapshot,
+} from "./socket/metrics.ts";
+export type { EventRateLimit } from "./socket/rate-limit.ts";
 export type { AdapterLike, WriteOptions } from "./socket/adapter-contract.ts";
 export {
   setClientBundleLoader,
@@ -75,6 +84,7 @@ export type { Packet, Parser, ParserEncoder, ParserDecoder } from "./protocol/so
 export { Engine, type EngineEvents } from "./engine/engine.ts";
 export type {
   EngineOptions,
+  HandshakeRateLimit,
   CookieOptions,
   AllowRequest,
   HttpCompressionOptions,

@@ -19,7 +19,9 @@ import type {
   WsConnection,
   WsHandler,
 } from "./facade.ts";
+import { EngineCounters } from "./counters.ts";
 import { generateId as defaultGenerateId } from "./id.ts";
+import { HandshakeLimits } from "./limits.ts";
 import {
   type EngineOptions,
   type ResolvedEngineOptions,
@@ -78,11 +80,20 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    * recipients are exactly one topic's subscribers (see `Session.fanoutReady`).
    */
   fanout: Fanout | null = null;
+  /** Counters for `metrics()`, with the `metrics` option; `null` (nothing counted) without. */
+  readonly counters: EngineCounters | null;
+  /** `maxConnections` / `handshakeRateLimit`, when either is set. */
+  readonly #limits: HandshakeLimits | null;
 
   constructor(options: EngineOptions = {}, defaultPath = "/engine.io") {
     super();
     this.opts = resolveEngineOptions(options, defaultPath);
     this.scheduler = new Scheduler(this.opts.clock, this.opts.timerGranularity);
+    this.counters = this.opts.metrics ? new EngineCounters() : null;
+    const { maxConnections, handshakeRateLimit } = this.opts;
+    this.#limits = HandshakeLimits.wanted(maxConnections, handshakeRateLimit)
+      ? new HandshakeLimits(maxConnections, handshakeRateLimit)
+      : null;
   }
 
   get clock() {
@@ -122,7 +133,8 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (req.method === "OPTIONS" && cors && !cors.preflightContinue) {
       return { status: cors.optionsSuccessStatus ?? 204, headers: { ...headers, "content-length": "0" }, body: "" };
     }
-    const refused = this.#verify(req, query, false) ?? (query.get("sid") ? undefined : await this.#verifyHandshake(req, query));
+    const refused =
+      this.#verify(req, query, false) ?? (query.get("sid") ? undefined : this.#admit(req) ?? (await this.#verifyHandshake(req, query)));
     if (refused) return this.#refuse(req, refused, headers);
 
     headers["cache-control"] = "no-store";
@@ -157,6 +169,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     const session = new Session(this, id, req, transport);
     this.clients.set(id, session);
     const response = transport.poll(req, headers);
+    if (this.counters) this.counters.handshakesPolling++;
     session.open();
     this.emitReserved("connection", session);
     return response;
@@ -171,7 +184,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     const headers = await this.#corsHeaders(req);
     if (typeof headers === "string") return { kind: "reject", response: this.#refuse(req, this.#corsError(headers), {}) };
     const sid = query.get("sid");
-    const refused = this.#verify(req, query, true) ?? (sid ? undefined : await this.#verifyHandshake(req, query));
+    const refused = this.#verify(req, query, true) ?? (sid ? undefined : this.#admit(req) ?? (await this.#verifyHandshake(req, query)));
     if (refused) return { kind: "reject", response: this.#refuse(req, refused, headers) };
     const supportsBinary = !query.has("b64");
     const { maxHttpBufferSize } = this.opts;
@@ -208,6 +221,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
         const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, protocolOf(query));
         const session = new Session(this, id, req, ws);
         this.clients.set(id, session);
+        if (this.counters) this.counters.handshakesWebsocket++;
         session.open();
         this.emitReserved("connection", session);
         return ws;
@@ -294,6 +308,11 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     return undefined;
   }
 
+  /** The load limits, before the user's allowRequest: a refused client costs no user code. */
+  #admit(req: IncomingRequest): RequestError | undefined {
+    return this.#limits?.check(req.remoteAddress, this.clients.size, this.opts.clock.now());
+  }
+
   /** Handshake-only checks: allowRequest, then the protocol version. */
   async #verifyHandshake(req: IncomingRequest, query: URLSearchParams): Promise<RequestError | undefined> {
     const allow = this.opts.allowRequest;
@@ -332,6 +351,12 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   }
 
   #refuse(req: IncomingRequest, err: RequestError, headers: Record<string, string>): OutgoingResponse {
+    const c = this.counters;
+    if (c) {
+      if (err.status === 503) c.refusedMaxConnections++;
+      else if (err.status === 429) c.refusedRateLimit++;
+      else c.refusedOther++;
+    }
     this.emitReserved("connection_error", {
       req,
       code: err.code,

@@ -30,6 +30,10 @@ export interface RequestError {
   /** Overrides the standard message in the body (allowRequest's text). */
   message?: string;
   context: Record<string, unknown>;
+  /** A refusal for load rather than for the request (limits.ts): its status (429, 503)... */
+  status?: number;
+  /** ...and the seconds a client should wait, sent as `Retry-After`. */
+  retryAfter?: number;
 }
 
 /** The payload of the engine's `connection_error` event. */
@@ -47,11 +51,9 @@ export function requestError(code: ErrorCode, context: Record<string, unknown> =
 /** 400 with `{"code":N,"message":"..."}`; 403 for Forbidden, as the reference does for polling. */
 export function errorResponse(err: RequestError, headers: Record<string, string>): OutgoingResponse {
   const body = JSON.stringify({ code: err.code, message: err.message ?? ERROR_MESSAGES[err.code] });
-  return {
-    status: err.code === ErrorCode.FORBIDDEN ? 403 : 400,
-    headers: { ...headers, "content-type": "application/json" },
-    body,
-  };
+  const out: Record<string, string> = { ...headers, "content-type": "application/json" };
+  if (err.retryAfter !== undefined) out["retry-after"] = String(err.retryAfter);
+  return { status: err.status ?? (err.code === ErrorCode.FORBIDDEN ? 403 : 400), headers: out, body };
 }
 
 /** A bare status reply (413, 500, the 400s of the polling transport). */

@@ -56,6 +56,14 @@ export interface PerMessageDeflateOptions {
 /** `perMessageDeflate` after defaults: `false`, or the settings with a threshold. */
 export type ResolvedPerMessageDeflate = false | (PerMessageDeflateOptions & { threshold: number });
 
+/** `handshakeRateLimit`: at most `max` handshakes per address in each `windowMs`. */
+export interface HandshakeRateLimit {
+  max: number;
+  windowMs: number;
+  /** Slots of the address table (rounded up to a power of two). Default 4096. */
+  tableSize?: number;
+}
+
 /** Engine.IO server options; defaults are the reference's. */
 export interface EngineOptions {
   /** Request path prefix. Default "/engine.io/" ("/socket.io/" under a Socket.IO Server). */
@@ -76,6 +84,45 @@ export interface EngineOptions {
    * Default 16 MiB.
    */
   maxBufferedBytes?: number;
+  /**
+   * Backpressure (unio addition): bytes queued for a client (`socket.conn.bufferedAmount`)
+   * above which it counts as not keeping up. While over it a volatile emit to
+   * that client is dropped (instead of socket.io's "dropped unless nothing is
+   * in flight"), and once the queue falls back under it `socket.conn` emits
+   * `"drain"`. `maxBufferedBytes` stays the hard limit. Default 0: off.
+   *
+   * @example
+   * const io = new Server({ bufferedLowWaterMark: 64 * 1024 });
+   * setInterval(() => io.volatile.emit("tick", Date.now()), 50); // slow clients skip ticks
+   */
+  bufferedLowWaterMark?: number;
+  /**
+   * Most Engine.IO sessions open at once (unio addition). A handshake beyond
+   * it, polling or WebSocket-only, gets HTTP 503 with the Engine.IO error
+   * JSON (`{"code":3,"message":"Too many connections"}`) and `Retry-After`.
+   * Default 0: no limit.
+   * @example new Server({ maxConnections: 10_000 })
+   */
+  maxConnections?: number;
+  /**
+   * Handshakes allowed per client address (the runtime's peer address) in a
+   * fixed window (unio addition); more get HTTP 429 with the error JSON
+   * (`{"code":3,"message":"Too many requests"}`) and `Retry-After` (seconds
+   * until the window ends). Addresses live in a fixed-size table
+   * (`tableSize`, default 4096 slots), so a flood from spoofed or many
+   * addresses cannot grow memory; an address pushed out of a full table
+   * starts a fresh window. Requests whose address the runtime cannot tell
+   * ("") are not limited. Default: off.
+   * @example new Server({ handshakeRateLimit: { max: 20, windowMs: 10_000 } })
+   */
+  handshakeRateLimit?: HandshakeRateLimit;
+  /**
+   * Count packets, bytes, handshakes, upgrades and disconnects for
+   * `io.metrics()` (unio addition). Gauges (connections, buffered bytes,
+   * pending acks) are read at snapshot time and need no counting. Default false.
+   * @example const io = new Server({ metrics: true }); io.metrics().packets.in
+   */
+  metrics?: boolean;
   /** Enabled transports. Default ["polling", "websocket"]. */
   transports?: TransportName[];
   /** Advertise upgrades in the handshake. Default true. */
@@ -135,10 +182,10 @@ export interface EngineOptions {
 export type ResolvedEngineOptions = Required<
   Omit<
     EngineOptions,
-    "allowRequest" | "cors" | "initialPacket" | "generateId" | "cookie" | "httpCompression" | "perMessageDeflate"
+    "allowRequest" | "cors" | "initialPacket" | "generateId" | "cookie" | "httpCompression" | "perMessageDeflate" | "handshakeRateLimit"
   >
 > &
-  Pick<EngineOptions, "allowRequest" | "initialPacket" | "generateId"> & {
+  Pick<EngineOptions, "allowRequest" | "initialPacket" | "generateId" | "handshakeRateLimit"> & {
     cors: CorsOptions | undefined;
     cookie: CookieOptions | undefined;
     /** `false`, or the smallest body compressed. */
@@ -171,6 +218,10 @@ export function resolveEngineOptions(opts: EngineOptions, defaultPath = "/engine
     upgradeTimeout: opts.upgradeTimeout ?? 10000,
     maxHttpBufferSize: opts.maxHttpBufferSize ?? 1e6,
     maxBufferedBytes: opts.maxBufferedBytes ?? 16 * 1024 * 1024,
+    bufferedLowWaterMark: opts.bufferedLowWaterMark ?? 0,
+    maxConnections: opts.maxConnections ?? 0,
+    handshakeRateLimit: opts.handshakeRateLimit,
+    metrics: opts.metrics === true,
     transports: opts.transports ?? ["polling", "websocket"],
     allowUpgrades: opts.allowUpgrades !== false,
     allowEIO3: opts.allowEIO3 === true,

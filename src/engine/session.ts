@@ -1,5 +1,6 @@
 import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
 import { decodePacketV3 } from "../protocol/engine-io-v3.ts";
+import type { EngineCounters } from "./counters.ts";
 import { Emitter } from "./emitter.ts";
 import type { IncomingRequest, WsConnection } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
@@ -37,6 +38,8 @@ export interface SessionHost {
   readonly opts: ResolvedEngineOptions;
   readonly scheduler: Scheduler;
   readonly binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
+  /** Where packets, bytes, upgrades and closes are counted; null when metrics are off. */
+  readonly counters?: EngineCounters | null;
   onSessionClose(session: Session): void;
 }
 
@@ -47,6 +50,14 @@ const UPGRADE_DUE = 2;
 const CLOSE_DUE = 3;
 /** v3: the client's next ping is overdue (it pings, the server answers). */
 const CLIENT_PING_DUE = 4;
+/** Over `bufferedLowWaterMark`: look again whether the runtime wrote enough to emit "drain". */
+const DRAIN_CHECK = 5;
+/**
+ * How often a congested session re-reads its runtime's buffered amount. No
+ * runtime tells every shim when a WebSocket's buffer empties (Deno and
+ * Workers have no such event), so congested sessions, and only those, poll.
+ */
+const DRAIN_CHECK_MS = 50;
 
 /** How long a gracefully closing polling session waits for a GET to carry `1`. */
 const POLLING_CLOSE_TIMEOUT = 30_000;
@@ -99,6 +110,8 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #flushQueued = false;
   #flushTask: (() => void) | null = null;
   #handler: SessionHandler | null = null;
+  /** Over `bufferedLowWaterMark` since the last "drain"; the entry re-checks until it is not. */
+  #drainCheck: TimerEntry | null = null;
   /** The facts of the opening request, copied: the runtime's request object is not kept alive. */
   readonly request: IncomingRequest;
 
@@ -127,6 +140,17 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   get upgrading(): boolean {
     return this.#probe !== null;
+  }
+
+  /**
+   * Bytes queued for the client and not yet written out: the write buffer
+   * (polling: what waits for the next GET) plus, on a WebSocket, what the
+   * runtime holds unsent (0 where the runtime cannot tell, as on Workers).
+   * @example if (socket.conn.bufferedAmount > 1e6) socket.conn.once("drain", resume);
+   */
+  get bufferedAmount(): number {
+    const t = this.transport;
+    return this.#bufferedBytes + (t instanceof WebSocketTransport ? t.conn.bufferedAmount : 0);
   }
 
   /** Sends the handshake and starts the heartbeat. */
@@ -198,18 +222,41 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   #enqueue(item: WireItem): void {
     if (this.hasListeners("packetCreate")) this.emitReserved("packetCreate", createdPacket(item, this.host.binaryType));
+    const c = this.host.counters;
+    if (c) {
+      c.packetsOut++;
+      c.bytesOut += item.size;
+    }
     const t = this.transport;
     // Fast path: an open WebSocket with nothing queued gets the frame now.
     if (t instanceof WebSocketTransport && this.#buffer === null && !t.closed) {
       t.send(item);
       if (this.#overBuffered(t)) this.#overflow();
-      else if (this.#callbacks) this.#runCallbacks();
+      else {
+        if (this.#callbacks) this.#runCallbacks();
+        if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
+      }
       return;
     }
     (this.#buffer ??= []).push(item);
     this.#bufferedBytes += item.size;
     if (this.#bufferedBytes > this.host.opts.maxBufferedBytes) return this.#overflow();
+    if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
     this.#scheduleFlush();
+  }
+
+  /** With `bufferedLowWaterMark`: starts watching for the drain once over the mark. */
+  #checkCongestion(): void {
+    if (this.#drainCheck !== null || this.bufferedAmount <= this.host.opts.bufferedLowWaterMark) return;
+    this.#drainCheck = this.host.scheduler.schedule(this, DRAIN_CHECK, DRAIN_CHECK_MS);
+  }
+
+  /** Congested, and now back under the mark: "drain" (once per congestion). */
+  #drainedBelowMark(): boolean {
+    if (this.#drainCheck === null || this.bufferedAmount > this.host.opts.bufferedLowWaterMark) return false;
+    this.#drainCheck.cancel();
+    this.#drainCheck = null;
+    return true;
   }
 
   // ── fan-out: runtimes that publish to topics natively ─────────────────
@@ -245,9 +292,15 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     if (messages && this.hasListeners("packetCreate")) {
       for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType));
     }
+    const c = this.host.counters;
+    if (c && messages) {
+      c.packetsOut += messages.length;
+      for (let i = 0; i < messages.length; i++) c.bytesOut += messages[i]!.size;
+    }
     const t = this.transport;
     if (t instanceof WebSocketTransport) t.noteSent();
     if (this.#overBuffered(t)) this.#overflow();
+    else if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
   }
 
   /** Whether messages wait in the write buffer (a transport is busy while they do). */
@@ -284,6 +337,8 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     // Whatever the runtime could not write yet counts against the limit too.
     if (this.#overBuffered(t)) return this.#overflow();
     this.#runCallbacks();
+    // The "drain" below also ends a congestion if the flush brought the queue under the mark.
+    if (this.#drainCheck !== null) this.#drainedBelowMark();
     this.emitReserved("drain");
     if (this.readyState === "closing" && this.#buffer === null) this.#finishGracefulClose();
   }
@@ -323,6 +378,11 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
       case CLIENT_PING_DUE:
         this.#onClose("ping timeout");
         break;
+      case DRAIN_CHECK:
+        this.#drainCheck = null;
+        if (this.bufferedAmount <= this.host.opts.bufferedLowWaterMark) this.emitReserved("drain");
+        else this.#drainCheck = this.host.scheduler.schedule(this, DRAIN_CHECK, DRAIN_CHECK_MS);
+        break;
     }
   }
 
@@ -345,6 +405,12 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #onPacket(p: EnginePacket): void {
     if (this.readyState !== "open") return;
     if (this.hasListeners("packet")) this.emitReserved("packet", receivedPacket(p, this.host.binaryType));
+    const c = this.host.counters;
+    if (c) {
+      c.packetsIn++;
+      const d = p.data;
+      c.bytesIn += 1 + (d === undefined ? 0 : typeof d === "string" ? d.length : d.byteLength);
+    }
     switch (p.type) {
       case "message":
         this.#onMessage(this.#toBinaryType(p.data ?? ""));
@@ -463,6 +529,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.#probed = false;
     this.transport.close(NOOP);
     this.transport = ws;
+    if (this.host.counters) this.host.counters.upgrades++;
     // The layer above subscribes the new WebSocket to its topics before anything else is written.
     this.#handler?.onUpgrade?.();
     this.emitReserved("upgrade", ws);
@@ -515,6 +582,9 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.readyState = "closed";
     this.#heartbeat?.cancel();
     this.#heartbeat = null;
+    this.#drainCheck?.cancel();
+    this.#drainCheck = null;
+    if (this.host.counters) this.host.counters.closes[reason]++;
     this.#abortUpgrade();
     // A client that ended the session itself gets a noop on its held GET; otherwise the close packet.
     this.transport.close(reason === "transport close" ? NOOP : CLOSE);

@@ -34,7 +34,11 @@ export interface EngineSocketEvents {
   upgrade: (transport: EngineTransport) => void;
   /** A PONG arrived. */
   heartbeat: () => void;
-  /** The write buffer was handed to the transport and is empty. */
+  /**
+   * The write buffer was handed to the transport and is empty; with
+   * `bufferedLowWaterMark`, also once `bufferedAmount` falls back under the
+   * mark after going over it (a WebSocket whose runtime wrote its backlog).
+   */
   drain: () => void;
   /** A packet was created to be sent (every message, ping and close); emitted only to listeners. */
   packetCreate: (packet: EnginePacketInfo) => void;
@@ -75,6 +79,8 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
   readonly transport: EngineTransport;
   /** Whether an upgrade is in progress. */
   readonly upgrading: boolean;
+  /** Bytes queued for the client and not yet written (write buffer + the runtime's WebSocket buffer). */
+  readonly bufferedAmount: number;
   /**
    * Queues a message. `callback` runs once it has been written out.
    * @example socket.send("hello"); socket.send(new Uint8Array([1, 2]));

@@ -24,6 +24,8 @@ class PendingAck implements TimerTarget {
   ) {}
   onTimer(): void {
     this.registry.map.delete(this.id);
+    const counters = this.registry.counters;
+    if (counters) counters.acksTimedOut++;
     this.fn.call(this.registry.thisArg, new Error("operation has timed out"));
   }
   settle(args: unknown[]): void {
@@ -61,7 +63,13 @@ export function collectResponses<T>(send: (cb: (err: (Error & { responses?: unkn
 export class AckRegistry {
   readonly map = new Map<number, AckCallback | PendingAck>();
 
-  constructor(readonly thisArg: unknown) {}
+  /**
+   * @param counters where an expired deadline is counted (`metrics: true`).
+   */
+  constructor(
+    readonly thisArg: unknown,
+    readonly counters: { acksTimedOut: number } | null = null,
+  ) {}
 
   /** Waits for `id` with no deadline (socket.io's default) or, with `timeout`, up to `timeout` ms. */
   add(id: number, fn: AckCallback, timeout?: number, scheduler?: Scheduler): void {

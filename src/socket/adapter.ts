@@ -27,6 +27,7 @@ import type {
   SessionToPersist,
   SocketId,
 } from "./types.ts";
+import { dropsVolatile } from "./volatile.ts";
 
 /** Events an adapter emits about rooms (`io.of("/").adapter.on("join-room", ...)`). */
 export interface AdapterEvents {
@@ -256,7 +257,7 @@ export class Adapter extends Emitter<AdapterEvents> {
       if (!socket) continue; // joined in a middleware, not connected yet: not subscribed either
       const conn = socket.client.conn;
       // A volatile packet skips busy sockets: only a publish that drops none is taken.
-      if (!conn.fanoutReady || (volatile && !conn.transport.writable)) return false;
+      if (!conn.fanoutReady || (volatile && dropsVolatile(conn, this.nsp.server.engine.opts.bufferedLowWaterMark))) return false;
       count++;
     }
     // One recipient gains nothing from a publish.

@@ -89,6 +89,8 @@ class AckCollector implements TimerTarget {
   }
 
   onTimer(): void {
+    const counters = this.adapter.nsp.server._counters;
+    if (counters && !this.done) counters.acksTimedOut++;
     this.fail(new Error("operation has timed out"));
   }
 
@@ -187,9 +189,12 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData = any>
       last as BroadcastAck,
       this.flags.expectSingleResponse === true,
     );
-    if (this.flags.timeout !== undefined) {
-      collector.entry = this.adapter.nsp.server._scheduler.schedule(collector, 0, this.flags.timeout);
-    }
+    // Without `timeout()`, the server's `ackTimeout` (if any) bounds the wait, here and,
+    // carried in the flags as `timeout()` would be, on the other nodes of a cluster.
+    const server = this.adapter.nsp.server;
+    const timeout = this.flags.timeout ?? server._ackTimeout;
+    if (timeout !== undefined) collector.entry = server._scheduler.schedule(collector, 0, timeout);
+    if (this.flags.timeout === undefined && timeout !== undefined) opts.flags = { ...this.flags, timeout };
     this.adapter.broadcastWithAck(packet, opts, (count) => collector.onClientCount(count), collector.respond);
     collector.packetId = packet.id;
     // A local broadcast reaches this node only, so only this node will report a client count.

@@ -26,6 +26,7 @@ import type { Socket } from "./socket.ts";
 import type { DefaultEventsMap, EventsMap } from "./typed-events.ts";
 import type { DisconnectReason, Handshake } from "./types.ts";
 import { NO_AUTH, rethrowAsync } from "./util.ts";
+import { dropsVolatile } from "./volatile.ts";
 
 const COMPRESS = { compress: true } as const;
 const NONE: readonly never[] = [];
@@ -351,7 +352,7 @@ export class Client<
   _packet(packet: Packet, compress: boolean, volatile: boolean): void {
     const conn = this.conn;
     if (conn.readyState !== "open") return;
-    if (volatile && !conn.transport.writable) return;
+    if (volatile && this.#dropsVolatile()) return;
     const encoded = this.#server.encoder.encode(packet);
     const opts = compress ? COMPRESS : NO_COMPRESS;
     for (let i = 0; i < encoded.length; i++) {
@@ -375,8 +376,16 @@ export class Client<
   _writeMessages(messages: readonly OutboundMessage[], volatile: boolean): boolean {
     const conn = this.conn;
     if (conn.readyState !== "open") return false;
-    if (volatile && !conn.transport.writable) return false;
+    if (volatile && this.#dropsVolatile()) return false;
     conn.sendMessages(messages);
+    return true;
+  }
+
+  /** Whether a volatile packet is dropped now (volatile.ts); a drop is counted for metrics. */
+  #dropsVolatile(): boolean {
+    const server = this.#server;
+    if (!dropsVolatile(this.conn, server.engine.opts.bufferedLowWaterMark)) return false;
+    if (server._counters) server._counters.volatileDropped++;
     return true;
   }
 

@@ -25,6 +25,8 @@ import {
   type ServerReservedEventsMap,
 } from "./namespace.ts";
 import { ParentNamespace } from "./parent-namespace.ts";
+import { collectMetrics, type MetricsSnapshot, SocketCounters, toPrometheus } from "./metrics.ts";
+import { type EventRateLimit, type ResolvedEventRateLimit, resolveEventRateLimit } from "./rate-limit.ts";
 import { SessionAwareAdapter } from "./session-aware-adapter.ts";
 import type { Socket } from "./socket.ts";
 import type {
@@ -68,6 +70,23 @@ export interface ServerOptions extends EngineOptions {
   connectionStateRecovery: { maxDisconnectionDuration?: number; skipMiddlewares?: boolean };
   /** Remove a dynamic child namespace once its last socket left. */
   cleanupEmptyChildNamespaces: boolean;
+  /**
+   * Default deadline, in ms, for every ack the server waits for (unio
+   * addition, as socket.io-client's option of the same name): a
+   * `socket.emit(..., ack)` or broadcast emit with an ack that sets no
+   * `timeout()` behaves as `timeout(ackTimeout)`. Its callback is then
+   * error-first: `(err, ...answer)`, with `Error("operation has timed out")`
+   * when the client did not answer in time; `socket.emitWithAck()` rejects
+   * then. Default: unset, acks without `timeout()` wait for ever (socket.io).
+   *
+   * @example
+   * const io = new Server({ ackTimeout: 10_000 });
+   * socket.emit("job", spec, (err, result) => { if (err) retry(spec); });
+   * const results = await io.to("workers").emitWithAck("status"); // rejects after 10 s
+   */
+  ackTimeout: number;
+  /** Per-socket incoming event rate: see `EventRateLimit` (unio addition). Default: unlimited. */
+  eventRateLimit: EventRateLimit;
 }
 
 /** The engine the server drives: unio's Engine, or anything with the same connection surface. */
@@ -115,6 +134,12 @@ export class Server<
   /** Connection state recovery settings, when on. */
   readonly _recovery: RecoveryOptions | undefined;
   _connectTimeout: number;
+  /** `ackTimeout`, or undefined when acks without `timeout()` wait for ever. */
+  _ackTimeout: number | undefined;
+  /** `eventRateLimit` after defaults, when set. */
+  _eventRate: ResolvedEventRateLimit | undefined;
+  /** The Socket.IO layer's counters with `metrics: true`; null without. */
+  _counters: SocketCounters | null;
   readonly #opts: Partial<ServerOptions>;
   readonly #parentNsps = new Map<
     ParentNspNameMatchFn,
@@ -154,6 +179,9 @@ export class Server<
       this.#adapter = options.adapter ?? Adapter;
     }
     options.cleanupEmptyChildNamespaces = !!options.cleanupEmptyChildNamespaces;
+    this._ackTimeout = validAckTimeout(options.ackTimeout);
+    this._eventRate = resolveEventRateLimit(options.eventRateLimit);
+    this._counters = options.metrics ? new SocketCounters() : null;
     this.#opts = options;
     this.bind(new Engine({ ...options, path: this.#path }, "/socket.io"));
     this.sockets = this.of("/");
@@ -174,6 +202,9 @@ export class Server<
     if (merged.path !== undefined) this.#path = merged.path.replace(/\/$/, "");
     if (merged.connectTimeout !== undefined) this._connectTimeout = merged.connectTimeout;
     if (merged.serveClient !== undefined) this.#serveClient = merged.serveClient !== false;
+    this._ackTimeout = validAckTimeout(merged.ackTimeout);
+    this._eventRate = resolveEventRateLimit(merged.eventRateLimit);
+    if (merged.metrics && !this._counters) this._counters = new SocketCounters();
     this.#rebuildEngine();
   }
 
@@ -488,6 +519,23 @@ export class Server<
     this.sockets.disconnectSockets(close);
   }
 
+  /**
+   * A snapshot of connections, traffic and timeouts (see `MetricsSnapshot`);
+   * counters need the `metrics: true` option, gauges do not. With
+   * `{ format: "prometheus" }`, the same in the Prometheus text format.
+   *
+   * @example
+   * const io = new Server({ metrics: true });
+   * io.metrics().connections.websocket;
+   * app.get("/metrics", (_req, res) => res.type("text/plain").send(io.metrics({ format: "prometheus" })));
+   */
+  metrics(): MetricsSnapshot;
+  metrics(opts: { format: "prometheus" }): string;
+  metrics(opts?: { format?: "prometheus" }): MetricsSnapshot | string {
+    const snapshot = collectMetrics(this);
+    return opts?.format === "prometheus" ? toPrometheus(snapshot) : snapshot;
+  }
+
   /** Listener methods act on the main namespace ("connection", "new_namespace", server-side events). */
   protected override _listenerHost(): object {
     return this.sockets;
@@ -508,6 +556,11 @@ export class Server<
     this.engine.close();
     fn?.();
   }
+}
+
+/** A usable `ackTimeout` (a finite number of ms, at least 0), or undefined. */
+function validAckTimeout(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
 }
 
 function pathnameOf(url: string): string {

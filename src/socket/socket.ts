@@ -17,6 +17,7 @@ import { BroadcastOperator } from "./broadcast-operator.ts";
 import type { Client } from "./client.ts";
 import { generateId } from "../engine/id.ts";
 import { type Middleware, runMiddlewares } from "./middleware.ts";
+import { TokenBucket } from "./rate-limit.ts";
 import type { Namespace } from "./namespace.ts";
 import type {
   AllButLast,
@@ -89,6 +90,8 @@ export class Socket<
   /** Missed packets of a restored session, written just before the CONNECT reply. */
   #missed: unknown[][] | undefined;
   #acks: AckRegistry | undefined;
+  /** `eventRateLimit`'s bucket; only when the option is set. */
+  #bucket: TokenBucket | undefined;
   #flags: SocketFlags | undefined;
   #fns: EventMiddleware[] | undefined;
   #anyListeners: AnyListener[] | undefined;
@@ -129,6 +132,8 @@ export class Socket<
     }
     this.#auth = auth;
     this.#issued = client._now();
+    const rate = nsp.server._eventRate;
+    if (rate) this.#bucket = new TokenBucket(rate.burst, this.#issued);
     // An "error" without listener must not throw (EventEmitter semantics users expect).
     this.on("error", noop);
   }
@@ -198,7 +203,7 @@ export class Socket<
     if (typeof last === "function") {
       const id = this.nsp._ids++;
       data.pop();
-      this.#registerAck(id, last as AckCallback, flags?.timeout);
+      this.#registerAck(id, last as AckCallback, flags?.timeout ?? this.nsp.server._ackTimeout);
       packet.id = id;
     }
     if (this.nsp.server._recovery && this.#state !== "pending") {
@@ -224,7 +229,7 @@ export class Socket<
     ev: Ev,
     ...args: AllButLast<EventParams<EmitEvents, Ev>>
   ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>> {
-    const withErr = this.#flags?.timeout !== undefined;
+    const withErr = this.#flags?.timeout !== undefined || this.nsp.server._ackTimeout !== undefined;
     return new Promise((resolve, reject) => {
       const cb = withErr
         ? (err: Error | null, response: any) => (err ? reject(err) : resolve(response))
@@ -234,7 +239,12 @@ export class Socket<
   }
 
   #registerAck(id: number, fn: AckCallback, timeout: number | undefined): void {
-    (this.#acks ??= new AckRegistry(this)).add(id, fn, timeout, this.nsp.server._scheduler);
+    (this.#acks ??= new AckRegistry(this, this.nsp.server._counters)).add(id, fn, timeout, this.nsp.server._scheduler);
+  }
+
+  /** @internal Acks awaited from this client now (a metrics gauge; no registry is made to answer). */
+  get _pendingAcks(): number {
+    return this.#acks?.map.size ?? 0;
   }
 
   /** Registers a broadcast's ack for this socket (used by adapters). */
@@ -417,6 +427,8 @@ export class Socket<
   /** Accepted: join the own room, replay missed packets, send the CONNECT reply. */
   _onconnect(): void {
     this.#state = "connected";
+    const counters = this.nsp.server._counters;
+    if (counters) counters.connects++;
     this.join(this.id);
     // Rooms joined in a middleware, and the namespace itself, become fan-out topics now.
     (this.#adapter as Partial<Adapter>)._subscribeAll?.(this.id);
@@ -440,7 +452,9 @@ export class Socket<
     switch (packet.type) {
       case PacketType.EVENT:
       case PacketType.BINARY_EVENT:
-        if (this.#state === "connected") this.#onevent(packet);
+        if (this.#state !== "connected") break;
+        if (this.#bucket !== undefined && !this.#withinRate(packet)) break;
+        this.#onevent(packet);
         break;
       case PacketType.ACK:
       case PacketType.BINARY_ACK:
@@ -450,6 +464,23 @@ export class Socket<
         this._onclose("client namespace disconnect");
         break;
     }
+  }
+
+  /** `eventRateLimit`: whether this event may go on; an excess one is counted and reported here. */
+  #withinRate(packet: Packet): boolean {
+    const server = this.nsp.server;
+    const rate = server._eventRate;
+    if (!rate || this.#bucket!.take(this.client._now(), rate.rate, rate.burst)) return true;
+    if (server._counters) server._counters.eventsRateLimited++;
+    if (rate.onLimited) {
+      const name = Array.isArray(packet.data) ? packet.data[0] : undefined;
+      try {
+        rate.onLimited(this as unknown as Socket, String(name));
+      } catch (err) {
+        rethrowAsync(err);
+      }
+    }
+    return false;
   }
 
   #onevent(packet: Packet): void {
@@ -515,6 +546,8 @@ export class Socket<
     }
     this._cleanup();
     this.client._remove(this);
+    const counters = this.nsp.server._counters;
+    if (counters && Object.prototype.hasOwnProperty.call(counters.disconnects, reason)) counters.disconnects[reason]++;
     this.emitReserved("disconnect", reason, description);
     // After "disconnect", so an ack callback that runs now sees this socket gone.
     this.#acks?.abandon();

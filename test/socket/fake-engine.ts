@@ -28,6 +28,7 @@ export class FakeEngineSocket extends Emitter<EngineSocketEvents> implements Eng
   readonly remoteAddress: string;
   readonly transport = { name: "websocket" as const, writable: true };
   readonly upgrading = false;
+  bufferedAmount = 0;
   /** Every frame written, in order (text frames without the Engine.IO "4" prefix). */
   readonly sent: Array<string | Uint8Array> = [];
   /** The message arrays handed to sendMessages (identity checks for encode-once). */
