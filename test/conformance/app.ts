@@ -7,6 +7,12 @@
 import { Engine, Server } from "../../src/index.ts";
 import type { Namespace } from "../../src/socket/namespace.ts";
 import type { Socket } from "../../src/socket/socket.ts";
+import {
+  installProductionHandlers,
+  productionEngineOptions,
+  productionIoOptions,
+  productionWanted,
+} from "./production-app.ts";
 
 /**
  * A setting from the fixture's environment: `process.env` on Node, Bun and
@@ -40,6 +46,7 @@ export const ENGINE_OPTIONS = {
   pingTimeout: 300,
   maxHttpBufferSize: 100_000,
   ...COMPRESSION_OPTIONS,
+  ...productionEngineOptions(fixtureEnv),
 };
 
 export function createEngine(): Engine {
@@ -143,6 +150,7 @@ export const IO_OPTIONS = {
   connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
   cors: { origin: "*" },
   ...COMPRESSION_OPTIONS,
+  ...productionIoOptions(fixtureEnv),
 };
 
 /**
@@ -311,6 +319,7 @@ export function installSocketApp(io: Server): Server {
     socket.on("close-transport", () => {
       socket.conn.close();
     });
+    if (productionWanted(fixtureEnv)) installProductionHandlers(io, socket, observer);
   }
 
   io.on("connection", wire);
