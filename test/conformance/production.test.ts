@@ -77,8 +77,8 @@ async function rawSocketIo(fx: RunningFixture): Promise<{ ws: WebSocket; id: str
 }
 
 describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (runtime) => {
-  // Workers does not expose a WebSocket's unsent bytes (bufferedAmount is always 0 there).
-  const wsBuffered = runtime.name !== "workers";
+  const wsBuffered = runtime.capabilities.wsBufferedAmount !== false;
+  const processRss = runtime.capabilities.rssFollowsFloods !== true;
   let fx: RunningFixture;
   const clients: ClientSocket[] = [];
 
@@ -197,12 +197,20 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
       const flooder = await client();
       const bystander = await client();
       const limited = new Promise<string>((resolve) => flooder.once("limited", resolve));
+      const flood = async () => {
+        for (let round = 0; round < 10; round++) {
+          for (let i = 0; i < 2000; i++) flooder.emit("count", "x".repeat(100));
+          await sleep(20);
+        }
+        // Everything sent has been taken in by the server once a round trip comes back.
+        await sleep(200);
+        await bystander.timeout(5000).emitWithAck("echo", "sync");
+      };
+      // The first flood warms the runtime up (heap growth, buffers); a second one must not add as much again.
+      await flood();
       const rssBefore = treeRss(fx.pid);
-      for (let round = 0; round < 10; round++) {
-        for (let i = 0; i < 2000; i++) flooder.emit("count", "x".repeat(100));
-        await sleep(20);
-      }
-      expect(await within(limited, 5000, '"limited"')).toBe("count");
+      await flood();
+      const grown = treeRss(fx.pid) - rssBefore;
       // The bystander's events all arrive while the flood goes on.
       for (let i = 0; i < 5; i++) expect(await bystander.timeout(3000).emitWithAck("echo", i)).toBe(i);
       await sleep(300); // the flooder's bucket refills a little for "counted"
@@ -211,8 +219,11 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
       expect(delivered).toBeLessThan(200);
       expect(flooder.connected).toBe(true);
       const m = await metrics(bystander);
-      expect(m.eventsRateLimited).toBeGreaterThanOrEqual(19_000);
-      expect(treeRss(fx.pid) - rssBefore).toBeLessThan(80 * 1024 * 1024);
+      expect(m.eventsRateLimited).toBeGreaterThanOrEqual(39_000);
+      // 20,000 dropped events of 110 bytes: nothing of them is kept. Not asserted in workerd,
+      // whose own RSS grows by 20-30 MB with any such flood, limited or not (its message queue
+      // in front of the object, measured with an event no one listens to and no limit).
+      if (processRss) expect(grown).toBeLessThan(32 * 1024 * 1024);
     }, 30_000);
   });
 
@@ -241,9 +252,11 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
         try {
           const drained = new Promise<string>((resolve) => observer.on("drained", (sid: string) => sid === id && resolve(sid)));
           (ws as unknown as { _socket: { pause(): void } })._socket.pause();
-          // 24 MB for a client that reads nothing: more than the kernel's socket buffers hold.
+          // 2 MB at a time for a client that reads nothing, until the runtime holds 8 MB the
+          // kernel's socket buffers could not take (some runtimes count a write as buffered
+          // only until the kernel takes it, so a little would pass under the mark again).
           let buffered = 0;
-          for (let i = 0; i < 12 && buffered <= LOW_WATER; i++) {
+          for (let i = 0; i < 30 && buffered <= 8 * 1024 * 1024; i++) {
             const r = (await watcher.timeout(5000).emitWithAck("fill", { target: id, count: 100, size: 20_000 })) as {
               bufferedAmount: number;
               open: boolean;

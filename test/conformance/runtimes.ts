@@ -38,6 +38,14 @@ export interface Capabilities {
   readsEncodedBodies?: boolean;
   /** permessage-deflate compresses a message sent with `compress: false` anyway (the reference, Q-13). */
   ignoresWsCompressFlag?: boolean;
+  /** `false` where the runtime does not tell a WebSocket's unsent bytes (Workers: `bufferedAmount` is 0). */
+  wsBufferedAmount?: false;
+  /**
+   * The server process's RSS grows with a message flood whatever the app
+   * does with the messages (workerd queues them in front of the object), so
+   * it cannot show that dropped messages are not kept.
+   */
+  rssFollowsFloods?: true;
 }
 
 export interface RuntimeSpec {
@@ -78,7 +86,13 @@ export const RUNTIMES: RuntimeSpec[] = [
     // A Node launcher bundles the app with esbuild and runs it in workerd through Miniflare.
     command: [process.execPath, "--import", "tsx", fixture("workers")],
     // workerd passes the peer as CF-Connecting-IP, locally as on Cloudflare.
-    capabilities: { remoteAddress: true, wsDeflate: "runtime", httpCompression: "platform" },
+    capabilities: {
+      remoteAddress: true,
+      wsDeflate: "runtime",
+      httpCompression: "platform",
+      wsBufferedAmount: false,
+      rssFollowsFloods: true,
+    },
   },
 ];
 
