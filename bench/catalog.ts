@@ -77,6 +77,14 @@ export const SERVERS: ServerSpec[] = [
     unavailable: needUnioServer,
   },
   {
+    id: "unio-node-metrics",
+    label: "unio, metrics on (Node)",
+    runtime: "node",
+    family: "unio",
+    command: nodeCommand("unio-node-metrics"),
+    unavailable: needUnioServer,
+  },
+  {
     id: "engine-node",
     label: "unio Engine only (Node)",
     runtime: "node",
@@ -106,6 +114,14 @@ export const SERVERS: ServerSpec[] = [
     runtime: "bun",
     family: "unio",
     command: bunCommand("unio-bun"),
+    unavailable: both(needBun, needUnioServer),
+  },
+  {
+    id: "unio-bun-metrics",
+    label: "unio, metrics on (Bun)",
+    runtime: "bun",
+    family: "unio",
+    command: bunCommand("unio-bun-metrics"),
     unavailable: both(needBun, needUnioServer),
   },
   {
