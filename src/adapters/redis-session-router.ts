@@ -142,9 +142,21 @@ export class RedisSessionRouter implements SessionRouter {
     this.ready.catch(() => {});
   }
 
-  /** Forwarded requests waiting for their owner, and WebSockets relayed through this node. */
-  get stats(): { inflight: number; edgeRelays: number; ownerRelays: number } {
-    return { inflight: this.#inflight, edgeRelays: this.#relays.size, ownerRelays: this.#owner.relayCount };
+  /** Requests and upgrades forwarded from here so far. */
+  #forwarded = 0;
+
+  /**
+   * What the router is doing: forwards under way and done from this node,
+   * requests served here for other nodes, and relayed WebSockets at either end.
+   */
+  get stats(): { inflight: number; forwarded: number; served: number; edgeRelays: number; ownerRelays: number } {
+    return {
+      inflight: this.#inflight,
+      forwarded: this.#forwarded,
+      served: this.#owner.servedCount,
+      edgeRelays: this.#relays.size,
+      ownerRelays: this.#owner.relayCount,
+    };
   }
 
   bind(engine: RoutedEngine): void {
@@ -168,6 +180,7 @@ export class RedisSessionRouter implements SessionRouter {
     if (!owner) return undefined;
     if (this.#inflight >= this.#maxForwards) return Promise.resolve(overloaded(headers));
     this.#inflight++;
+    this.#forwarded++;
     return this.#forward(req, sid, owner, headers).finally(() => this.#inflight--);
   }
 
@@ -206,6 +219,7 @@ export class RedisSessionRouter implements SessionRouter {
     if (!owner) return undefined;
     if (this.#inflight >= this.#maxForwards) return Promise.resolve({ kind: "reject", response: overloaded(headers) });
     this.#inflight++;
+    this.#forwarded++;
     return this.#forwardUpgrade(req, sid, owner, headers).finally(() => this.#inflight--);
   }
 

@@ -109,6 +109,9 @@ export class SessionOwner {
     this.send(node, message).catch(() => {});
   }
 
+  /** Requests and upgrades served for other nodes so far. */
+  servedCount = 0;
+
   get relayCount(): number {
     return this.#relays.size;
   }
@@ -120,6 +123,7 @@ export class SessionOwner {
   handle(m: RouterMessage): void {
     switch (m.type) {
       case REQUEST:
+        this.servedCount++;
         return void this.#serve(m);
       case ABORT: {
         const key = `${m.from}:${m.id}`;
@@ -129,6 +133,7 @@ export class SessionOwner {
         return;
       }
       case UPGRADE:
+        this.servedCount++;
         return void this.#upgrade(m);
       case OPENED:
         return this.#opened(m);
