@@ -75,14 +75,18 @@ export interface Balancer {
   stop(): Promise<void>;
 }
 
+export type Balance = "roundrobin" | "source" | "cookie";
+
 /**
  * HAProxy in HTTP mode in front of `ports`. `roundrobin` picks a server for
  * every request, also on a kept-alive client connection: the non-sticky
- * case. `source` hashes the client address: sticky. A node that stops
+ * case. `source` hashes the client address, `cookie` inserts a SERVERID
+ * cookie on the first response (clients need `withCredentials: true`):
+ * sticky. A node that stops
  * answering is taken out by the health check and refused connections are
  * redispatched, as in a production set-up.
  */
-export async function startBalancer(ports: number[], balance: "roundrobin" | "source" = "roundrobin"): Promise<Balancer> {
+export async function startBalancer(ports: number[], balance: Balance = "roundrobin"): Promise<Balancer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "unio-haproxy-"));
   const cfg = join(dir, "haproxy.cfg");
@@ -103,8 +107,9 @@ export async function startBalancer(ports: number[], balance: "roundrobin" | "so
       `  bind 127.0.0.1:${port}`,
       "  default_backend be",
       "backend be",
-      `  balance ${balance}`,
-      ...ports.map((p, i) => `  server n${i} 127.0.0.1:${p} check inter 300 fall 1 rise 2`),
+      `  balance ${balance === "cookie" ? "roundrobin" : balance}`,
+      ...(balance === "cookie" ? ["  cookie SERVERID insert indirect nocache"] : []),
+      ...ports.map((p, i) => `  server n${i} 127.0.0.1:${p} check inter 300 fall 1 rise 2${balance === "cookie" ? ` cookie n${i}` : ""}`),
       "",
     ].join("\n"),
   );
@@ -145,7 +150,7 @@ export interface Cluster {
 
 export async function startCluster(
   runtimes: Runtime[],
-  opts: { balance?: "roundrobin" | "source"; env?: Record<string, string> } = {},
+  opts: { balance?: Balance; env?: Record<string, string> } = {},
 ): Promise<Cluster> {
   const redis = await startRedis();
   const nodes = await Promise.all(runtimes.map((r, i) => startNode(r, `${r}-${i}`, redis.url, opts.env)));
