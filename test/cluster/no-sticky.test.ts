@@ -9,6 +9,7 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../redis/harness.ts";
 import { type Cluster, closeAll, connect, startCluster } from "./harness.ts";
+import { runLoad } from "./load.ts";
 
 const POLLING = { transports: ["polling"] as ("polling" | "websocket")[] };
 
@@ -92,6 +93,14 @@ describe("three Node nodes, round-robin, no stickiness", () => {
       expect(stats.transport).toBe("websocket");
     }
   });
+
+  // The bench (bench/cluster-no-sticky.ts) runs 300 clients for a minute; this is its short form.
+  it("many polling clients sending acked messages at a steady rate lose none", async () => {
+    const r = await runLoad(cluster.url, { clients: 60, duration: 4000, interval: 500 });
+    expect(r.errors).toBe(0);
+    expect(r.sent).toBeGreaterThan(60 * 4);
+    expect(r.lost).toBe(0);
+  }, 40_000);
 
   it("a sid no node owns gets 400 Session ID unknown at once", async () => {
     const started = Date.now();
