@@ -91,6 +91,7 @@ export type {
   PerMessageDeflateOptions,
 } from "./engine/options.ts";
 export type { CorsOptions } from "./engine/cors.ts";
+export type { SessionRouter, RoutedEngine } from "./engine/session-router.ts";
 export type * from "./engine/facade.ts";
 export type { EngineSocket, EngineCloseReason, TransportName, SessionState } from "./engine/types.ts";
 export { OutboundMessage } from "./engine/outbound.ts";

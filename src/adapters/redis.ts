@@ -51,6 +51,7 @@ import {
 export type { RedisClient } from "./redis-clients.ts";
 export { ClusterAdapter, ClusterAdapterWithHeartbeat, MessageType } from "./cluster-adapter.ts";
 export { createStreamsAdapter, RedisStreamsAdapter, type RedisStreamsAdapterOptions } from "./redis-streams.ts";
+export { createSessionRouter, RedisSessionRouter, type SessionRouterOptions } from "./redis-session-router.ts";
 
 /** Encodes and decodes broadcast payloads; MessagePack (as notepack.io writes it) by default. */
 export interface RedisParser {
