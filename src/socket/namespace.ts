@@ -167,6 +167,21 @@ export class Namespace<
     return (this.#operator().emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...(args as unknown[]));
   }
 
+  /**
+   * Broadcasts to every socket of the namespace and resolves with all their
+   * answers (socket.io has none: unio adds it with `ackTimeout`, as socket.io
+   * PR #5479 proposes). The deadline is `ackTimeout`, so set it: without one
+   * the promise waits until every client answered or left. On timeout it
+   * rejects with Error("operation has timed out") carrying `responses`.
+   * @example const states = await io.of("/workers").emitWithAck("status"); // new Server({ ackTimeout: 5000 })
+   */
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>[]> {
+    return (this.#operator().emitWithAck as (ev: string, ...a: unknown[]) => Promise<any>)(ev as string, ...(args as unknown[]));
+  }
+
   send(...args: EventParams<EmitEvents, "message">): this {
     (this.emit as (ev: string, ...a: unknown[]) => boolean)("message", ...(args as unknown[]));
     return this;

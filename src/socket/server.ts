@@ -456,6 +456,14 @@ export class Server<
     return this.sockets.emit(ev, ...args);
   }
 
+  /** Broadcasts to the main namespace and resolves with every answer; see `Namespace.emitWithAck` (needs `ackTimeout`). */
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>[]> {
+    return this.sockets.emitWithAck(ev, ...args);
+  }
+
   send(...args: EventParams<EmitEvents, "message">): this {
     this.sockets.send(...args);
     return this;

@@ -115,6 +115,25 @@ describe("ackTimeout", () => {
     expect(err.responses).toEqual([]);
   });
 
+  it("io.emitWithAck / nsp.emitWithAck (unio addition): every answer, or the timeout with the answers so far", async () => {
+    const { io, clock } = createServer({ ackTimeout: 1000 });
+    const a = await connectTo(io);
+    const b = await connectTo(io);
+    const all = io.emitWithAck("q");
+    await flush();
+    answer(a, eventIds(a)[0]!, "a");
+    answer(b, eventIds(b)[0]!, "b");
+    expect(((await all) as string[]).sort()).toEqual(["a", "b"]);
+    const partial = io.of("/").emitWithAck("q").catch((e: Error & { responses?: unknown }) => e);
+    await flush();
+    answer(a, eventIds(a)[1]!, "a2");
+    await flush();
+    clock.advance(1000);
+    const err = (await partial) as Error & { responses?: unknown };
+    expect(err.message).toBe("operation has timed out");
+    expect(err.responses).toEqual(["a2"]);
+  });
+
   it("uses the shared scheduler: 1,000 pending acks, one runtime timer", async () => {
     const { io, clock } = createServer({ ackTimeout: 1000 });
     await connectTo(io);
