@@ -226,6 +226,14 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
       headers,
       open: (conn: WsConnection) => {
         const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, protocolOf(query));
+        // Many WebSocket handshakes can pass the check before the runtime opens any of them:
+        // one that would now exceed maxConnections is closed at once (1013, "try again later").
+        if (this.#limits?.full(this.clients.size)) {
+          if (this.counters) this.counters.refusedMaxConnections++;
+          conn.close(1013, "Too many connections");
+          ws.onClose();
+          return ws;
+        }
         const session = new Session(this, id, req, ws);
         this.clients.set(id, session);
         if (this.counters) this.counters.handshakesWebsocket++;

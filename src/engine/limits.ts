@@ -121,6 +121,11 @@ export class HandshakeLimits {
     return maxConnections > 0 || rate !== undefined;
   }
 
+  /** Whether `open` sessions already reach `maxConnections` (re-checked when a WebSocket actually opens). */
+  full(open: number): boolean {
+    return this.#maxConnections > 0 && open >= this.#maxConnections;
+  }
+
   /**
    * The refusal for a handshake from `address` while `open` sessions exist,
    * or undefined to admit it. The rate is counted first: a client hammering

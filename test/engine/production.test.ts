@@ -12,6 +12,7 @@ import {
   get,
   handshake,
   MemoryRequest,
+  MemoryWs,
   engineUrl,
   openWs,
   post,
@@ -51,6 +52,26 @@ describe("maxConnections", () => {
     expect(JSON.parse(bodyText(refused.response))).toEqual({ code: 3, message: "Too many connections" });
     sockets[0]!.close(true);
     expect((await upgradeRequest(engine)).kind).toBe("accept");
+  });
+
+  it("WebSocket handshakes admitted together: the one that opens over the limit is closed with 1013", async () => {
+    const { engine, sockets } = createEngine({ maxConnections: 1, metrics: true });
+    // Both pass the check before the runtime opens either (Bun opens sockets asynchronously).
+    const [first, second] = await Promise.all([upgradeRequest(engine), upgradeRequest(engine)]);
+    if (first.kind !== "accept" || second.kind !== "accept") throw new Error("expected both accepted");
+    const a = new MemoryWs();
+    a.handler = first.open(a);
+    const b = new MemoryWs();
+    b.handler = second.open(b);
+    expect(engine.clientsCount).toBe(1);
+    expect(sockets).toHaveLength(1);
+    expect(a.closed).toBe(false);
+    expect(b.closed).toBe(true);
+    expect(b.closeCode).toBe(1013);
+    expect(b.sent).toEqual([]);
+    // Frames the runtime still delivers to the closed one go nowhere.
+    b.handler.onMessage("40");
+    expect(engine.counters!.refusedMaxConnections).toBe(1);
   });
 
   it("never refuses requests of an open session (its polls, posts and upgrade)", async () => {
