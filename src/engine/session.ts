@@ -251,12 +251,11 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     this.#drainCheck = this.host.scheduler.schedule(this, DRAIN_CHECK, DRAIN_CHECK_MS);
   }
 
-  /** Congested, and now back under the mark: "drain" (once per congestion). */
-  #drainedBelowMark(): boolean {
-    if (this.#drainCheck === null || this.bufferedAmount > this.host.opts.bufferedLowWaterMark) return false;
+  /** Congested, and a flush brought the queue back under the mark: the flush's "drain" ends the congestion. */
+  #endCongestionIfDrained(): void {
+    if (this.#drainCheck === null || this.bufferedAmount > this.host.opts.bufferedLowWaterMark) return;
     this.#drainCheck.cancel();
     this.#drainCheck = null;
-    return true;
   }
 
   // ── fan-out: runtimes that publish to topics natively ─────────────────
@@ -337,8 +336,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     // Whatever the runtime could not write yet counts against the limit too.
     if (this.#overBuffered(t)) return this.#overflow();
     this.#runCallbacks();
-    // The "drain" below also ends a congestion if the flush brought the queue under the mark.
-    if (this.#drainCheck !== null) this.#drainedBelowMark();
+    if (this.#drainCheck !== null) this.#endCongestionIfDrained();
     this.emitReserved("drain");
     if (this.readyState === "closing" && this.#buffer === null) this.#finishGracefulClose();
   }
