@@ -325,7 +325,10 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
 
   /** The load limits, before the user's allowRequest: a refused client costs no user code. */
   #admit(req: IncomingRequest): RequestError | undefined {
-    return this.#limits?.check(req.remoteAddress, this.clients.size, this.opts.clock.now());
+    const limits = this.#limits;
+    if (!limits) return undefined;
+    const addressOf = this.opts.handshakeRateLimit?.addressOf;
+    return limits.check(addressOf ? String(addressOf(req) ?? "") : req.remoteAddress, this.clients.size, this.opts.clock.now());
   }
 
   /** Handshake-only checks: allowRequest, then the protocol version. */

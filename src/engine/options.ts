@@ -63,6 +63,14 @@ export interface HandshakeRateLimit {
   windowMs: number;
   /** Slots of the address table (rounded up to a power of two). Default 4096. */
   tableSize?: number;
+  /**
+   * The client's address for this limit. Default: the runtime's peer address
+   * (`req.remoteAddress`). Behind a proxy every client has the proxy's
+   * address: return the one the proxy reports instead, from a header only
+   * your proxy can set.
+   * @example { max: 20, windowMs: 10_000, addressOf: (req) => req.headers["fly-client-ip"] ?? req.remoteAddress }
+   */
+  addressOf?: (req: IncomingRequest) => string;
 }
 
 /** Engine.IO server options; defaults are the reference's. */

@@ -114,6 +114,16 @@ describe("handshakeRateLimit", () => {
     expect(second.kind === "reject" && second.response.headers["retry-after"]).toBe("1");
   });
 
+  it("addressOf picks the address behind a proxy", async () => {
+    const { engine } = createEngine({
+      handshakeRateLimit: { max: 1, windowMs: 60_000, addressOf: (req) => req.headers["x-client-ip"] ?? req.remoteAddress },
+    });
+    const from = (ip: string) => engine.handleRequest(new MemoryRequest(engineUrl(), { remoteAddress: "10.1.1.1", headers: { "x-client-ip": ip } }));
+    expect((await from("203.0.113.1")).status).toBe(200);
+    expect((await from("203.0.113.2")).status).toBe(200);
+    expect((await from("203.0.113.1")).status).toBe(429);
+  });
+
   it("does not limit requests whose address the runtime cannot tell", async () => {
     const { engine } = createEngine({ handshakeRateLimit: { max: 1, windowMs: 60_000 } });
     for (let i = 0; i < 5; i++) expect((await handshakeFrom(engine, "")).status).toBe(200);
