@@ -327,8 +327,18 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   #admit(req: IncomingRequest): RequestError | undefined {
     const limits = this.#limits;
     if (!limits) return undefined;
+    return limits.check(this.#addressOf(req), this.clients.size, this.opts.clock.now());
+  }
+
+  /** The address the rate limit counts: `addressOf`'s (a throwing one falls back to the peer's), or the peer's. */
+  #addressOf(req: IncomingRequest): string {
     const addressOf = this.opts.handshakeRateLimit?.addressOf;
-    return limits.check(addressOf ? String(addressOf(req) ?? "") : req.remoteAddress, this.clients.size, this.opts.clock.now());
+    if (!addressOf) return req.remoteAddress;
+    try {
+      return String(addressOf(req) ?? "");
+    } catch {
+      return req.remoteAddress;
+    }
   }
 
   /** Handshake-only checks: allowRequest, then the protocol version. */
