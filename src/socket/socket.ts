@@ -133,7 +133,8 @@ export class Socket<
     this.#auth = auth;
     this.#issued = client._now();
     const rate = nsp.server._eventRate;
-    if (rate) this.#bucket = new TokenBucket(rate.burst, this.#issued);
+    // Durations on the deadline clock (`now()`), not the wall clock the handshake is dated by.
+    if (rate) this.#bucket = new TokenBucket(rate.burst, nsp.server._clock.now());
     // An "error" without listener must not throw (EventEmitter semantics users expect).
     this.on("error", noop);
   }
@@ -470,7 +471,7 @@ export class Socket<
   #withinRate(packet: Packet): boolean {
     const server = this.nsp.server;
     const rate = server._eventRate;
-    if (!rate || this.#bucket!.take(this.client._now(), rate.rate, rate.burst)) return true;
+    if (!rate || this.#bucket!.take(server._clock.now(), rate.rate, rate.burst)) return true;
     if (server._counters) server._counters.eventsRateLimited++;
     if (rate.onLimited) {
       const name = Array.isArray(packet.data) ? packet.data[0] : undefined;
