@@ -7,7 +7,6 @@
  * adapter form one cluster, and @socket.io/redis-emitter can emit into it.
  * The cluster logic itself is `ClusterAdapter`'s; this file translates.
  */
-import type { TimerEntry, TimerTarget } from "../engine/scheduler.ts";
 import type { Packet } from "../protocol/socket-io-packet.ts";
 import type { AnyNamespace } from "../socket/adapter.ts";
 import type { Room } from "../socket/types.ts";
@@ -20,7 +19,7 @@ import {
   MessageType,
   randomId,
 } from "./cluster-protocol.ts";
-import { decode as msgpackDecode, encode as msgpackEncode, hasBinary } from "./msgpack.ts";
+import { hasBinary } from "./msgpack.ts";
 import {
   assertSupportedClient,
   guardErrors,
@@ -31,17 +30,9 @@ import {
   subscribe,
   unsubscribe,
 } from "./redis-clients.ts";
+import { AllRoomsRequest, isNumeric, notepackParser, parsePayload, type RedisParser, RequestType } from "./redis-pubsub-wire.ts";
 
-/** Encodes and decodes broadcast payloads; MessagePack (as notepack.io writes it) by default. */
-export interface RedisParser {
-  encode(value: unknown): Uint8Array | string;
-  decode(bytes: Uint8Array): unknown;
-}
-
-const notepackParser: RedisParser = {
-  encode: (value) => msgpackEncode(value),
-  decode: (bytes) => msgpackDecode(bytes),
-};
+export type { RedisParser } from "./redis-pubsub-wire.ts";
 
 export interface RedisAdapterOptions extends ClusterAdapterOptions {
   /** Prefix of every channel (default "socket.io"); must match the other nodes and emitters. */
@@ -53,36 +44,6 @@ export interface RedisAdapterOptions extends ClusterAdapterOptions {
   publishOnSpecificResponseChannel?: boolean;
   /** Codec for broadcasts and binary-carrying messages (default: msgpack, as notepack.io). */
   parser?: RedisParser;
-}
-
-/** Request types of @socket.io/redis-adapter's wire format (not the cluster MessageType). */
-const RequestType = {
-  SOCKETS: 0,
-  ALL_ROOMS: 1,
-  REMOTE_JOIN: 2,
-  REMOTE_LEAVE: 3,
-  REMOTE_DISCONNECT: 4,
-  REMOTE_FETCH: 5,
-  SERVER_SIDE_EMIT: 6,
-  BROADCAST: 7,
-  BROADCAST_CLIENT_COUNT: 8,
-  BROADCAST_ACK: 9,
-} as const;
-
-const textDecoder = new TextDecoder();
-
-/** Parses a request or response: JSON when it starts with "{", else the parser (msgpack). */
-function parsePayload(bytes: Uint8Array, parser: RedisParser): Record<string, any> | null {
-  try {
-    const value = bytes[0] === 0x7b ? JSON.parse(textDecoder.decode(bytes)) : parser.decode(bytes);
-    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, any>) : null;
-  } catch {
-    return null;
-  }
-}
-
-function isNumeric(s: string): boolean {
-  return s.trim() !== "" && !Number.isNaN(Number(s)) && !Number.isNaN(Number.parseFloat(s));
 }
 
 /**
@@ -100,32 +61,6 @@ export function createAdapter(
   assertSupportedClient(pubClient, "pubClient");
   assertSupportedClient(subClient, "subClient");
   return (nsp) => new RedisAdapter(nsp, pubClient, subClient, opts);
-}
-
-/** Waits for the ALL_ROOMS answers of every other node. */
-class AllRoomsRequest implements TimerTarget {
-  received = 1;
-  entry: TimerEntry | undefined;
-  constructor(
-    readonly expected: number,
-    readonly rooms: Set<Room>,
-    readonly resolve: (rooms: Set<Room>) => void,
-    readonly reject: (err: Error) => void,
-    readonly done: () => void,
-  ) {}
-  add(rooms: unknown[]): void {
-    this.received++;
-    for (const r of rooms) this.rooms.add(String(r));
-    if (this.received >= this.expected) {
-      this.entry?.cancel();
-      this.done();
-      this.resolve(this.rooms);
-    }
-  }
-  onTimer(): void {
-    this.done();
-    this.reject(new Error("timeout reached while waiting for allRooms response"));
-  }
 }
 
 /**
