@@ -49,6 +49,15 @@ export interface ClusterRpc {
   unioRespond(response: ClusterResponse): Promise<void>;
 }
 
+/**
+ * One object's end of the cluster: the member side (join, publish, answer,
+ * deliver to its adapters) and, in the hub object, the hub side (members,
+ * fan-out). object.ts creates one per object when `cluster` is set.
+ *
+ * @example
+ * const cluster = new DurableCluster(ctx, env, { binding: "CHAT" });
+ * cluster.bind(io); // then: new DurableObjectAdapter(nsp, cluster, store)
+ */
 export class DurableCluster implements ClusterTransport {
   readonly self: string;
   #server: AnyServer | null = null;
