@@ -34,7 +34,7 @@ import { AllRoomsRequest, isNumeric, notepackParser, parsePayload, type RedisPar
 
 export type { RedisParser } from "./redis-pubsub-wire.ts";
 
-export interface RedisAdapterOptions extends ClusterAdapterOptions {
+export interface RedisAdapterOptions extends Pick<ClusterAdapterOptions, "requestsTimeout"> {
   /** Prefix of every channel (default "socket.io"); must match the other nodes and emitters. */
   key?: string;
   /**
@@ -83,7 +83,7 @@ export class RedisAdapter extends ClusterAdapter {
   #ready: Promise<void> | undefined;
 
   constructor(nsp: AnyNamespace, pubClient: RedisClient, subClient: RedisClient, opts: RedisAdapterOptions = {}) {
-    super(nsp, opts);
+    super(nsp, { requestsTimeout: opts.requestsTimeout });
     this.#pub = pubClient;
     this.#sub = subClient;
     this.#parser = opts.parser ?? notepackParser;

@@ -22,7 +22,7 @@ import {
 
 const textDecoder = new TextDecoder();
 
-export interface ShardedRedisAdapterOptions extends ClusterAdapterOptions {
+export interface ShardedRedisAdapterOptions extends Pick<ClusterAdapterOptions, "requestsTimeout"> {
   /** Prefix of every channel (default "socket.io"). */
   channelPrefix?: string;
   /**
@@ -74,7 +74,7 @@ export class ShardedRedisAdapter extends ClusterAdapter {
   #ready: Promise<void> | undefined;
 
   constructor(nsp: AnyNamespace, pubClient: RedisClient, subClient: RedisClient, opts: ShardedRedisAdapterOptions = {}) {
-    super(nsp, opts);
+    super(nsp, { requestsTimeout: opts.requestsTimeout });
     this.#pub = pubClient;
     this.#sub = subClient;
     this.#mode = opts.subscriptionMode ?? "dynamic";

@@ -10,7 +10,7 @@ import { type ClusterMessage, MessageType } from "./cluster-protocol.ts";
 import { decode as msgpackDecode, encode as msgpackEncode, hasBinary } from "./msgpack.ts";
 import { replyString } from "./redis-clients.ts";
 
-export interface RedisStreamsAdapterOptions extends Omit<ClusterAdapterOptions, "sessionStore" | "uid"> {
+export interface RedisStreamsAdapterOptions extends Pick<ClusterAdapterOptions, "requestsTimeout"> {
   /** Name of the stream (default "socket.io"). */
   streamName?: string;
   /** Number of streams namespaces are spread over (default 1). */
