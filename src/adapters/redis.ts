@@ -29,3 +29,4 @@ export { MessageType } from "./cluster-protocol.ts";
 export { createAdapter, RedisAdapter, type RedisAdapterOptions, type RedisParser } from "./redis-pubsub.ts";
 export { createShardedAdapter, ShardedRedisAdapter, type ShardedRedisAdapterOptions } from "./redis-sharded.ts";
 export { createStreamsAdapter, RedisStreamsAdapter, type RedisStreamsAdapterOptions } from "./redis-streams.ts";
+export { createSessionRouter, RedisSessionRouter, type SessionRouterOptions } from "./redis-session-router.ts";

@@ -83,6 +83,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     super();
     this.opts = resolveEngineOptions(options, defaultPath);
     this.scheduler = new Scheduler(this.opts.clock, this.opts.timerGranularity);
+    this.opts.sessionRouter?.bind(this);
   }
 
   get clock() {
@@ -122,6 +123,9 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (req.method === "OPTIONS" && cors && !cors.preflightContinue) {
       return { status: cors.optionsSuccessStatus ?? 204, headers: { ...headers, "content-length": "0" }, body: "" };
     }
+    const elsewhere = this.#remoteSid(query);
+    const forwarded = elsewhere && this.opts.sessionRouter!.forward(req, elsewhere, headers);
+    if (forwarded) return forwarded;
     const refused = this.#verify(req, query, false) ?? (query.get("sid") ? undefined : await this.#verifyHandshake(req, query));
     if (refused) return this.#refuse(req, refused, headers);
 
@@ -171,6 +175,9 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     const headers = await this.#corsHeaders(req);
     if (typeof headers === "string") return { kind: "reject", response: this.#refuse(req, this.#corsError(headers), {}) };
     const sid = query.get("sid");
+    const elsewhere = this.#remoteSid(query);
+    const forwarded = elsewhere && this.opts.sessionRouter!.forwardUpgrade(req, elsewhere, headers);
+    if (forwarded) return forwarded;
     const refused = this.#verify(req, query, true) ?? (sid ? undefined : await this.#verifyHandshake(req, query));
     if (refused) return { kind: "reject", response: this.#refuse(req, refused, headers) };
     const supportsBinary = !query.has("b64");
@@ -321,9 +328,17 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     return checkProtocol(query, this.opts.allowEIO3);
   }
 
+  /** A sid this node does not hold, when a session router may know its owner (session-router.ts). */
+  #remoteSid(query: URLSearchParams): string | null {
+    const sid = query.get("sid");
+    return sid && this.opts.sessionRouter && !this.clients.has(sid) ? sid : null;
+  }
+
   async #newId(req: IncomingRequest): Promise<string | RequestError> {
     try {
-      const id = this.opts.generateId ? await this.opts.generateId(req) : defaultGenerateId();
+      let id = this.opts.generateId ? await this.opts.generateId(req) : defaultGenerateId();
+      // With a router the id names this node, so other nodes can route the session's requests here.
+      if (typeof id === "string" && id !== "" && this.opts.sessionRouter) id = this.opts.sessionRouter.localId(id);
       if (typeof id !== "string" || id === "" || this.clients.has(id)) throw new Error("invalid id");
       return id;
     } catch (error) {

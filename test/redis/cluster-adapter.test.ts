@@ -12,7 +12,8 @@ import {
   type ClusterResponse,
   MessageType,
 } from "../../src/cluster.ts";
-import { FakeClock, Server } from "../../src/index.ts";
+import { Server } from "../../src/index.ts";
+import { FakeClock } from "../../src/testing.ts";
 import type { AnyNamespace } from "../../src/socket/adapter.ts";
 
 /** Delivers every published message to every adapter (the sender included, as Redis does). */
