@@ -11,7 +11,7 @@ import {
   type ClusterMessage,
   type ClusterResponse,
   MessageType,
-} from "../../src/adapters/cluster-adapter.ts";
+} from "../../src/cluster.ts";
 import { Server } from "../../src/index.ts";
 import { FakeClock } from "../../src/testing.ts";
 import type { AnyNamespace } from "../../src/socket/adapter.ts";
