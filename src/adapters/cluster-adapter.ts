@@ -88,6 +88,8 @@ export abstract class ClusterAdapter extends Adapter {
       () => this.nsp.server._scheduler,
       () => randomId(),
       (kind, received, expected, missing) => this._timeoutError(kind, received, expected, missing),
+      // Counted for `io.metrics()` when the server counts (`metrics: true`).
+      (_kind, ms, timedOut) => this.nsp.server._counters?.adapterRequest(ms, timedOut),
     );
   }
 

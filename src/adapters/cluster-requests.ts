@@ -18,6 +18,12 @@ export interface Responders {
 /** Settles a request: every answer, or an error at the deadline with the answers that came in. */
 export type SettleRequest = (err: Error | null, responses: unknown[]) => void;
 
+/**
+ * Told when a request settles, with how long it took and whether its
+ * deadline ended it (`metrics`: the server's counters).
+ */
+export type RequestObserver = (kind: RequestKind, ms: number, timedOut: boolean) => void;
+
 /** The error a request settles with at its deadline (the reference's wording). */
 export type TimeoutError = (kind: RequestKind, received: number, expected: number, missing: number | undefined) => Error;
 
@@ -28,6 +34,8 @@ export type TimeoutError = (kind: RequestKind, received: number, expected: numbe
 class PendingRequest implements TimerTarget {
   current = 0;
   entry: TimerEntry | undefined;
+  /** When it started, on the scheduler's clock (for `RequestObserver`). */
+  startedAt = 0;
   readonly #answered = new Set<string>();
 
   constructor(
@@ -62,11 +70,13 @@ class PendingRequest implements TimerTarget {
     if (!done) return;
     this.entry?.cancel();
     this.book.requests.delete(this.id);
+    this.book.observed(this, false);
     this.settle(null, this.responses);
   }
 
   onTimer(): void {
     this.book.requests.delete(this.id);
+    this.book.observed(this, true);
     this.settle(this.book.timeoutError(this.kind, this.current, this.expected, this.missing?.size), this.responses);
   }
 
@@ -111,7 +121,14 @@ export class RequestBook {
     readonly scheduler: () => Scheduler,
     readonly newId: () => string,
     readonly timeoutError: TimeoutError,
+    /** Optional: told of every request that completes or times out. */
+    readonly observer?: RequestObserver,
   ) {}
+
+  /** @internal A request settled: its kind and duration go to the observer. */
+  observed(request: PendingRequest, timedOut: boolean): void {
+    if (this.observer) this.observer(request.kind, this.scheduler().clock.now() - request.startedAt, timedOut);
+  }
 
   /**
    * Registers a request with its deadline; returns its id, or undefined
@@ -132,7 +149,9 @@ export class RequestBook {
       return undefined;
     }
     this.requests.set(id, request);
-    request.entry = this.scheduler().schedule(request, 0, timeout);
+    const scheduler = this.scheduler();
+    if (this.observer) request.startedAt = scheduler.clock.now();
+    request.entry = scheduler.schedule(request, 0, timeout);
     return id;
   }
 

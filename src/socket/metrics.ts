@@ -24,6 +24,19 @@ export class SocketCounters {
   volatileDropped = 0;
   /** Namespace connections accepted. */
   connects = 0;
+  /** Cluster adapter requests to the other nodes (fetchSockets, serverSideEmit with ack) settled... */
+  adapterRequests = 0;
+  /** ...of which ended by their deadline... */
+  adapterRequestsTimedOut = 0;
+  /** ...and the sum of their durations, in ms. */
+  adapterRequestMs = 0;
+
+  /** A cluster adapter request settled after `ms`. */
+  adapterRequest(ms: number, timedOut: boolean): void {
+    this.adapterRequests++;
+    if (timedOut) this.adapterRequestsTimedOut++;
+    this.adapterRequestMs += ms;
+  }
   /** Socket disconnects by reason (the keys are the fixed union, never client input). */
   readonly disconnects: Record<DisconnectReason, number> = {
     "transport error": 0,
@@ -69,6 +82,8 @@ export interface MetricsSnapshot {
   volatileDropped: number;
   /** Bytes queued for all clients and not yet written (gauge). */
   bufferedBytes: number;
+  /** Requests a cluster adapter made to the other nodes: settled, timed out, total duration (ms). */
+  adapterRequests: { count: number; timedOut: number; totalMs: number };
 }
 
 /** What a snapshot is taken from: the Server, seen through the few members it needs. */
@@ -116,6 +131,7 @@ export function collectMetrics(io: MetricsSource): MetricsSnapshot {
     eventsRateLimited: s?.eventsRateLimited ?? 0,
     volatileDropped: s?.volatileDropped ?? 0,
     bufferedBytes,
+    adapterRequests: { count: s?.adapterRequests ?? 0, timedOut: s?.adapterRequestsTimedOut ?? 0, totalMs: s?.adapterRequestMs ?? 0 },
   };
 }
 
@@ -188,6 +204,11 @@ export function forEachMetric(m: MetricsSnapshot, sink: MetricSink): void {
   c("unio_acks_timed_out_total", m.acks.timedOut, "Acknowledgements that timed out.");
   c("unio_events_rate_limited_total", m.eventsRateLimited, "Incoming events dropped by eventRateLimit.");
   c("unio_volatile_dropped_total", m.volatileDropped, "Volatile packets dropped for busy clients.");
+  // Two counters: rate(seconds) / rate(requests) is the mean latency over any window.
+  const ar = m.adapterRequests;
+  c("unio_adapter_requests_total", ar.count, "Cluster adapter requests to other nodes settled (fetchSockets, serverSideEmit with ack).");
+  c("unio_adapter_requests_timed_out_total", ar.timedOut, "Cluster adapter requests ended by their deadline.");
+  c("unio_adapter_request_seconds_total", ar.totalMs / 1000, "Time cluster adapter requests took, in seconds.");
 }
 
 /**

@@ -304,7 +304,7 @@ describe("io.metrics()", () => {
     expect(text).toContain('unio_disconnects_total{reason="ping timeout"} 0\n');
     expect(text.match(/# TYPE unio_connections /g)).toHaveLength(1);
     for (const line of text.trimEnd().split("\n")) {
-      expect(line).toMatch(/^(# (HELP|TYPE) unio_\w+ .+|unio_\w+(\{[^}]*\})? \d+)$/);
+      expect(line).toMatch(/^(# (HELP|TYPE) unio_\w+ .+|unio_\w+(\{[^}]*\})? \d+(\.\d+)?)$/);
     }
   });
 
