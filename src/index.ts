@@ -82,7 +82,7 @@ export type {
 } from "./engine/options.ts";
 export type { CorsOptions } from "./engine/cors.ts";
 export type * from "./engine/facade.ts";
-export type { EngineSocket, EngineCloseReason, TransportName, SessionState } from "./engine/types.ts";
+export type { EngineSocket, EngineCloseReason, SessionFanout, TransportName, SessionState } from "./engine/types.ts";
 export { OutboundMessage } from "./engine/outbound.ts";
 export { FakeClock, systemClock, type Clock } from "./engine/clock.ts";
 export { Scheduler, type TimerTarget, TimerEntry } from "./engine/scheduler.ts";

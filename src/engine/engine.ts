@@ -71,7 +71,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   /**
    * The runtime's native fan-out, set by a shim whose runtime has topics; `null` elsewhere.
    * The Socket.IO layer publishes a broadcast through it when the
-   * recipients are exactly one topic's subscribers (see `Session.fanoutReady`).
+   * recipients are exactly one topic's subscribers (see room-topics.ts and session-fanout.ts).
    */
   fanout: Fanout | null = null;
 

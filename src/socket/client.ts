@@ -96,7 +96,7 @@ export class Client<
 
   /** The session moved to a WebSocket: subscribe it to its sockets' fan-out topics. */
   onUpgrade(): void {
-    for (const socket of this.#nsps ?? NONE) (socket.nsp.adapter as Partial<Adapter>)._subscribeAll?.(socket.id);
+    for (const socket of this.#nsps ?? NONE) (socket.nsp.adapter as Partial<Adapter>)._topics?.subscribeAll(socket.id);
   }
 
   // ── incoming ──────────────────────────────────────────────────────────

@@ -419,7 +419,7 @@ export class Socket<
     this.#state = "connected";
     this.join(this.id);
     // Rooms joined in a middleware, and the namespace itself, become fan-out topics now.
-    (this.#adapter as Partial<Adapter>)._subscribeAll?.(this.id);
+    (this.#adapter as Partial<Adapter>)._topics?.subscribeAll(this.id);
     const missed = this.#missed;
     if (missed) {
       this.#missed = undefined;
