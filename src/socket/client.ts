@@ -308,9 +308,9 @@ export class Client<
     if (pending?.delete(socket) && pending.size === 0) this.#pending = undefined;
   }
 
-  /** The time a socket created now is issued (its handshake's `issued`). */
+  /** The time a socket created now is issued (its handshake's `issued`): wall-clock ms, as a date is shown from it. */
   _now(): number {
-    return this.#server._clock.now();
+    return this.#server._clock.wallNow();
   }
 
   /** The handshake of a socket of this connection issued at `issued` (see `Socket.handshake`). */

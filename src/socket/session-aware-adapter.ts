@@ -54,6 +54,7 @@ export class SessionAwareAdapter extends Adapter implements TimerTarget {
       nsp.server._recovery?.maxDisconnectionDuration ?? DEFAULT_MAX_DISCONNECTION_DURATION;
   }
 
+  /** The monotonic clock: these times never leave this node and are only compared with each other. */
   #now(): number {
     return this.nsp.server._clock.now();
   }

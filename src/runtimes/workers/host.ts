@@ -238,13 +238,16 @@ export class DurableHost implements ConnectionOwner {
   // ── ConnectionOwner ───────────────────────────────────────────────────
 
   onPingSent(conn: DoWsConnection): void {
-    conn.pingAt = this.clock.now();
+    // Wall time: compared with the runtime's auto-response times, and stored for a rebuild.
+    conn.pingAt = this.clock.wallNow();
     this.pongs.pinged(conn);
     this.#touch(conn);
   }
 
   autoPongAt(conn: DoWsConnection): number | null {
-    return this.pongs.at(conn);
+    const at = this.pongs.at(conn);
+    // The session compares it with its own ping time, on the engine's (monotonic) clock.
+    return at === null ? null : this.clock.toMonotonic(at);
   }
 
   // ── sessions ──────────────────────────────────────────────────────────
@@ -325,7 +328,7 @@ export class DurableHost implements ConnectionOwner {
   #pingDelay(conn: DoWsConnection): number {
     const { pingInterval, timerGranularity } = this.engine.opts;
     const now = Date.now();
-    const auto = this.autoPongAt(conn);
+    const auto = this.pongs.at(conn);
     const pong = Math.max(auto ?? -Infinity, conn.pongAt ?? -Infinity);
     let due: number;
     if (conn.pingAt === null) due = conn.openedAt + pingInterval;
