@@ -89,9 +89,9 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
   close(discard?: boolean): this;
   /**
    * The session's part in the runtime's native fan-out (see session-fanout.ts);
-   * null on runtimes that cannot publish to topics.
+   * null or absent on runtimes that cannot publish to topics.
    */
-  readonly fanout: SessionFanout | null;
+  readonly fanout?: SessionFanout | null;
 }
 
 /**

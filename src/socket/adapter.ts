@@ -191,8 +191,15 @@ export class Adapter extends Emitter<AdapterEvents> {
     packet.nsp = this.nsp.name;
     const messages = this.encode(packet, flags);
     const volatile = flags?.volatile === true;
-    const data = packet.data as unknown[];
-    // One native publish where the runtime has topics and the recipients are one topic's subscribers.
+    this.#deliver(opts, messages, packet.data as unknown[], volatile);
+  }
+
+  /**
+   * The one way a broadcast reaches the local sockets `opts` selects: one
+   * native publish where the runtime has topics and the recipients are
+   * exactly one topic's subscribers (room-topics.ts), else socket by socket.
+   */
+  #deliver(opts: BroadcastOptions, messages: readonly OutboundMessage[], data: unknown[], volatile: boolean): void {
     if (this._topics.publish(opts, messages, data, volatile)) return;
     this.apply(opts, (socket) => {
       if (socket.client._writeMessages(messages, volatile)) socket._notifyOutgoing(data);
