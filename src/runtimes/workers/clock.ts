@@ -13,12 +13,13 @@ import type { DurableObjectStorage } from "./platform.ts";
  * A cleared timer leaves the stored alarm in place: the wake it causes finds
  * nothing to do, which costs less than a `deleteAlarm` write would.
  *
- * The engine's deadlines run on `now()`, `performance.now()` as everywhere;
- * an alarm is a wall-clock time, and so are the runtime's auto-response
- * timestamps and what the object stores for its next instance (whose
- * `performance.now()` starts afresh): `wallNow()`, converted at this
- * boundary (`setTimer`, `toMonotonic`). workerd moves both clocks together,
- * at I/O, so the conversion is exact within an event.
+ * The engine's deadlines run on `now()`, `performance.now()` as on every
+ * runtime; an alarm is a wall-clock time, and so are the runtime's
+ * auto-response timestamps and what the object stores for its next
+ * instance: `wallNow()`, converted at this boundary (`setTimer`,
+ * `toMonotonic`). Workers give `performance` a time origin of 0 and move
+ * both clocks together, at I/O, so today the two scales coincide; the
+ * conversion keeps each value on its own scale should that change.
  */
 export class AlarmClock implements Clock {
   #fn: (() => void) | null = null;
