@@ -79,6 +79,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     super();
     this.opts = resolveEngineOptions(options, defaultPath);
     this.scheduler = new Scheduler(this.opts.clock, this.opts.timerGranularity);
+    this.opts.sessionRouter?.bind(this);
   }
 
   get clock() {
@@ -114,8 +115,13 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     const checked = await checkRequest(req, false, this.opts);
     if (checked.kind === "preflight") return checked.response;
     if (checked.kind === "refused") return this.#refuse(req, checked.error, checked.headers);
-    const refused = checked.kind === "session" ? this.#checkSession(checked, false) : undefined;
-    if (refused) return this.#refuse(req, refused, checked.headers);
+    if (checked.kind === "session") {
+      // A session another node holds: its requests go there (session-router.ts).
+      const forwarded = this.#isRemote(checked.sid) && this.opts.sessionRouter!.forward(req, checked.sid, checked.headers);
+      if (forwarded) return forwarded;
+      const refused = this.#checkSession(checked, false);
+      if (refused) return this.#refuse(req, refused, checked.headers);
+    }
 
     const headers = checked.headers;
     headers["cache-control"] = "no-store";
@@ -161,8 +167,12 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     // A preflight is never an upgrade; answered all the same if a client sends one.
     if (checked.kind === "preflight") return { kind: "reject", response: checked.response };
     if (checked.kind === "refused") return { kind: "reject", response: this.#refuse(req, checked.error, checked.headers) };
-    const refused = checked.kind === "session" ? this.#checkSession(checked, true) : undefined;
-    if (refused) return { kind: "reject", response: this.#refuse(req, refused, checked.headers) };
+    if (checked.kind === "session") {
+      const forwarded = this.#isRemote(checked.sid) && this.opts.sessionRouter!.forwardUpgrade(req, checked.sid, checked.headers);
+      if (forwarded) return forwarded;
+      const refused = this.#checkSession(checked, true);
+      if (refused) return { kind: "reject", response: this.#refuse(req, refused, checked.headers) };
+    }
     const { headers, supportsBinary } = checked;
     const { maxHttpBufferSize } = this.opts;
 
@@ -254,9 +264,16 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     return undefined;
   }
 
+  /** Whether `sid` is not this node's while a session router may know its owner (session-router.ts). */
+  #isRemote(sid: string): boolean {
+    return this.opts.sessionRouter !== undefined && !this.clients.has(sid);
+  }
+
   async #newId(req: IncomingRequest): Promise<string | RequestError> {
     try {
-      const id = this.opts.generateId ? await this.opts.generateId(req) : defaultGenerateId();
+      let id = this.opts.generateId ? await this.opts.generateId(req) : defaultGenerateId();
+      // With a router the id names this node, so other nodes can route the session's requests here.
+      if (typeof id === "string" && id !== "" && this.opts.sessionRouter) id = this.opts.sessionRouter.localId(id);
       if (typeof id !== "string" || id === "" || this.clients.has(id)) throw new Error("invalid id");
       return id;
     } catch (error) {

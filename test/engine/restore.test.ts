@@ -3,7 +3,7 @@
  * restore, pongs answered by the runtime, and coalesced timer wake-ups.
  */
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../../src/index.ts";
+import { FakeClock } from "../../src/testing.ts";
 import { Scheduler, type TimerTarget } from "../../src/engine/scheduler.ts";
 import type { Session } from "../../src/engine/session.ts";
 import { createEngine, MemoryWs, openWs } from "../helpers/memory.ts";

@@ -12,7 +12,8 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { io as ioClient } from "socket.io-client";
-import { FakeClock, Server } from "../../src/index.ts";
+import { Server } from "../../src/index.ts";
+import { FakeClock } from "../../src/testing.ts";
 import { Scheduler, type TimerTarget } from "../../src/engine/scheduler.ts";
 import { startNode } from "../helpers/node.ts";
 

@@ -7,7 +7,8 @@ import { createRequire } from "node:module";
 import { io as ioc, type Socket as V4Socket } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { FakeClock, Server, type ServerOptions } from "../../src/index.ts";
+import { Server, type ServerOptions } from "../../src/index.ts";
+import { FakeClock } from "../../src/testing.ts";
 import type { Socket } from "../../src/socket/socket.ts";
 import { type Running, startNode } from "../helpers/node.ts";
 
