@@ -93,7 +93,7 @@ export type {
 export type { CorsOptions } from "./engine/cors.ts";
 export type { SessionRouter, RoutedEngine } from "./engine/session-router.ts";
 export type * from "./engine/facade.ts";
-export type { EngineSocket, EngineCloseReason, TransportName, SessionState } from "./engine/types.ts";
+export type { EngineSocket, EngineCloseReason, SessionFanout, TransportName, SessionState } from "./engine/types.ts";
 export { OutboundMessage } from "./engine/outbound.ts";
 export type { Clock } from "./engine/clock.ts";
 // FakeClock, the Scheduler and the Request/Response converters are for tests and shim authors:

@@ -97,7 +97,7 @@ export class Client<
 
   /** The session moved to a WebSocket: subscribe it to its sockets' fan-out topics. */
   onUpgrade(): void {
-    for (const socket of this.#nsps ?? NONE) (socket.nsp.adapter as Partial<Adapter>)._subscribeAll?.(socket.id);
+    for (const socket of this.#nsps ?? NONE) (socket.nsp.adapter as Partial<Adapter>)._topics?.subscribeAll(socket.id);
   }
 
   // ── incoming ──────────────────────────────────────────────────────────
@@ -309,9 +309,9 @@ export class Client<
     if (pending?.delete(socket) && pending.size === 0) this.#pending = undefined;
   }
 
-  /** The time a socket created now is issued (its handshake's `issued`). */
+  /** The time a socket created now is issued (its handshake's `issued`): wall-clock ms, as a date is shown from it. */
   _now(): number {
-    return this.#server._clock.now();
+    return this.#server._clock.wallNow();
   }
 
   /** The handshake of a socket of this connection issued at `issued` (see `Socket.handshake`). */

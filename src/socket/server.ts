@@ -24,8 +24,8 @@ import {
   type NamespaceMiddleware,
   type ServerReservedEventsMap,
 } from "./namespace.ts";
-import { ParentNamespace } from "./parent-namespace.ts";
 import { collectMetrics, type MetricsSnapshot, SocketCounters, toPrometheus } from "./metrics.ts";
+import { NamespaceRegistry } from "./namespace-registry.ts";
 import { type EventRateLimit, type ResolvedEventRateLimit, resolveEventRateLimit } from "./rate-limit.ts";
 import { SessionAwareAdapter } from "./session-aware-adapter.ts";
 import type { Socket } from "./socket.ts";
@@ -130,7 +130,9 @@ export class Server<
   readonly _parser: Parser;
   /** One encoder for the whole server: encoding is stateless. */
   readonly encoder: ParserEncoder;
-  readonly _nsps: Map<string, Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> = new Map();
+  readonly #namespaces = new NamespaceRegistry<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this);
+  /** Namespaces by name (socket.io's `_nsps`), children of parent namespaces included. */
+  readonly _nsps: Map<string, Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> = this.#namespaces.byName;
   /** Connection state recovery settings, when on. */
   readonly _recovery: RecoveryOptions | undefined;
   _connectTimeout: number;
@@ -141,14 +143,6 @@ export class Server<
   /** The Socket.IO layer's counters with `metrics: true`; null without. */
   _counters: SocketCounters | null;
   readonly #opts: Partial<ServerOptions>;
-  readonly #parentNsps = new Map<
-    ParentNspNameMatchFn,
-    ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
-  >();
-  readonly #parentFromRegExp = new Map<
-    RegExp,
-    ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
-  >();
   #adapter: AdapterConstructor | undefined;
   #serveClient: boolean;
   #path: string;
@@ -365,70 +359,20 @@ export class Server<
     name: string | RegExp | ParentNspNameMatchFn,
     fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void,
   ): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
-    if (typeof name === "function" || name instanceof RegExp) {
-      if (name instanceof RegExp && (name.global || name.sticky)) {
-        // `test()` on such a RegExp depends on lastIndex, so matches would alternate.
-        throw new Error("stateful regular expressions are not supported");
-      }
-      const parent = new ParentNamespace(this);
-      if (typeof name === "function") {
-        this.#parentNsps.set(name, parent);
-      } else {
-        const regex = name;
-        this.#parentNsps.set((nsp, _auth, next) => next(null, regex.test(nsp)), parent);
-        this.#parentFromRegExp.set(regex, parent);
-      }
-      if (fn) parent.on("connect", fn);
-      return parent;
-    }
-    if (String(name)[0] !== "/") name = "/" + name;
-    let nsp = this._nsps.get(name);
-    if (!nsp) {
-      for (const [regex, parent] of this.#parentFromRegExp) {
-        if (regex.test(name)) {
-          const child = parent.createChild(name);
-          if (fn) child.on("connect", fn);
-          return child;
-        }
-      }
-      nsp = new Namespace(this, name);
-      this._nsps.set(name, nsp);
-      if (name !== "/") this.sockets._emitNewNamespace(nsp);
-    }
-    if (fn) nsp.on("connect", fn);
-    return nsp;
+    return this.#namespaces.of(name, fn);
   }
 
   /**
    * Asks the parent namespaces, in registration order, whether `name` may
    * be created; calls `fn` with the (possibly already existing) child, or
-   * false. A parent function that throws counts as a refusal.
+   * false (see namespace-registry.ts).
    */
   _checkNamespace(
     name: string,
     auth: { [key: string]: any },
     fn: (nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | false) => void,
   ): void {
-    const entries = [...this.#parentNsps];
-    const tryNext = (i: number): void => {
-      if (i >= entries.length) return fn(false);
-      const [match, parent] = entries[i]!;
-      let answered = false;
-      const next = (err: Error | null, allow: boolean): void => {
-        if (answered) return;
-        answered = true;
-        if (err || !allow) return tryNext(i + 1);
-        // Another client may have created it meanwhile (socket.io #4136): reuse it.
-        const existing = this._nsps.get(name);
-        fn(existing ?? parent.createChild(name));
-      };
-      try {
-        match(name, auth, next);
-      } catch {
-        next(null, false);
-      }
-    };
-    tryNext(0);
+    this.#namespaces.check(name, auth, fn);
   }
 
   // ── proxies to the main namespace ─────────────────────────────────────

@@ -432,7 +432,7 @@ export class Socket<
     if (counters) counters.connects++;
     this.join(this.id);
     // Rooms joined in a middleware, and the namespace itself, become fan-out topics now.
-    (this.#adapter as Partial<Adapter>)._subscribeAll?.(this.id);
+    (this.#adapter as Partial<Adapter>)._topics?.subscribeAll(this.id);
     const missed = this.#missed;
     if (missed) {
       this.#missed = undefined;

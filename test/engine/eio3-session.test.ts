@@ -123,11 +123,14 @@ describe("a v3 session", () => {
     (ws as MemoryWs & { subscribe?: () => void }).subscribe = () => {};
     await tick();
     const session = [...engine.clients.values()][0] as Session;
-    expect(session.fanoutReady).toBe(false);
+    // No runtime fan-out on the engine: no session has a part in one.
+    expect(session.fanout).toBe(null);
+    engine.fanout = { publish: () => {} };
+    expect(session.fanout!.ready).toBe(false);
     const v4 = await openWs(engine);
     (v4.ws as MemoryWs & { subscribe?: () => void }).subscribe = () => {};
     await tick();
-    expect(([...engine.clients.values()][1] as Session).fanoutReady).toBe(true);
+    expect(([...engine.clients.values()][1] as Session).fanout!.ready).toBe(true);
   });
 
   it("keeps its protocol in the snapshot, and a restored session awaits client pings", async () => {

@@ -137,6 +137,7 @@ describe("Scheduler and an early runtime timer", () => {
     const timers: Array<{ fn: () => void; ms: number }> = [];
     const clock = {
       now: () => now,
+      wallNow: () => 1_700_000_000_000 + now,
       setTimer: (fn: () => void, ms: number) => timers.push({ fn, ms }),
       clearTimer: () => {},
     };
