@@ -137,7 +137,7 @@ export class RedisSessionRouter implements SessionRouter {
     this.#maxForwards = opts.maxForwards ?? 10_000;
     // PUBLISH's count is per shard in a Redis Cluster: 0 there does not mean the owner is gone.
     this.#trustReceivers = !isCluster(pubClient);
-    this.#owner = new SessionOwner((node, m) => this.#send(node, m), this.#requestTimeout, Date.now);
+    this.#owner = new SessionOwner((node, m) => this.#send(node, m), this.#requestTimeout, () => performance.now());
     this.ready = subscribe(subClient, "channel", this.#channel(this.nodeId), this.#onMessage);
     this.ready.catch(() => {});
   }
@@ -292,7 +292,7 @@ export class RedisSessionRouter implements SessionRouter {
     return new Promise((resolve) => {
       this.#waiting.set(id, {
         owner,
-        deadline: Date.now() + timeout,
+        deadline: performance.now() + timeout, // monotonic: a wall-clock step must not expire or prolong a forward
         settle: (reply) => {
           this.#waiting.delete(id);
           resolve(reply);
@@ -345,7 +345,7 @@ export class RedisSessionRouter implements SessionRouter {
     if (this.#sweeper || this.#closed) return;
     const tick = Math.max(50, Math.min(1000, this.#requestTimeout / 4));
     this.#sweeper = setInterval(() => {
-      const now = Date.now();
+      const now = performance.now();
       for (const w of [...this.#waiting.values()]) if (w.deadline <= now) w.settle(null);
       this.#owner.sweep(now);
       if (this.#waiting.size === 0 && this.#owner.pendingCount === 0 && this.#sweeper) {
