@@ -56,7 +56,8 @@ export function productionWanted(env: Env): boolean {
  *   `conn.bufferedAmount`; `buffered` {target} acks it again. The target's
  *   conn "drain" events are reported to /observer as `drained` (id).
  * - `volatile-flood` {target, count}: `count` volatile emits to `target`,
- *   acks how many metrics say were dropped.
+ *   acks how many metrics say were dropped; `volatile-room` {room, count}
+ *   the same as room broadcasts.
  */
 export function installProductionHandlers(io: Server, socket: Socket, observer: Namespace): void {
   const nsp = socket.nsp as Namespace;
@@ -92,6 +93,11 @@ export function installProductionHandlers(io: Server, socket: Socket, observer: 
   socket.on("buffered", (spec: { target: string }, ack: Ack) => {
     const target = nsp.sockets.get(spec.target);
     ack({ bufferedAmount: target?.conn.bufferedAmount ?? -1 });
+  });
+  socket.on("volatile-room", (spec: { room: string; count: number }, ack: Ack) => {
+    const before = io.metrics().volatileDropped;
+    for (let i = 0; i < spec.count; i++) nsp.to(spec.room).volatile.emit("tick", i);
+    ack({ dropped: io.metrics().volatileDropped - before });
   });
   socket.on("volatile-flood", (spec: { target: string; count: number }, ack: Ack) => {
     const target = nsp.sockets.get(spec.target);

@@ -294,6 +294,25 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
       );
       expect(ticks).toBe(10);
     });
+    it("volatile room broadcasts with the mark: members that keep up get all of a tick's", async () => {
+      const watcher = await client();
+      const readers = [await client(), await client()];
+      const ticks = [0, 0];
+      for (const [i, r] of readers.entries()) {
+        await r.timeout(3000).emitWithAck("join", "vroom");
+        r.on("tick", () => ticks[i]!++);
+      }
+      const flood = (await watcher.timeout(3000).emitWithAck("volatile-room", { room: "vroom", count: 10 })) as { dropped: number };
+      expect(flood.dropped).toBe(0);
+      await within(
+        (async () => {
+          while (ticks[0]! < 10 || ticks[1]! < 10) await sleep(10);
+        })(),
+        3000,
+        "10 ticks each",
+      );
+      expect(ticks).toEqual([10, 10]);
+    });
   });
 
   describe("metrics", () => {
