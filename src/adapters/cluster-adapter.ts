@@ -434,7 +434,7 @@ export abstract class ClusterAdapter extends Adapter {
     );
   }
 
-  /** The error a request settles with at its deadline (the reference's wording). */
+  /** @internal The error a request settles with at its deadline (the reference's wording). */
   _timeoutError(_kind: RequestKind, received: number, expected: number, missing: number | undefined): Error {
     if (missing !== undefined) return new Error(`timeout reached: missing ${missing} responses`);
     return new Error(`timeout reached: only ${received} responses received out of ${expected}`);

@@ -120,6 +120,7 @@ export class RedisAdapter extends ClusterAdapter {
     return numsub(this.#pub, this.requestChannel);
   }
 
+  /** @internal */
   override _timeoutError(kind: "fetchSockets" | "serverSideEmit", received: number, expected: number, missing?: number): Error {
     if (kind === "fetchSockets") return new Error("timeout reached while waiting for fetchSockets response");
     return super._timeoutError(kind, received, expected, missing);

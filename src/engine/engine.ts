@@ -30,7 +30,7 @@ import {
 import { PollingTransport } from "./polling.ts";
 import { checkRequest, type RequestRules } from "./request-check.ts";
 import { Scheduler } from "./scheduler.ts";
-import { requestFacts, Session, type SessionSnapshot } from "./session.ts";
+import { requestFacts, EngineSession, type SessionSnapshot } from "./session.ts";
 import type { EngineSocket, TransportName } from "./types.ts";
 import { WebSocketTransport } from "./websocket.ts";
 
@@ -143,7 +143,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (ua && (ua.includes(";MSIE") || ua.includes("Trident/"))) headers["x-xss-protection"] = "0";
 
     if (checked.kind === "session") {
-      const session = this.clients.get(checked.sid) as Session;
+      const session = this.clients.get(checked.sid) as EngineSession;
       const transport = session.transport as PollingTransport;
       this.emitReserved("headers", headers, req);
       if (req.method === "GET") return transport.poll(req, headers);
@@ -164,7 +164,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
       checked.supportsBinary,
       checked.jsonp,
     );
-    const session = new Session(this, id, req, transport);
+    const session = new EngineSession(this, id, req, transport);
     this.clients.set(id, session);
     const response = transport.poll(req, headers);
     if (this.counters) this.counters.handshakesPolling++;
@@ -198,7 +198,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
         kind: "accept",
         headers,
         open: (conn: WsConnection) => {
-          const session = this.clients.get(sid) as Session | undefined;
+          const session = this.clients.get(sid) as EngineSession | undefined;
           // The probe speaks the session's revision, whatever this request's EIO says.
           const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, session?.protocol ?? 4);
           // Not upgradable (already on a WebSocket, or upgrading), or it closed or started
@@ -231,7 +231,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
           ws.onClose();
           return ws;
         }
-        const session = new Session(this, id, req, ws);
+        const session = new EngineSession(this, id, req, ws);
         this.clients.set(id, session);
         if (this.counters) this.counters.handshakesWebsocket++;
         session.open();
@@ -249,7 +249,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    */
   restore(snapshot: SessionSnapshot, conn: WsConnection, pingDelay = 0): { socket: EngineSocket; handler: WsHandler } {
     const ws = new WebSocketTransport(conn, snapshot.supportsBinary, this.opts.maxHttpBufferSize, snapshot.protocol ?? 4);
-    const session = new Session(this, snapshot.sid, requestFacts({ ...snapshot, method: "GET" }), ws);
+    const session = new EngineSession(this, snapshot.sid, requestFacts({ ...snapshot, method: "GET" }), ws);
     this.clients.set(snapshot.sid, session);
     session.resume(pingDelay);
     return { socket: session, handler: ws };
@@ -261,7 +261,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     this.scheduler.clear();
   }
 
-  onSessionClose(session: Session): void {
+  onSessionClose(session: EngineSession): void {
     if (this.clients.get(session.id) === session) this.clients.delete(session.id);
   }
 

@@ -13,7 +13,7 @@
  */
 import type { WsConnection } from "./facade.ts";
 import type { OutboundMessage } from "./outbound.ts";
-import type { Session } from "./session.ts";
+import type { EngineSession } from "./session.ts";
 import type { SessionFanout } from "./types.ts";
 import { WebSocketTransport } from "./websocket.ts";
 
@@ -22,7 +22,7 @@ import { WebSocketTransport } from "./websocket.ts";
  * runtimes with a fan-out only): it keeps nothing but its session.
  */
 export class WsSessionFanout implements SessionFanout {
-  constructor(readonly session: Session) {}
+  constructor(readonly session: EngineSession) {}
 
   /** Open, on a WebSocket whose runtime can subscribe, nothing queued: a publish now arrives in order. */
   get ready(): boolean {

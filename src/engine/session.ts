@@ -44,7 +44,7 @@ export interface SessionHost {
   readonly counters?: EngineCounters | null;
   /** The runtime's native fan-out; null where it has none (sessions then have no `fanout`). */
   readonly fanout: Fanout | null;
-  onSessionClose(session: Session): void;
+  onSessionClose(session: EngineSession): void;
 }
 
 // Kinds of scheduler entries a session owns.
@@ -97,7 +97,7 @@ const POLLING_CLOSE_TIMEOUT = 30_000;
  * `3`, and a client silent for pingInterval + pingTimeout is closed with
  * "ping timeout". Its transports do the v3 framing.
  */
-export class Session extends Emitter<EngineSocketEvents> implements EngineSocket, TimerTarget, PollingSink, WsSink {
+export class EngineSession extends Emitter<EngineSocketEvents> implements EngineSocket, TimerTarget, PollingSink, WsSink {
   readyState: SessionState = "opening";
   transport: Transport;
   /** The WebSocket being probed during an upgrade. */
@@ -270,7 +270,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
     return this.host.fanout === null ? null : (this.#fanout ??= new WsSessionFanout(this));
   }
 
-  /** A runtime publish reached this session (`SessionFanout.delivered`): as after a send of `messages`. */
+  /** @internal A runtime publish reached this session (`SessionFanout.delivered`): as after a send of `messages`. */
   _sentByRuntime(messages?: readonly OutboundMessage[]): void {
     if (messages && this.hasListeners("packetCreate")) {
       for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType));

@@ -236,9 +236,11 @@ export class Server<
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
 > extends ListeningServer<ListenEvents, EmitEvents, ServerSideEvents, SocketData, ListeningBunServer> {
+  /** @internal */
   protected _serve(port: number, hostname?: string): ListeningBunServer {
     return serve(this, { port, hostname });
   }
+  /** @internal */
   protected _stop(server: ListeningBunServer): Promise<void> | void {
     return server.stop(true);
   }

@@ -95,7 +95,7 @@ export class Adapter extends Emitter<AdapterEvents> {
   rooms: Map<Room, Set<SocketId>> = new Map();
   /** Socket id to the rooms it is in. */
   sids: Map<SocketId, Set<Room>> = new Map();
-  /** The runtime fan-out's topics of this namespace (subscriptions follow joins and leaves; see room-topics.ts). */
+  /** @internal The runtime fan-out's topics of this namespace (subscriptions follow joins and leaves; see room-topics.ts). */
   readonly _topics: RoomTopics = new RoomTopics(this);
   #warnedServerSideEmit = false;
 

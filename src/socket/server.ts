@@ -126,21 +126,22 @@ export class Server<
   get eio(): ServerEngine {
     return this.engine;
   }
-  /** The parser module (`parser` option). */
+  /** @internal The parser module (`parser` option). */
   readonly _parser: Parser;
   /** One encoder for the whole server: encoding is stateless. */
   readonly encoder: ParserEncoder;
   readonly #namespaces = new NamespaceRegistry<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this);
   /** Namespaces by name (socket.io's `_nsps`), children of parent namespaces included. */
   readonly _nsps: Map<string, Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> = this.#namespaces.byName;
-  /** Connection state recovery settings, when on. */
+  /** @internal Connection state recovery settings, when on. */
   readonly _recovery: RecoveryOptions | undefined;
+  /** @internal */
   _connectTimeout: number;
-  /** `ackTimeout`, or undefined when acks without `timeout()` wait for ever. */
+  /** @internal `ackTimeout`, or undefined when acks without `timeout()` wait for ever. */
   _ackTimeout: number | undefined;
-  /** `eventRateLimit` after defaults, when set. */
+  /** @internal `eventRateLimit` after defaults, when set. */
   _eventRate: ResolvedEventRateLimit | undefined;
-  /** The Socket.IO layer's counters with `metrics: true`; null without. */
+  /** @internal The Socket.IO layer's counters with `metrics: true`; null without. */
   _counters: SocketCounters | null;
   readonly #opts: Partial<ServerOptions>;
   #adapter: AdapterConstructor | undefined;
@@ -187,6 +188,7 @@ export class Server<
    * option, replaces the engine with one built from the merged options. Only
    * while no client is connected: a runtime's `attach()`/`listen()` calls it
    * before serving.
+   * @internal
    */
   protected _reconfigure(extra: Partial<ServerOptions>): void {
     const merged = { ...stripUndefined(extra), ...this.#opts } as Partial<ServerOptions>;
@@ -218,17 +220,17 @@ export class Server<
     return this.#opts;
   }
 
-  /** The options as given (with CSR defaults merged). */
+  /** @internal The options as given (with CSR defaults merged). */
   get _opts(): Partial<ServerOptions> {
     return this.#opts;
   }
 
-  /** The engine's clock: every socket-layer deadline reads it. */
+  /** @internal The engine's clock: every socket-layer deadline reads it. */
   get _clock(): Clock {
     return this.engine.clock;
   }
 
-  /** The engine's scheduler: connect and ack timeouts are entries in it, not timers. */
+  /** @internal The engine's scheduler: connect and ack timeouts are entries in it, not timers. */
   get _scheduler(): Scheduler {
     return this.engine.scheduler;
   }
@@ -366,6 +368,7 @@ export class Server<
    * Asks the parent namespaces, in registration order, whether `name` may
    * be created; calls `fn` with the (possibly already existing) child, or
    * false (see namespace-registry.ts).
+   * @internal
    */
   _checkNamespace(
     name: string,
@@ -488,7 +491,7 @@ export class Server<
     return opts?.format === "prometheus" ? toPrometheus(snapshot) : snapshot;
   }
 
-  /** Listener methods act on the main namespace ("connection", "new_namespace", server-side events). */
+  /** @internal Listener methods act on the main namespace ("connection", "new_namespace", server-side events). */
   protected override _listenerHost(): object {
     return this.sockets;
   }

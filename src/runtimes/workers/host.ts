@@ -18,7 +18,7 @@
 import { Engine } from "../../engine/engine.ts";
 import { generateId } from "../../engine/id.ts";
 import type { EngineOptions } from "../../engine/options.ts";
-import type { Session } from "../../engine/session.ts";
+import type { EngineSession } from "../../engine/session.ts";
 import type { EngineSocket } from "../../engine/types.ts";
 import { handleWebRequest } from "../../engine/web.ts";
 import { restoreClient, SocketTracker } from "../../socket/restore.ts";
@@ -385,7 +385,7 @@ export class DurableHost implements ConnectionOwner {
   }
 
   #doc(sid: string, conn: DoWsConnection): SessionDoc | null {
-    const session = this.engine.clients.get(sid) as Session | undefined;
+    const session = this.engine.clients.get(sid) as EngineSession | undefined;
     const e = session?.snapshot();
     if (!e) return null;
     const doc: SessionDoc = { e, t: conn.openedAt };
