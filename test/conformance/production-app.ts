@@ -47,7 +47,8 @@ export function productionWanted(env: Env): boolean {
 
 /**
  * Per socket:
- * - `count` (any args): counted as delivered; `counted` acks that count;
+ * - `count` (any args): counted as delivered; `counted` acks that count,
+ *   `counted-of` (id) that of socket `id` of "/";
  * - `metrics` acks `io.metrics()`, `metrics-text` the Prometheus text;
  * - `ask-default` / `ask-room-default`: the server asks this client, or a
  *   room, with `emitWithAck` and no `timeout()` (so `ackTimeout` applies);
@@ -63,6 +64,10 @@ export function installProductionHandlers(io: Server, socket: Socket, observer: 
   const nsp = socket.nsp as Namespace;
   socket.on("count", () => delivered.set(socket, (delivered.get(socket) ?? 0) + 1));
   socket.on("counted", (ack: Ack) => ack(delivered.get(socket) ?? 0));
+  socket.on("counted-of", (id: string, ack: Ack) => {
+    const target = io.of("/").sockets.get(id);
+    ack(target ? (delivered.get(target) ?? 0) : -1);
+  });
   socket.on("metrics", (ack: Ack) => ack(io.metrics()));
   socket.on("metrics-text", (ack: Ack) => ack(io.metrics({ format: "prometheus" })));
   socket.on("ask-default", async (event: string, ack: Ack) => {
