@@ -13,7 +13,8 @@ import { Engine, type EngineOptions, type EngineSocket, OutboundMessage, Server 
 import { negotiateEncoding } from "../../src/engine/http-compression.ts";
 import { deflateBomb, DeflateWs } from "../helpers/deflate-ws.ts";
 import { httpBytes as http } from "../helpers/http-bytes.ts";
-import { type Running, startNode, waitFor } from "../helpers/node.ts";
+import { type Running, startNode } from "../helpers/node.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const BIG = "x".repeat(5000);
 const running: Running[] = [];

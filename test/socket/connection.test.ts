@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import type { Socket } from "../../src/socket/socket.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectTo, createServer, flush, lastSocket, openConnection } from "./fake-engine.ts";
 
 describe("namespace connection", () => {
@@ -354,7 +355,7 @@ describe("connection middlewares", () => {
     io.on("connection", (s) => order.push(`connection:${s.data.user}`));
     const conn = openConnection(io);
     conn.receive("0");
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => order.length === 3, { what: "both middlewares and the connection" });
     expect(order).toEqual(["one", "two", "connection:u1"]);
   });
 
