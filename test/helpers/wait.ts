@@ -13,13 +13,13 @@
 
 /** What a wait fails with after `timeout` ms; how long it gives. */
 export interface WaitOptions {
-  /** ms before the wait fails (default 5000). */
+  /** ms before the wait fails (default 10,000). */
   timeout?: number;
   /** Names what was waited for in the failure message. */
   what?: string;
 }
 
-export const DEFAULT_TIMEOUT = 5000;
+export const DEFAULT_TIMEOUT = 10_000;
 
 type Listener = (...args: any[]) => void;
 

@@ -14,6 +14,7 @@
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../helpers/wait.ts";
 import { type RunningWorker, startWorker } from "./harness.ts";
 
 const TOLERANCE = 100;
@@ -28,7 +29,6 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Raw {
   ws: WebSocket;
@@ -95,7 +95,8 @@ async function openWaves(n: number, waves: number, gap: number, query: string, b
   const per = Math.ceil(n / waves);
   for (let i = 0; i < n; i += per) {
     for (let j = i; j < Math.min(n, i + per); j++) all.push(raw(query, behaviour));
-    await sleep(gap);
+    // Pacing, not waiting: the waves start `gap` ms apart so that their deadlines fall in different phases.
+    await new Promise((r) => setTimeout(r, gap));
   }
   return Promise.all(all);
 }
@@ -184,7 +185,8 @@ describe("pingInterval 300, pingTimeout 200: 1,000 sockets in one object", () =>
   it("every heartbeat and ping timeout on time", { timeout: 30_000 }, async () => {
     const behaviour = { pong: true, connect: true };
     const rs = await openWaves(1000, 50, 100, "shard=steady-1000", behaviour);
-    await sleep(2000);
+    // Every socket answers a few pings (pingInterval 300) before they all fall silent.
+    await waitFor(() => rs.every((r) => r.pongs.length >= 5), { timeout: 20_000, what: "five pongs from each of 1,000 sockets" });
     const silentFrom = Date.now();
     behaviour.pong = false;
     await Promise.all(rs.map((r) => r.closedAfter));
