@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Engine, type EngineOptions, type EngineSocket } from "../../src/index.ts";
 import { middleware } from "../../src/runtimes/node.ts";
 import { type Running, startAttached, startNode } from "../helpers/node.ts";
-import { once, waitFor } from "../helpers/wait.ts";
+import { once, sleep, waitFor } from "../helpers/wait.ts";
 
 const running: Running[] = [];
 const clients: Socket[] = [];
@@ -109,7 +109,7 @@ describe("engine.io-client over each transport", () => {
     for (let i = 0; i < 60; i++) {
       c.send(`c${i}`);
       // Pacing, not waiting: the sends are spread so that the upgrade happens among them.
-      await new Promise((r) => setTimeout(r, 2));
+      await sleep(2);
     }
     await waitFor(() => clientGot.length >= 60 && serverGot.length >= 60, { what: "all messages" });
     // A last message each way: once it arrived, a duplicate of an earlier one would have too.

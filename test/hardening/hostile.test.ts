@@ -531,7 +531,7 @@ const rows: Row[] = [
       );
       // No event marks that the server has read the first POST's head (it answers nothing before
       // the body is whole): 40 ms for it to arrive, of the ~120 ms its body takes to trickle in.
-      await new Promise((r) => setTimeout(r, 40));
+      await sleep(40);
       const t0 = Date.now();
       const second = await http(ctx.fx, pollPath(ctx.tag, sid), { method: "POST", body: "4x" });
       const secondAtOnce = Date.now() - t0 < 1000;

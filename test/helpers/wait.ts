@@ -9,6 +9,8 @@
  * volatile packet is NOT delivered"). Each use says so in a comment
  * ("asserting silence"). Where a later marker can prove the absence (send X,
  * then a marker; once the marker arrived, X would have too), that is better.
+ * (Also, said so at the call, for the time a scenario is made of: the pacing
+ * of a load, the length of an outage.)
  */
 
 /** What a wait fails with after `timeout` ms; how long it gives. */
@@ -138,8 +140,10 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, opts: WaitForO
 }
 
 /**
- * Waits `ms`. Only for a window that asserts silence: the test proves that
- * something does NOT happen during it. Say so at the call ("asserting silence").
+ * Waits `ms`. Never to wait for an outcome. Only for a window that asserts
+ * silence (the test proves that something does NOT happen during it: say
+ * "asserting silence" at the call), or for the time a scenario itself is
+ * made of (pacing a load, an outage's length: say so at the call).
  */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
