@@ -148,14 +148,3 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, opts: WaitForO
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-
-/**
- * Resolves true if `event` arrives within `ms`, false once the window passed
- * in silence (an "asserting silence" window: use it to prove absence).
- */
-export function arrives(emitter: Emitterish, event: string, ms: number): Promise<boolean> {
-  return onceArgs(emitter, event, { timeout: ms }).then(
-    () => true,
-    () => false,
-  );
-}

@@ -29,7 +29,6 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-
 interface Raw {
   ws: WebSocket;
   sid: string;
