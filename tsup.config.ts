@@ -18,7 +18,7 @@ export default defineConfig({
   // Keep "node:" on built-in imports: Deno and Workers need it, and the core-purity test reads it.
   removeNodeProtocol: false,
   target: "es2022",
-  dts: true,
+  dts: { compilerOptions: { stripInternal: true } },
   clean: true,
   sourcemap: true,
   splitting: true,

@@ -81,9 +81,10 @@ export type {
   PerMessageDeflateOptions,
 } from "./engine/options.ts";
 export type { CorsOptions } from "./engine/cors.ts";
+export type { SessionRouter, RoutedEngine } from "./engine/session-router.ts";
 export type * from "./engine/facade.ts";
-export type { EngineSocket, EngineCloseReason, TransportName, SessionState } from "./engine/types.ts";
+export type { EngineSocket, EngineCloseReason, SessionFanout, TransportName, SessionState } from "./engine/types.ts";
 export { OutboundMessage } from "./engine/outbound.ts";
-export { FakeClock, systemClock, type Clock } from "./engine/clock.ts";
-export { Scheduler, type TimerTarget, TimerEntry } from "./engine/scheduler.ts";
-export { fromWebRequest, toWebResponse } from "./engine/web.ts";
+export type { Clock } from "./engine/clock.ts";
+// FakeClock, the Scheduler and the Request/Response converters are for tests and shim authors:
+// they live in "unio/testing", not here.

@@ -88,3 +88,31 @@ describe("the core is runtime-agnostic", () => {
     expect([...sample.matchAll(IMPORTED)].map((m) => m[1] ?? m[2])).toEqual(["events", "./chunk-X.js"]);
   });
 });
+
+/**
+ * Bun's types (@types/bun) are imported by the Bun shim alone. They declare
+ * globals (`Bun`, `*.html` modules...), so they must not reach the other
+ * sources through tsconfig's `types`, nor the declarations users of the
+ * other entries get.
+ */
+describe("Bun's types stay in the Bun shim", () => {
+  const BUN_TYPES = /from\s+["']bun["']|reference\s+types\s*=\s*["'](bun|bun-types|@types\/bun)["']/;
+
+  it("no source but src/runtimes/bun.ts names them, and tsconfig does not load them for every file", () => {
+    const users = sources("src").filter((f) => BUN_TYPES.test(readFileSync(join(root, f), "utf8")));
+    expect(users).toEqual(["src/runtimes/bun.ts"]);
+    const tsconfig = JSON.parse(readFileSync(join(root, "tsconfig.json"), "utf8")) as { compilerOptions: { types?: string[] } };
+    expect(tsconfig.compilerOptions.types).toEqual(["node"]);
+  });
+
+  it("no built declaration but the Bun entry's imports them", () => {
+    const dist = join(root, "dist");
+    if (!existsSync(join(dist, "index.d.ts"))) throw new Error("dist/ missing: run `npx tsup` (npm test builds it)");
+    const declarations = (dir: string): string[] =>
+      readdirSync(join(dist, dir), { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? declarations(join(dir, e.name)) : /\.d\.c?ts$/.test(e.name) ? [join(dir, e.name)] : [],
+      );
+    const users = declarations("").filter((f) => BUN_TYPES.test(readFileSync(join(dist, f), "utf8")));
+    expect(users.sort()).toEqual(["runtimes/bun.d.cts", "runtimes/bun.d.ts"]);
+  });
+});

@@ -1,7 +1,5 @@
-import { corsHeaders } from "./cors.ts";
 import { Emitter } from "./emitter.ts";
 import {
-  checkProtocol,
   type ConnectionErrorEvent,
   ERROR_MESSAGES,
   ErrorCode,
@@ -28,8 +26,9 @@ import {
   serializeCookie,
 } from "./options.ts";
 import { PollingTransport } from "./polling.ts";
+import { checkRequest } from "./request-check.ts";
 import { Scheduler } from "./scheduler.ts";
-import { requestFacts, Session, type SessionSnapshot } from "./session.ts";
+import { requestFacts, EngineSession, type SessionSnapshot } from "./session.ts";
 import type { EngineSocket, TransportName } from "./types.ts";
 import { WebSocketTransport } from "./websocket.ts";
 
@@ -44,9 +43,6 @@ export interface EngineEvents {
   /** Headers of every polling response and every 101; mutable. */
   headers: (headers: Record<string, string>, req: IncomingRequest) => void;
 }
-
-// RFC 7230 field-vchar plus tab and obs-text: anything else in Origin is refused.
-const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
  * The Engine.IO v4 server, on Web-standard request/response shapes. A
@@ -75,7 +71,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   /**
    * The runtime's native fan-out, set by a shim whose runtime has topics; `null` elsewhere.
    * The Socket.IO layer publishes a broadcast through it when the
-   * recipients are exactly one topic's subscribers (see `Session.fanoutReady`).
+   * recipients are exactly one topic's subscribers (see room-topics.ts and session-fanout.ts).
    */
   fanout: Fanout | null = null;
 
@@ -83,6 +79,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     super();
     this.opts = resolveEngineOptions(options, defaultPath);
     this.scheduler = new Scheduler(this.opts.clock, this.opts.timerGranularity);
+    this.opts.sessionRouter?.bind(this);
   }
 
   get clock() {
@@ -115,23 +112,24 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
 
   /** Handles a plain HTTP request: handshake, poll, post or preflight. */
   async handleRequest(req: IncomingRequest): Promise<OutgoingResponse> {
-    const query = parseQuery(req.url);
-    const cors = this.opts.cors;
-    const headers = await this.#corsHeaders(req);
-    if (typeof headers === "string") return this.#refuse(req, this.#corsError(headers), {});
-    if (req.method === "OPTIONS" && cors && !cors.preflightContinue) {
-      return { status: cors.optionsSuccessStatus ?? 204, headers: { ...headers, "content-length": "0" }, body: "" };
+    const checked = await checkRequest(req, false, this.opts);
+    if (checked.kind === "preflight") return checked.response;
+    if (checked.kind === "refused") return this.#refuse(req, checked.error, checked.headers);
+    if (checked.kind === "session") {
+      // A session another node holds: its requests go there (session-router.ts).
+      const forwarded = this.#isRemote(checked.sid) && this.opts.sessionRouter!.forward(req, checked.sid, checked.headers);
+      if (forwarded) return forwarded;
+      const refused = this.#checkSession(checked, false);
+      if (refused) return this.#refuse(req, refused, checked.headers);
     }
-    const refused = this.#verify(req, query, false) ?? (query.get("sid") ? undefined : await this.#verifyHandshake(req, query));
-    if (refused) return this.#refuse(req, refused, headers);
 
+    const headers = checked.headers;
     headers["cache-control"] = "no-store";
     const ua = req.headers["user-agent"];
     if (ua && (ua.includes(";MSIE") || ua.includes("Trident/"))) headers["x-xss-protection"] = "0";
 
-    const sid = query.get("sid");
-    if (sid) {
-      const session = this.clients.get(sid) as Session;
+    if (checked.kind === "session") {
+      const session = this.clients.get(checked.sid) as EngineSession;
       const transport = session.transport as PollingTransport;
       this.emitReserved("headers", headers, req);
       if (req.method === "GET") return transport.poll(req, headers);
@@ -144,17 +142,15 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (this.opts.cookie) headers["set-cookie"] = serializeCookie(id, this.opts.cookie);
     this.emitReserved("initial_headers", headers, req);
     this.emitReserved("headers", headers, req);
-    const protocol = protocolOf(query);
-    // `j` asks for JSONP, which only v3 clients (engine.io-client 3.x without XHR) speak.
-    const jsonp = protocol === 3 ? query.get("j") : null;
+    const { protocol } = checked;
     const transport = new PollingTransport(
       this.opts.maxHttpBufferSize,
       this.opts.httpCompression,
       protocol,
-      !query.has("b64"),
-      jsonp,
+      checked.supportsBinary,
+      checked.jsonp,
     );
-    const session = new Session(this, id, req, transport);
+    const session = new EngineSession(this, id, req, transport);
     this.clients.set(id, session);
     const response = transport.poll(req, headers);
     session.open();
@@ -167,22 +163,27 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    * upgrade of a polling session (see the sequence drawn in session.ts).
    */
   async handleUpgrade(req: IncomingRequest): Promise<UpgradeResult> {
-    const query = parseQuery(req.url);
-    const headers = await this.#corsHeaders(req);
-    if (typeof headers === "string") return { kind: "reject", response: this.#refuse(req, this.#corsError(headers), {}) };
-    const sid = query.get("sid");
-    const refused = this.#verify(req, query, true) ?? (sid ? undefined : await this.#verifyHandshake(req, query));
-    if (refused) return { kind: "reject", response: this.#refuse(req, refused, headers) };
-    const supportsBinary = !query.has("b64");
+    const checked = await checkRequest(req, true, this.opts);
+    // A preflight is never an upgrade; answered all the same if a client sends one.
+    if (checked.kind === "preflight") return { kind: "reject", response: checked.response };
+    if (checked.kind === "refused") return { kind: "reject", response: this.#refuse(req, checked.error, checked.headers) };
+    if (checked.kind === "session") {
+      const forwarded = this.#isRemote(checked.sid) && this.opts.sessionRouter!.forwardUpgrade(req, checked.sid, checked.headers);
+      if (forwarded) return forwarded;
+      const refused = this.#checkSession(checked, true);
+      if (refused) return { kind: "reject", response: this.#refuse(req, refused, checked.headers) };
+    }
+    const { headers, supportsBinary } = checked;
     const { maxHttpBufferSize } = this.opts;
 
-    if (sid) {
+    if (checked.kind === "session") {
+      const sid = checked.sid;
       this.emitReserved("headers", headers, req);
       return {
         kind: "accept",
         headers,
         open: (conn: WsConnection) => {
-          const session = this.clients.get(sid) as Session | undefined;
+          const session = this.clients.get(sid) as EngineSession | undefined;
           // The probe speaks the session's revision, whatever this request's EIO says.
           const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, session?.protocol ?? 4);
           // Not upgradable (already on a WebSocket, or upgrading), or it closed or started
@@ -201,12 +202,13 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (typeof id !== "string") return { kind: "reject", response: this.#refuse(req, id, headers) };
     this.emitReserved("initial_headers", headers, req);
     this.emitReserved("headers", headers, req);
+    const { protocol } = checked;
     return {
       kind: "accept",
       headers,
       open: (conn: WsConnection) => {
-        const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, protocolOf(query));
-        const session = new Session(this, id, req, ws);
+        const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, protocol);
+        const session = new EngineSession(this, id, req, ws);
         this.clients.set(id, session);
         session.open();
         this.emitReserved("connection", session);
@@ -223,7 +225,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    */
   restore(snapshot: SessionSnapshot, conn: WsConnection, pingDelay = 0): { socket: EngineSocket; handler: WsHandler } {
     const ws = new WebSocketTransport(conn, snapshot.supportsBinary, this.opts.maxHttpBufferSize, snapshot.protocol ?? 4);
-    const session = new Session(this, snapshot.sid, requestFacts({ ...snapshot, method: "GET" }), ws);
+    const session = new EngineSession(this, snapshot.sid, requestFacts({ ...snapshot, method: "GET" }), ws);
     this.clients.set(snapshot.sid, session);
     session.resume(pingDelay);
     return { socket: session, handler: ws };
@@ -235,95 +237,43 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     this.scheduler.clear();
   }
 
-  onSessionClose(session: Session): void {
+  onSessionClose(session: EngineSession): void {
     if (this.clients.get(session.id) === session) this.clients.delete(session.id);
   }
 
   /**
-   * CORS headers, or the error text when the user's origin function failed
-   * (`cb(new Error(...))`, the cors README's way to refuse an origin): the
-   * reference's cors middleware then fails the request with 400 code 3
-   * MIDDLEWARE_FAILURE; it must not throw into the runtime.
+   * The checks a request for an existing session passes beyond `checkRequest`:
+   * the session exists, and the request suits its transport.
    */
-  async #corsHeaders(req: IncomingRequest): Promise<Record<string, string> | string> {
-    const cors = this.opts.cors;
-    if (!cors) return {};
-    try {
-      return await corsHeaders(cors, req.method, req.headers);
-    } catch (error) {
-      return String((error as Error)?.message ?? error);
+  #checkSession(checked: { sid: string; transport: TransportName }, upgrade: boolean): RequestError | undefined {
+    const { sid, transport } = checked;
+    const session = this.clients.get(sid);
+    if (!session) return requestError(ErrorCode.UNKNOWN_SID, { sid });
+    const previousTransport = session.transport.name;
+    // A plain HTTP request can only be polling: `transport=websocket` on a WebSocket
+    // session without an Upgrade would otherwise reach a transport with no poll().
+    if (!upgrade && (transport !== previousTransport || previousTransport !== "polling")) {
+      return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_MISMATCH", transport, previousTransport });
     }
-  }
-
-  #corsError(message: string): RequestError {
-    return requestError(ErrorCode.BAD_REQUEST, { name: "MIDDLEWARE_FAILURE", error: message });
-  }
-
-  /** Checks that need no I/O, in the reference's order. */
-  #verify(req: IncomingRequest, query: URLSearchParams, upgrade: boolean): RequestError | undefined {
-    const transport = query.get("transport");
-    if (transport === null || !this.opts.transports.includes(transport as TransportName)) {
-      return requestError(ErrorCode.UNKNOWN_TRANSPORT, { transport });
-    }
-    const origin = req.headers.origin;
-    if (origin !== undefined && INVALID_HEADER_CHAR.test(origin)) {
-      return requestError(ErrorCode.BAD_REQUEST, { name: "INVALID_ORIGIN", origin });
-    }
-    const sid = query.get("sid");
-    if (sid) {
-      const session = this.clients.get(sid);
-      if (!session) return requestError(ErrorCode.UNKNOWN_SID, { sid });
-      const previousTransport = session.transport.name;
-      // A plain HTTP request can only be polling: `transport=websocket` on a WebSocket
-      // session without an Upgrade would otherwise reach a transport with no poll().
-      if (!upgrade && (transport !== previousTransport || previousTransport !== "polling")) {
-        return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_MISMATCH", transport, previousTransport });
-      }
-      // A WebSocket for a session that is upgrading or already on a WebSocket is not refused
-      // here: as the reference, the handshake completes and the socket is closed at once (see
-      // handleUpgrade), so clients such as Node's ws see a close rather than an HTTP error.
-      if (upgrade && transport !== "websocket") {
-        return requestError(ErrorCode.BAD_REQUEST, { name: "UPGRADE_REFUSED", transport, previousTransport });
-      }
-      return undefined;
-    }
-    if (req.method !== "GET") return requestError(ErrorCode.BAD_HANDSHAKE_METHOD, { method: req.method });
-    if ((transport === "websocket") !== upgrade) {
-      return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_HANDSHAKE_ERROR" });
+    // A WebSocket for a session that is upgrading or already on a WebSocket is not refused
+    // here: as the reference, the handshake completes and the socket is closed at once (see
+    // handleUpgrade), so clients such as Node's ws see a close rather than an HTTP error.
+    if (upgrade && transport !== "websocket") {
+      return requestError(ErrorCode.BAD_REQUEST, { name: "UPGRADE_REFUSED", transport, previousTransport });
     }
     return undefined;
   }
 
-  /** Handshake-only checks: allowRequest, then the protocol version. */
-  async #verifyHandshake(req: IncomingRequest, query: URLSearchParams): Promise<RequestError | undefined> {
-    const allow = this.opts.allowRequest;
-    if (allow) {
-      const verdict = await new Promise<{ err: string | null | undefined; ok: boolean }>((resolve) => {
-        let settled = false;
-        const done = (err: string | null | undefined, ok: boolean) => {
-          if (!settled) resolve({ err, ok: !!ok });
-          settled = true;
-        };
-        try {
-          const r = allow(req, done);
-          if (r && typeof (r as Promise<boolean>).then === "function") {
-            (r as Promise<boolean>).then((ok) => done(null, ok), (e) => done(String(e?.message ?? e), false));
-          }
-        } catch (e) {
-          done(String((e as Error)?.message ?? e), false);
-        }
-      });
-      if (!verdict.ok) {
-        const message = verdict.err || undefined;
-        return requestError(ErrorCode.FORBIDDEN, { message: verdict.err }, message);
-      }
-    }
-    return checkProtocol(query, this.opts.allowEIO3);
+  /** Whether `sid` is not this node's while a session router may know its owner (session-router.ts). */
+  #isRemote(sid: string): boolean {
+    return this.opts.sessionRouter !== undefined && !this.clients.has(sid);
   }
 
   async #newId(req: IncomingRequest): Promise<string | RequestError> {
     try {
-      const id = this.opts.generateId ? await this.opts.generateId(req) : defaultGenerateId();
+      let id = this.opts.generateId ? await this.opts.generateId(req) : defaultGenerateId();
+      // With a router the id names this node, so other nodes can route the session's requests here.
+      if (typeof id === "string" && id !== "" && this.opts.sessionRouter) id = this.opts.sessionRouter.localId(id);
       if (typeof id !== "string" || id === "" || this.clients.has(id)) throw new Error("invalid id");
       return id;
     } catch (error) {
@@ -340,22 +290,4 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     });
     return errorResponse(err, headers);
   }
-}
-
-/** The revision of an accepted handshake (see `checkProtocol`). */
-function protocolOf(query: URLSearchParams): 3 | 4 {
-  return query.get("EIO") === "3" ? 3 : 4;
-}
-
-/**
- * The query, with one value per key: for a repeated key the last value wins,
- * as in the reference (`Object.fromEntries(searchParams)`), so
- * `EIO=3&EIO=4` is a v4 request and `sid=a&sid=b` names session b.
- */
-function parseQuery(url: string): URLSearchParams {
-  const q = url.indexOf("?");
-  const all = new URLSearchParams(q === -1 ? "" : url.slice(q + 1));
-  const last = new URLSearchParams();
-  for (const [key, value] of all) last.set(key, value);
-  return last;
 }

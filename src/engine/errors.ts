@@ -58,14 +58,3 @@ export function errorResponse(err: RequestError, headers: Record<string, string>
 export function statusResponse(status: number, headers: Record<string, string> = {}, body = ""): OutgoingResponse {
   return { status, headers: { ...headers, "content-type": "text/html" }, body };
 }
-
-/**
- * The version check of a handshake. With `allowEIO3`, exactly `EIO=3` is a
- * v3 session; the reference takes anything but "4" (a missing or garbled
- * EIO) for v3, which unio still refuses.
- */
-export function checkProtocol(query: URLSearchParams, allowEIO3: boolean): RequestError | undefined {
-  const eio = query.get("EIO");
-  if (eio === "4" || (eio === "3" && allowEIO3)) return undefined;
-  return requestError(ErrorCode.UNSUPPORTED_PROTOCOL_VERSION, { protocol: 3 });
-}

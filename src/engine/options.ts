@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from "./clock.ts";
 import type { CorsOptions } from "./cors.ts";
 import type { IncomingRequest } from "./facade.ts";
+import type { SessionRouter } from "./session-router.ts";
 import type { TransportName } from "./types.ts";
 
 /** Options of `Set-Cookie: io=<sid>` on the polling handshake. */
@@ -122,6 +123,13 @@ export interface EngineOptions {
   initialPacket?: string | Uint8Array;
   /** Session id generator. May return a Promise; a throw gives 400 `ID_GENERATION_ERROR`. */
   generateId?: (req: IncomingRequest) => string | Promise<string>;
+  /**
+   * Serves requests for sessions held by another node, so several nodes
+   * need no sticky sessions (see session-router.ts). unio/redis's
+   * `createSessionRouter(pub, sub)` is one.
+   * @example new Server({ adapter, sessionRouter: createSessionRouter(pub, sub) })
+   */
+  sessionRouter?: SessionRouter;
   /** Time source (tests inject a FakeClock). */
   clock?: Clock;
   /**
@@ -135,10 +143,17 @@ export interface EngineOptions {
 export type ResolvedEngineOptions = Required<
   Omit<
     EngineOptions,
-    "allowRequest" | "cors" | "initialPacket" | "generateId" | "cookie" | "httpCompression" | "perMessageDeflate"
+    | "allowRequest"
+    | "cors"
+    | "initialPacket"
+    | "generateId"
+    | "cookie"
+    | "httpCompression"
+    | "perMessageDeflate"
+    | "sessionRouter"
   >
 > &
-  Pick<EngineOptions, "allowRequest" | "initialPacket" | "generateId"> & {
+  Pick<EngineOptions, "allowRequest" | "initialPacket" | "generateId" | "sessionRouter"> & {
     cors: CorsOptions | undefined;
     cookie: CookieOptions | undefined;
     /** `false`, or the smallest body compressed. */
@@ -181,6 +196,7 @@ export function resolveEngineOptions(opts: EngineOptions, defaultPath = "/engine
     perMessageDeflate: resolvePerMessageDeflate(opts.perMessageDeflate),
     initialPacket: opts.initialPacket,
     generateId: opts.generateId,
+    sessionRouter: opts.sessionRouter,
     clock: opts.clock ?? systemClock,
     timerGranularity: opts.timerGranularity ?? 0,
   };

@@ -1,7 +1,7 @@
 import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
 import { decodePacketV3 } from "../protocol/engine-io-v3.ts";
 import { Emitter } from "./emitter.ts";
-import type { IncomingRequest, WsConnection } from "./facade.ts";
+import type { Fanout, IncomingRequest } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
 import { createdPacket, receivedPacket } from "./packet-info.ts";
 import type { ResolvedEngineOptions } from "./options.ts";
@@ -12,9 +12,11 @@ import type {
   EngineCloseReason,
   EngineSocket,
   EngineSocketEvents,
+  SessionFanout,
   SessionHandler,
   SessionState,
 } from "./types.ts";
+import { WsSessionFanout } from "./session-fanout.ts";
 import { WebSocketTransport, type WsSink } from "./websocket.ts";
 
 /**
@@ -37,7 +39,9 @@ export interface SessionHost {
   readonly opts: ResolvedEngineOptions;
   readonly scheduler: Scheduler;
   readonly binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
-  onSessionClose(session: Session): void;
+  /** The runtime's native fan-out; null where it has none (sessions then have no `fanout`). */
+  readonly fanout: Fanout | null;
+  onSessionClose(session: EngineSession): void;
 }
 
 // Kinds of scheduler entries a session owns.
@@ -82,7 +86,7 @@ const POLLING_CLOSE_TIMEOUT = 30_000;
  * `3`, and a client silent for pingInterval + pingTimeout is closed with
  * "ping timeout". Its transports do the v3 framing.
  */
-export class Session extends Emitter<EngineSocketEvents> implements EngineSocket, TimerTarget, PollingSink, WsSink {
+export class EngineSession extends Emitter<EngineSocketEvents> implements EngineSocket, TimerTarget, PollingSink, WsSink {
   readyState: SessionState = "opening";
   transport: Transport;
   /** The WebSocket being probed during an upgrade. */
@@ -99,6 +103,7 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
   #flushQueued = false;
   #flushTask: (() => void) | null = null;
   #handler: SessionHandler | null = null;
+  #fanout: WsSessionFanout | null = null;
   /** The facts of the opening request, copied: the runtime's request object is not kept alive. */
   readonly request: IncomingRequest;
 
@@ -214,34 +219,13 @@ export class Session extends Emitter<EngineSocketEvents> implements EngineSocket
 
   // ── fan-out: runtimes that publish to topics natively ─────────────────
 
-  /**
-   * Whether a frame published to this session's topics now would arrive in
-   * order: open, on a WebSocket whose runtime can subscribe, nothing queued.
-   */
-  get fanoutReady(): boolean {
-    const t = this.transport;
-    return this.readyState === "open" && this.#buffer === null && t instanceof WebSocketTransport && t.canSubscribe;
+  /** This session's part in the runtime's fan-out (session-fanout.ts); null where there is none. */
+  get fanout(): SessionFanout | null {
+    return this.host.fanout === null ? null : (this.#fanout ??= new WsSessionFanout(this));
   }
 
-  /** Subscribes the current WebSocket to `topic` (a no-op on polling: the upgrade resubscribes). */
-  subscribe(topic: string): void {
-    const t = this.transport;
-    if (t instanceof WebSocketTransport) t.subscribe(topic);
-  }
-
-  unsubscribe(topic: string): void {
-    const t = this.transport;
-    if (t instanceof WebSocketTransport) t.unsubscribe(topic);
-  }
-
-  /** The WebSocket a publish leaves out when this session is the sender; null off WebSocket. */
-  get fanoutSelf(): WsConnection | null {
-    const t = this.transport;
-    return t instanceof WebSocketTransport && t.canSubscribe ? t.conn : null;
-  }
-
-  /** After a publish reached this session: a client that stopped reading is cut off, as after a send. */
-  afterPublish(messages?: readonly OutboundMessage[]): void {
+  /** @internal A runtime publish reached this session (`SessionFanout.delivered`): as after a send of `messages`. */
+  _sentByRuntime(messages?: readonly OutboundMessage[]): void {
     if (messages && this.hasListeners("packetCreate")) {
       for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType));
     }

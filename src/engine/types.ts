@@ -88,20 +88,32 @@ export interface EngineSocket extends Emitter<EngineSocketEvents> {
   /** Closes gracefully (buffer flushed first), or at once with `discard`. */
   close(discard?: boolean): this;
   /**
-   * With a runtime fan-out (`Engine.fanout`): whether a publish to this
-   * session's topics would reach it now, in order. False on polling, with
-   * anything queued, or on runtimes without topics.
+   * The session's part in the runtime's native fan-out (see session-fanout.ts);
+   * null or absent on runtimes that cannot publish to topics.
    */
-  readonly fanoutReady: boolean;
-  /** Subscribes the session's WebSocket to a fan-out topic (no-op where there are none). */
+  readonly fanout?: SessionFanout | null;
+}
+
+/**
+ * What the Socket.IO layer uses of a session to broadcast by native publish
+ * (`EngineSocket.fanout`, present only where the runtime has topics).
+ */
+export interface SessionFanout {
+  /**
+   * Whether a frame published to this session's topics now would reach it,
+   * in order: false on polling, with anything queued, or on a WebSocket that
+   * cannot take a publish (Engine.IO v3, `b64`).
+   */
+  readonly ready: boolean;
+  /** Subscribes the session's WebSocket to a topic; a no-op off WebSocket. Idempotent. */
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
-  /** Called once a publish of `messages` reached this session: enforces `maxBufferedBytes`, reports `packetCreate`. */
-  afterPublish(messages?: readonly OutboundMessage[]): void;
   /**
-   * The connection a fan-out publish leaves out when this session sends to
-   * its peers (`socket.broadcast`, `socket.to()`); null when not on a
-   * WebSocket that can publish.
+   * The connection a publish leaves out when this session sends to its
+   * peers (`socket.broadcast`, `socket.to()`); null when not on a WebSocket
+   * that can publish.
    */
-  readonly fanoutSelf: WsConnection | null;
+  readonly self: WsConnection | null;
+  /** A publish of `messages` reached this session: reports `packetCreate`, and cuts off a client that stopped reading. */
+  delivered(messages?: readonly OutboundMessage[]): void;
 }

@@ -150,7 +150,8 @@ export interface WebShim {
   fallback?(): Response | Promise<Response>;
 }
 
-function isWebSocketUpgrade(request: Request): boolean {
+/** Whether a Web `Request` asks for a WebSocket (what decides `handleUpgrade` over `handleRequest`). */
+export function isWebSocketUpgrade(request: Request): boolean {
   return (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
 }
 

@@ -1,7 +1,9 @@
 /**
- * Base64 for `Uint8Array` without `Buffer` or `atob` (the core runs on
- * runtimes that have neither fast path in common). Standard alphabet with
- * padding, as engine.io's `b` polling packets use.
+ * Base64 between `Uint8Array` and string, for engine.io's `b` polling packets
+ * (standard alphabet, padded). `Buffer` is Node's and the core may not use it;
+ * `atob`/`btoa` exist everywhere but go through a one-char-per-byte string, and
+ * `Uint8Array.fromBase64` is not in Node 20. Decoding is strict: any character
+ * outside the alphabet is a malformed packet, not something to skip.
  */
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const LOOKUP = new Int16Array(128).fill(-1);

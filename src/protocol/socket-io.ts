@@ -10,7 +10,7 @@
  *   placeholders replaced by `Uint8Array`s and no `attachments` field, as the
  *   reference decoder does; the socket layer never sees types 5 and 6.
  * - `50-[...]` (zero attachments) is emitted at once and the decoder stays
- *   ready for the next packet (reference 4.2.6 gets stuck, Appendix A Q-11;
+ *   ready for the next packet (reference 4.2.6 gets stuck, docs/reference-quirks.md Q-11;
  *   4.2.7 rejects it with "Illegal attachments"). Official clients never
  *   send it.
  * - Stricter than the reference, never looser for what official clients send:

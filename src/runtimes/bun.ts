@@ -8,6 +8,8 @@ import "./client-bundle.ts";
 import { handleWebRequest } from "../engine/web.ts";
 import type { Fanout, RequestTarget, SharedFrame, UpgradeAccept, WsConnection, WsHandler } from "../engine/facade.ts";
 import { utf8AtLeast } from "../engine/http-compression.ts";
+// Bun's own types (@types/bun), imported here only: the other shims and the core never see them.
+import type { Server as Server_, ServerWebSocket } from "bun";
 
 import { type DefaultEventsMap, type EventsMap, ListeningServer } from "./listening-server.ts";
 
@@ -15,25 +17,11 @@ export type { RequestTarget } from "../engine/facade.ts";
 // Everything "socket.io" exports, so an app changes only its import; `Server` is this runtime's.
 export * from "../index.ts";
 
-/** The slice of Bun's types this shim touches (no dependency on bun-types). */
-interface BunServerWebSocket {
-  data: BunWsConnection;
-  send(data: string | Uint8Array, compress?: boolean): number;
-  close(code?: number, reason?: string): void;
-  getBufferedAmount(): number;
-  subscribe(topic: string): void;
-  unsubscribe(topic: string): void;
-  publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
-}
-interface BunServer {
-  publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
-  upgrade(req: Request, options: { headers?: Record<string, string>; data: BunWsConnection }): boolean;
-  requestIP(req: Request): { address: string } | null;
-  timeout(req: Request, seconds: number): void;
-  readonly port: number;
-  stop(closeActiveConnections?: boolean): void | Promise<void>;
-}
-declare const Bun: { serve(options: Record<string, unknown>): BunServer };
+/** A Bun server whose WebSockets carry this shim's connection as `ws.data`. */
+export type BunServer = Server_<BunWsConnection>;
+/** What `serve()` starts: always on a TCP port (Bun's type allows none, for a unix socket). */
+export type ListeningBunServer = BunServer & { readonly port: number };
+type BunServerWebSocket = ServerWebSocket<BunWsConnection>;
 
 /**
  * The core's `WsConnection` for one Bun socket, and the socket's `ws.data`
@@ -224,12 +212,12 @@ export interface ServeOptions extends HandlerOptions {
  * import { serve } from "unio/bun";
  * const server = serve(io, { port: 3000 });
  */
-export function serve(target: RequestTarget, options: ServeOptions = {}): BunServer {
+export function serve(target: RequestTarget, options: ServeOptions = {}): ListeningBunServer {
   return Bun.serve({
     port: options.port ?? 3000,
     hostname: options.hostname,
     ...handler(target, options),
-  });
+  }) as ListeningBunServer;
 }
 
 /**
@@ -247,11 +235,13 @@ export class Server<
   EmitEvents extends EventsMap = ListenEvents,
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
-> extends ListeningServer<ListenEvents, EmitEvents, ServerSideEvents, SocketData, BunServer> {
-  protected _serve(port: number, hostname?: string): BunServer {
+> extends ListeningServer<ListenEvents, EmitEvents, ServerSideEvents, SocketData, ListeningBunServer> {
+  /** @internal */
+  protected _serve(port: number, hostname?: string): ListeningBunServer {
     return serve(this, { port, hostname });
   }
-  protected _stop(server: BunServer): Promise<void> | void {
+  /** @internal */
+  protected _stop(server: ListeningBunServer): Promise<void> | void {
     return server.stop(true);
   }
 }

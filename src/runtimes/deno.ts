@@ -135,9 +135,11 @@ export class Server<
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
 > extends ListeningServer<ListenEvents, EmitEvents, ServerSideEvents, SocketData, DenoHttpServer> {
+  /** @internal */
   protected _serve(port: number, hostname?: string): DenoHttpServer {
     return serve(this, { port, hostname });
   }
+  /** @internal */
   protected _stop(server: DenoHttpServer): Promise<void> {
     return server.shutdown();
   }

@@ -28,4 +28,5 @@ export { route, type RouteOptions, type RouteConfig, type ConfiguredClass } from
 export type { ClusterOptions } from "./workers/cluster.ts";
 export type { WorkersOptions, HostStats } from "./workers/host.ts";
 export { objectIdOfSid, sidPrefix } from "./workers/sid.ts";
-export { DurableObjectAdapter, type ClusterTransport } from "../adapters/durable-object.ts";
+export { DurableObjectAdapter, type ClusterTransport, type DeliveryReport } from "./workers/durable-object-adapter.ts";
+export { SqlSessionStore } from "./workers/durable-object-sessions.ts";

@@ -12,12 +12,11 @@
  */
 import { Emitter } from "../engine/emitter.ts";
 import { OutboundMessage } from "../engine/outbound.ts";
-import type { WsConnection } from "../engine/facade.ts";
-import type { EngineSocket } from "../engine/types.ts";
 import type { Packet } from "../protocol/socket-io-packet.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Socket } from "./socket.ts";
 import { type AdapterLike, guardForeignAdapter } from "./adapter-contract.ts";
+import { RoomTopics } from "./room-topics.ts";
 import type {
   BroadcastFlags,
   BroadcastOptions,
@@ -49,14 +48,6 @@ export type AnySocket = Socket<any, any, any, any>;
  * are accepted: see adapter-contract.ts.
  */
 export type AdapterConstructor = (new (nsp: AnyNamespace) => AdapterLike) | ((nsp: AnyNamespace) => AdapterLike);
-
-/**
- * The fan-out topic of a room; a namespace's own topic (all its sockets) is
- * its name. Namespace names start with "/" and hold no NUL, so the two never meet.
- */
-export function roomTopic(nsp: string, room: Room): string {
-  return nsp + "\u0000" + room;
-}
 
 /**
  * Creates the adapter of `nsp` from the option: classes are `new`ed, arrow
@@ -104,6 +95,8 @@ export class Adapter extends Emitter<AdapterEvents> {
   rooms: Map<Room, Set<SocketId>> = new Map();
   /** Socket id to the rooms it is in. */
   sids: Map<SocketId, Set<Room>> = new Map();
+  /** @internal The runtime fan-out's topics of this namespace (subscriptions follow joins and leaves; see room-topics.ts). */
+  readonly _topics: RoomTopics = new RoomTopics(this);
   #warnedServerSideEmit = false;
 
   constructor(readonly nsp: AnyNamespace) {
@@ -162,121 +155,24 @@ export class Adapter extends Emitter<AdapterEvents> {
         this.emit("join-room", room, id);
       }
     }
-    const conn = this.#fanoutConn(id);
-    if (conn) this.#roomTopics(conn, id, rooms, true);
+    this._topics.joined(id, rooms);
   }
 
   /** Removes a socket from one room. */
   del(id: SocketId, room: Room): Promise<void> | void {
     this.#unshared(this.sids, this.rooms, id)?.delete(room);
     this.#leave(room, id);
-    this.#fanoutConn(id)?.unsubscribe(roomTopic(this.nsp.name, room));
+    this._topics.left(id, room);
   }
 
   /** Removes a socket from every room. */
   delAll(id: SocketId): void {
     const mine = this.sids.get(id);
-    const conn = this.#fanoutConn(id);
-    if (conn) {
-      conn.unsubscribe(this.nsp.name);
-      if (mine) this.#roomTopics(conn, id, mine, false);
-    }
+    this._topics.leftAll(id, mine);
     if (!mine) return;
     this.sids.delete(id);
     // (A Set shared with the own room loses its one member in #leave: hence the copy.)
     for (const room of mine === this.rooms.get(id) ? [id] : mine) this.#leave(room, id);
-  }
-
-  // ── fan-out: one native publish per broadcast where the runtime has topics ──
-  //
-  // Invariant: a connected socket's WebSocket is subscribed to its namespace's
-  // topic and to one topic per room it is in (its own room aside), and to
-  // nothing else. Joins and leaves keep it, `_subscribeAll` sets it up on
-  // connect and after an upgrade. So a room's subscribers are exactly its
-  // connected members, and a publish is taken only when every one of them is
-  // `fanoutReady` (a WebSocket with nothing queued): all or nothing, in order.
-
-  /** The engine socket of a connected local socket, when the runtime has a fan-out. */
-  #fanoutConn(id: SocketId): EngineSocket | undefined {
-    if (!this.nsp.server.engine.fanout) return undefined;
-    return this.nsp.sockets.get(id)?.client.conn;
-  }
-
-  /** Subscribes a connected socket's WebSocket to every topic it belongs to (on connect, after an upgrade). */
-  _subscribeAll(id: SocketId): void {
-    const conn = this.#fanoutConn(id);
-    if (!conn) return;
-    conn.subscribe(this.nsp.name);
-    const mine = this.sids.get(id);
-    if (mine) this.#roomTopics(conn, id, mine, true);
-  }
-
-  /** (Un)subscribes socket `id`'s connection to the topics of `rooms`; its own room has none. */
-  #roomTopics(conn: EngineSocket, id: SocketId, rooms: Iterable<Room>, subscribe: boolean): void {
-    for (const room of rooms) {
-      if (room === id) continue;
-      const topic = roomTopic(this.nsp.name, room);
-      if (subscribe) conn.subscribe(topic);
-      else conn.unsubscribe(topic);
-    }
-  }
-
-  /**
-   * Sends `messages` with one native publish when the recipients are exactly
-   * a topic's subscribers: the whole namespace or one room, every member
-   * ready, and no `except` but, possibly, the sending socket itself
-   * (`socket.broadcast`, `socket.to(room)`), which the runtime leaves out by
-   * publishing from its WebSocket. False: the caller writes to each socket.
-   */
-  #publish(opts: BroadcastOptions, messages: readonly OutboundMessage[], data: unknown[], volatile: boolean): boolean {
-    const fanout = this.nsp.server.engine.fanout;
-    if (!fanout || opts.rooms.size > 1) return false;
-    const sockets = this.nsp.sockets;
-    let sender: SocketId | undefined;
-    if (opts.except !== undefined && opts.except.size > 0) {
-      if (opts.except.size > 1) return false;
-      for (const room of opts.except) sender = room;
-      // Only a socket's own room, holding just that socket, can be left out by the runtime.
-      if (!sockets.has(sender!) || this.rooms.get(sender!)?.size !== 1) return false;
-    }
-    let topic = this.nsp.name;
-    let members: ReadonlySet<SocketId> | undefined;
-    for (const room of opts.rooms) {
-      // A socket's own room has one member and no topic.
-      if (sockets.has(room)) return false;
-      members = this.rooms.get(room);
-      if (!members) return false;
-      topic = roomTopic(this.nsp.name, room);
-    }
-    const ids = (): Iterable<SocketId> => members ?? sockets.keys();
-    let count = 0;
-    for (const id of ids()) {
-      if (id === sender) continue;
-      const socket = sockets.get(id);
-      if (!socket) continue; // joined in a middleware, not connected yet: not subscribed either
-      const conn = socket.client.conn;
-      // A volatile packet skips busy sockets: only a publish that drops none is taken.
-      if (!conn.fanoutReady || (volatile && !conn.transport.writable)) return false;
-      count++;
-    }
-    // One recipient gains nothing from a publish.
-    if (count < 2) return false;
-    let except: WsConnection | undefined;
-    if (sender !== undefined) {
-      // The runtime leaves the sender out by its WebSocket: one it must have.
-      const self = sockets.get(sender)!.client.conn.fanoutSelf;
-      if (!self) return false;
-      except = self;
-    }
-    for (let i = 0; i < messages.length; i++) fanout.publish(topic, messages[i]!, except);
-    for (const id of ids()) {
-      if (id === sender) continue;
-      const socket = sockets.get(id);
-      if (!socket) continue;
-      socket.client.conn.afterPublish(messages);
-      socket._notifyOutgoing(data);
-    }
-    return true;
   }
 
   #leave(room: Room, id: SocketId): void {
@@ -295,8 +191,16 @@ export class Adapter extends Emitter<AdapterEvents> {
     packet.nsp = this.nsp.name;
     const messages = this.encode(packet, flags);
     const volatile = flags?.volatile === true;
-    const data = packet.data as unknown[];
-    if (this.#publish(opts, messages, data, volatile)) return;
+    this.#deliver(opts, messages, packet.data as unknown[], volatile);
+  }
+
+  /**
+   * The one way a broadcast reaches the local sockets `opts` selects: one
+   * native publish where the runtime has topics and the recipients are
+   * exactly one topic's subscribers (room-topics.ts), else socket by socket.
+   */
+  #deliver(opts: BroadcastOptions, messages: readonly OutboundMessage[], data: unknown[], volatile: boolean): void {
+    if (this._topics.publish(opts, messages, data, volatile)) return;
     this.apply(opts, (socket) => {
       if (socket.client._writeMessages(messages, volatile)) socket._notifyOutgoing(data);
     });

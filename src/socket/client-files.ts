@@ -174,11 +174,10 @@ export interface ServeClientOptions {
  * path, e.g. `/socket.io/`), or returns `undefined` so the engine handles it.
  *
  * @example
- * // in Server.handleRequest:
- * if (this._serveClient) {
- *   const file = await serveClientFile(req, this.path);
- *   if (file) return file;
- * }
+ * // a server that serves the bundles before its engine sees the request:
+ * const file = await serveClientFile(req, "/socket.io/", { cors: { origin: "*" } });
+ * if (file) return file;
+ * return engine.handleRequest(req);
  */
 export async function serveClientFile(
   req: IncomingRequest,

@@ -96,7 +96,7 @@ export class Client<
 
   /** The session moved to a WebSocket: subscribe it to its sockets' fan-out topics. */
   onUpgrade(): void {
-    for (const socket of this.#nsps ?? NONE) (socket.nsp.adapter as Partial<Adapter>)._subscribeAll?.(socket.id);
+    for (const socket of this.#nsps ?? NONE) (socket.nsp.adapter as Partial<Adapter>)._topics?.subscribeAll(socket.id);
   }
 
   // ── incoming ──────────────────────────────────────────────────────────
@@ -190,7 +190,7 @@ export class Client<
     deferred.length = 0;
   }
 
-  /** An incoming event ready for its listeners (or its middleware error): now, or after the batch being routed. */
+  /** @internal An incoming event ready for its listeners (or its middleware error): now, or after the batch being routed. */
   _dispatch(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, event: unknown[] | Error): void {
     if (Client.#routing) Client.#deferred.push(socket, event);
     else socket._dispatch(event);
@@ -234,7 +234,7 @@ export class Client<
 
   // ── namespace connection ──────────────────────────────────────────────
 
-  /** Connects a v3 connection to "/" unasked, as a socket.io-client 2.x expects. */
+  /** @internal Connects a v3 connection to "/" unasked, as a socket.io-client 2.x expects. */
   _connectRoot(): void {
     this.#connect("/", NO_AUTH);
   }
@@ -261,23 +261,23 @@ export class Client<
     });
   }
 
-  /** Whether the engine connection is still open (checked after async middlewares). */
+  /** @internal Whether the engine connection is still open (checked after async middlewares). */
   get _open(): boolean {
     return this.#state === "open" && this.conn.readyState === "open";
   }
 
-  /** A socket was created and entered connection middlewares. */
+  /** @internal A socket was created and entered connection middlewares. */
   _pending(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     (this.#pending ??= new Set()).add(socket);
   }
 
-  /** A connection attempt ended without a socket joining (rejected, or the connection closed). */
+  /** @internal A connection attempt ended without a socket joining (rejected, or the connection closed). */
   _connectAborted(name: string, socket?: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     this.#doneConnecting(name);
     if (socket) this.#notPending(socket);
   }
 
-  /** A socket joined its namespace: register it and stop the connect timer. */
+  /** @internal A socket joined its namespace: register it and stop the connect timer. */
   _connected(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     const name = socket.nsp.name;
     this.#doneConnecting(name);
@@ -308,12 +308,12 @@ export class Client<
     if (pending?.delete(socket) && pending.size === 0) this.#pending = undefined;
   }
 
-  /** The time a socket created now is issued (its handshake's `issued`). */
+  /** @internal The time a socket created now is issued (its handshake's `issued`): wall-clock ms, as a date is shown from it. */
   _now(): number {
-    return this.#server._clock.now();
+    return this.#server._clock.wallNow();
   }
 
-  /** The handshake of a socket of this connection issued at `issued` (see `Socket.handshake`). */
+  /** @internal The handshake of a socket of this connection issued at `issued` (see `Socket.handshake`). */
   _buildHandshake(auth: Readonly<Record<string, unknown>>, issued: number): Handshake {
     // A bound engine may have no HTTP request behind a connection (WebTransport in the
     // reference): then, as there, no headers or query, and the connection counts as secure.
@@ -347,7 +347,7 @@ export class Client<
 
   // ── outgoing ──────────────────────────────────────────────────────────
 
-  /** Encodes and writes one packet to this connection. */
+  /** @internal Encodes and writes one packet to this connection. */
   _packet(packet: Packet, compress: boolean, volatile: boolean): void {
     const conn = this.conn;
     if (conn.readyState !== "open") return;
@@ -371,7 +371,7 @@ export class Client<
     this._writeMessages(sharedMessages(encodedPackets, opts.compress !== false), opts.volatile === true);
   }
 
-  /** Writes pre-encoded broadcast messages; false when nothing was written (closed, or volatile drop). */
+  /** @internal Writes pre-encoded broadcast messages; false when nothing was written (closed, or volatile drop). */
   _writeMessages(messages: readonly OutboundMessage[], volatile: boolean): boolean {
     const conn = this.conn;
     if (conn.readyState !== "open") return false;
@@ -382,14 +382,14 @@ export class Client<
 
   // ── closing ───────────────────────────────────────────────────────────
 
-  /** `socket.disconnect(true)`: DISCONNECT every namespace, then close the connection. */
+  /** @internal `socket.disconnect(true)`: DISCONNECT every namespace, then close the connection. */
   _disconnect(): void {
     for (const socket of (this.#nsps ?? NONE).slice()) socket.disconnect();
     this.#nsps = undefined;
     this.close();
   }
 
-  /** A socket left its namespace. */
+  /** @internal A socket left its namespace. */
   _remove(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     const nsps = this.#nsps;
     const i = nsps ? nsps.indexOf(socket) : -1;

@@ -80,13 +80,14 @@ export class Namespace<
   adapter!: Adapter;
   /** Ack-id counter shared by socket emits and broadcasts of this namespace. */
   _ids = 0;
-  /** The parent of a dynamically created child namespace. */
+  /** @internal The parent of a dynamically created child namespace. */
   _parent: ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | undefined;
   #fns: NamespaceMiddleware<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[] = [];
   /**
    * Sockets in connection middlewares, by id; a child namespace is not
    * cleaned up while some are. Named as socket.io's private member, which
    * tools and socket.io's own tests read.
+   * @internal
    */
   readonly _preConnectSockets = new Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
 
@@ -98,7 +99,7 @@ export class Namespace<
     this._initAdapter();
   }
 
-  /** (Re)creates the adapter from the server's `adapter` option. */
+  /** @internal (Re)creates the adapter from the server's `adapter` option. */
   _initAdapter(): void {
     this.adapter = createAdapter(this.server.adapter() as AdapterConstructor, this);
     try {
@@ -118,7 +119,7 @@ export class Namespace<
     return this;
   }
 
-  /** The middlewares to run for a new socket: a parent's (live, see Q-8) then this namespace's. */
+  /** @internal The middlewares to run for a new socket: a parent's (live, see Q-8) then this namespace's. */
   _middlewares(): NamespaceMiddleware<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[] {
     const own = this.#fns;
     const parent = this._parent?._middlewares();
@@ -231,6 +232,7 @@ export class Namespace<
    * A client asked to join: restore its session when it offers one, create
    * the socket, run the middlewares, then connect it on a later microtask
    * (if the connection is still open).
+   * @internal
    */
   _add(client: Client<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, auth: Record<string, unknown>): void {
     const recovery = this.server._recovery;
@@ -340,7 +342,7 @@ export class Namespace<
     }
   }
 
-  /** A socket left (disconnect, or rejected by middleware). */
+  /** @internal A socket left (disconnect, or rejected by middleware). */
   _remove(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     this.sockets.delete(socket.id);
     this.#checkEmpty();
@@ -350,12 +352,12 @@ export class Namespace<
     if (this.sockets.size === 0 && this._preConnectSockets.size === 0) this._parent?._childEmptied(this);
   }
 
-  /** "new_namespace" is emitted on the main namespace (where `io.on()` listens). */
+  /** @internal "new_namespace" is emitted on the main namespace (where `io.on()` listens). */
   _emitNewNamespace(nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     this.emitUntyped("new_namespace", nsp);
   }
 
-  /** Lets a parent namespace emit its "connect"/"connection" for a child's socket. */
+  /** @internal Lets a parent namespace emit its "connect"/"connection" for a child's socket. */
   _emitReservedConnection(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     this.emitReserved("connect", socket);
     this.emitReserved("connection", socket);

@@ -29,6 +29,7 @@ export class ParentNamespace<
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
 > extends Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
+  /** @internal */
   readonly _children = new Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
 
   /** The child namespaces: socket.io's private `children`, aliased for code that reads it. */
@@ -40,6 +41,7 @@ export class ParentNamespace<
     super(server, "/_" + parentCount++);
   }
 
+  /** @internal */
   override _initAdapter(): void {
     this.adapter = new ParentBroadcastAdapter(this as unknown as AnyNamespace);
   }
@@ -68,7 +70,7 @@ export class ParentNamespace<
     throw new Error("fetchSockets() is not supported on parent namespaces");
   }
 
-  /** A child lost its last socket: drop it when `cleanupEmptyChildNamespaces` is on. */
+  /** @internal A child lost its last socket: drop it when `cleanupEmptyChildNamespaces` is on. */
   _childEmptied(child: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     if (!this.server._opts.cleanupEmptyChildNamespaces || !this._children.has(child)) return;
     if (this.server._nsps.get(child.name) === child) this.server._nsps.delete(child.name);

@@ -25,7 +25,7 @@ import { Socket } from "./socket.ts";
 import type { Session } from "./types.ts";
 
 /** One socket of a session, as stored: JSON only. */
-export interface SocketState {
+export interface SocketSnapshot {
   nsp: string;
   id: string;
   /** The private id for connection state recovery, when on. */
@@ -98,13 +98,13 @@ export class SocketTracker {
   }
 
   /** The sockets of engine session `sid`, as JSON-safe state. */
-  snapshot(sid: string): SocketState[] {
+  snapshot(sid: string): SocketSnapshot[] {
     const set = this.#bySession.get(sid);
     if (!set) return [];
-    const out: SocketState[] = [];
+    const out: SocketSnapshot[] = [];
     for (const socket of set) {
       if (!socket.connected) continue;
-      const state: SocketState = {
+      const state: SocketSnapshot = {
         nsp: socket.nsp.name,
         id: socket.id,
         rooms: [...socket.rooms],
@@ -130,7 +130,7 @@ export class SocketTracker {
  * const { socket: conn } = engine.restore(snapshot, wsConnection);
  * restoreClient(io, conn, storedStates);
  */
-export function restoreClient(server: AnyServer, conn: EngineSocket, states: readonly SocketState[]): Client {
+export function restoreClient(server: AnyServer, conn: EngineSocket, states: readonly SocketSnapshot[]): Client {
   const client = new Client(server, conn);
   for (const state of states) {
     const nsp = server._nsps.get(state.nsp);
@@ -147,7 +147,7 @@ export function restoreClient(server: AnyServer, conn: EngineSocket, states: rea
   return client;
 }
 
-function revive(nsp: AnyNamespace, client: Client, state: SocketState): void {
+function revive(nsp: AnyNamespace, client: Client, state: SocketSnapshot): void {
   const session = {
     sid: state.id,
     pid: state.pid,
@@ -159,15 +159,8 @@ function revive(nsp: AnyNamespace, client: Client, state: SocketState): void {
   socket.handshake.issued = state.issued;
   socket.handshake.time = new Date(state.issued).toString();
   nsp.sockets.set(socket.id, socket);
-  // `_onconnect` marks the socket connected, joins its own room and writes
-  // the CONNECT reply; the client is connected already, so the reply is muted.
-  const muted = client as unknown as { _packet: unknown };
-  muted._packet = () => {};
-  try {
-    socket._onconnect();
-  } finally {
-    delete muted._packet;
-  }
+  // Connected and in its own room again, without a second CONNECT reply: the client never left.
+  socket._onconnect(false);
   client._connected(socket);
   nsp._parent?._emitReservedConnection(socket);
   nsp._emitReservedConnection(socket);

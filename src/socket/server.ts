@@ -24,7 +24,7 @@ import {
   type NamespaceMiddleware,
   type ServerReservedEventsMap,
 } from "./namespace.ts";
-import { ParentNamespace } from "./parent-namespace.ts";
+import { NamespaceRegistry } from "./namespace-registry.ts";
 import { SessionAwareAdapter } from "./session-aware-adapter.ts";
 import type { Socket } from "./socket.ts";
 import type {
@@ -107,23 +107,18 @@ export class Server<
   get eio(): ServerEngine {
     return this.engine;
   }
-  /** The parser module (`parser` option). */
+  /** @internal The parser module (`parser` option). */
   readonly _parser: Parser;
   /** One encoder for the whole server: encoding is stateless. */
   readonly encoder: ParserEncoder;
-  readonly _nsps: Map<string, Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> = new Map();
-  /** Connection state recovery settings, when on. */
+  readonly #namespaces = new NamespaceRegistry<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this);
+  /** Namespaces by name (socket.io's `_nsps`), children of parent namespaces included. */
+  readonly _nsps: Map<string, Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> = this.#namespaces.byName;
+  /** @internal Connection state recovery settings, when on. */
   readonly _recovery: RecoveryOptions | undefined;
+  /** @internal */
   _connectTimeout: number;
   readonly #opts: Partial<ServerOptions>;
-  readonly #parentNsps = new Map<
-    ParentNspNameMatchFn,
-    ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
-  >();
-  readonly #parentFromRegExp = new Map<
-    RegExp,
-    ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
-  >();
   #adapter: AdapterConstructor | undefined;
   #serveClient: boolean;
   #path: string;
@@ -165,6 +160,7 @@ export class Server<
    * option, replaces the engine with one built from the merged options. Only
    * while no client is connected: a runtime's `attach()`/`listen()` calls it
    * before serving.
+   * @internal
    */
   protected _reconfigure(extra: Partial<ServerOptions>): void {
     const merged = { ...stripUndefined(extra), ...this.#opts } as Partial<ServerOptions>;
@@ -193,17 +189,17 @@ export class Server<
     return this.#opts;
   }
 
-  /** The options as given (with CSR defaults merged). */
+  /** @internal The options as given (with CSR defaults merged). */
   get _opts(): Partial<ServerOptions> {
     return this.#opts;
   }
 
-  /** The engine's clock: every socket-layer deadline reads it. */
+  /** @internal The engine's clock: every socket-layer deadline reads it. */
   get _clock(): Clock {
     return this.engine.clock;
   }
 
-  /** The engine's scheduler: connect and ack timeouts are entries in it, not timers. */
+  /** @internal The engine's scheduler: connect and ack timeouts are entries in it, not timers. */
   get _scheduler(): Scheduler {
     return this.engine.scheduler;
   }
@@ -334,70 +330,21 @@ export class Server<
     name: string | RegExp | ParentNspNameMatchFn,
     fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void,
   ): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
-    if (typeof name === "function" || name instanceof RegExp) {
-      if (name instanceof RegExp && (name.global || name.sticky)) {
-        // `test()` on such a RegExp depends on lastIndex, so matches would alternate.
-        throw new Error("stateful regular expressions are not supported");
-      }
-      const parent = new ParentNamespace(this);
-      if (typeof name === "function") {
-        this.#parentNsps.set(name, parent);
-      } else {
-        const regex = name;
-        this.#parentNsps.set((nsp, _auth, next) => next(null, regex.test(nsp)), parent);
-        this.#parentFromRegExp.set(regex, parent);
-      }
-      if (fn) parent.on("connect", fn);
-      return parent;
-    }
-    if (String(name)[0] !== "/") name = "/" + name;
-    let nsp = this._nsps.get(name);
-    if (!nsp) {
-      for (const [regex, parent] of this.#parentFromRegExp) {
-        if (regex.test(name)) {
-          const child = parent.createChild(name);
-          if (fn) child.on("connect", fn);
-          return child;
-        }
-      }
-      nsp = new Namespace(this, name);
-      this._nsps.set(name, nsp);
-      if (name !== "/") this.sockets._emitNewNamespace(nsp);
-    }
-    if (fn) nsp.on("connect", fn);
-    return nsp;
+    return this.#namespaces.of(name, fn);
   }
 
   /**
    * Asks the parent namespaces, in registration order, whether `name` may
    * be created; calls `fn` with the (possibly already existing) child, or
-   * false. A parent function that throws counts as a refusal.
+   * false (see namespace-registry.ts).
+   * @internal
    */
   _checkNamespace(
     name: string,
     auth: { [key: string]: any },
     fn: (nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | false) => void,
   ): void {
-    const entries = [...this.#parentNsps];
-    const tryNext = (i: number): void => {
-      if (i >= entries.length) return fn(false);
-      const [match, parent] = entries[i]!;
-      let answered = false;
-      const next = (err: Error | null, allow: boolean): void => {
-        if (answered) return;
-        answered = true;
-        if (err || !allow) return tryNext(i + 1);
-        // Another client may have created it meanwhile (socket.io #4136): reuse it.
-        const existing = this._nsps.get(name);
-        fn(existing ?? parent.createChild(name));
-      };
-      try {
-        match(name, auth, next);
-      } catch {
-        next(null, false);
-      }
-    };
-    tryNext(0);
+    this.#namespaces.check(name, auth, fn);
   }
 
   // ── proxies to the main namespace ─────────────────────────────────────
@@ -488,7 +435,7 @@ export class Server<
     this.sockets.disconnectSockets(close);
   }
 
-  /** Listener methods act on the main namespace ("connection", "new_namespace", server-side events). */
+  /** @internal Listener methods act on the main namespace ("connection", "new_namespace", server-side events). */
   protected override _listenerHost(): object {
     return this.sockets;
   }

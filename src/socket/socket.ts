@@ -237,12 +237,12 @@ export class Socket<
     (this.#acks ??= new AckRegistry(this)).add(id, fn, timeout, this.nsp.server._scheduler);
   }
 
-  /** Registers a broadcast's ack for this socket (used by adapters). */
+  /** @internal Registers a broadcast's ack for this socket (used by adapters). */
   _registerAck(id: number, fn: AckCallback): void {
     (this.#acks ??= new AckRegistry(this)).add(id, fn);
   }
 
-  /** Forgets an awaited ack (broadcast timeouts). */
+  /** @internal Forgets an awaited ack (broadcast timeouts). */
   _deleteAck(id: number): void {
     this.#acks?.delete(id);
   }
@@ -261,7 +261,7 @@ export class Socket<
     if (Array.isArray(packet?.data)) this._notifyOutgoing(packet.data as unknown[]);
   }
 
-  /** Calls the outgoing catch-all listeners (used by adapters for broadcasts). */
+  /** @internal Calls the outgoing catch-all listeners (used by adapters for broadcasts). */
   _notifyOutgoing(data: unknown[]): void {
     const listeners = this.#anyOutgoingListeners;
     if (!listeners || listeners.length === 0) return;
@@ -414,17 +414,21 @@ export class Socket<
 
   // ── internal: driven by Namespace and Client ──────────────────────────
 
-  /** Accepted: join the own room, replay missed packets, send the CONNECT reply. */
-  _onconnect(): void {
+  /**
+   * @internal Accepted: join the own room, replay missed packets, send the CONNECT reply.
+   * `sendReply: false` when the client is connected already (a session rebuilt after a Workers eviction).
+   */
+  _onconnect(sendReply = true): void {
     this.#state = "connected";
     this.join(this.id);
     // Rooms joined in a middleware, and the namespace itself, become fan-out topics now.
-    (this.#adapter as Partial<Adapter>)._subscribeAll?.(this.id);
+    (this.#adapter as Partial<Adapter>)._topics?.subscribeAll(this.id);
     const missed = this.#missed;
     if (missed) {
       this.#missed = undefined;
       for (const data of missed) this.client._packet({ type: PacketType.EVENT, nsp: this.nsp.name, data }, true, false);
     }
+    if (!sendReply) return;
     // Protocol v4 (socket.io-client 2.x) replies with a bare CONNECT.
     if (this.client.conn.protocol === 3) {
       this.client._packet({ type: PacketType.CONNECT, nsp: this.nsp.name }, true, false);
@@ -435,7 +439,7 @@ export class Socket<
     this.client._packet({ type: PacketType.CONNECT, nsp: this.nsp.name, data: reply }, true, false);
   }
 
-  /** A decoded packet for this namespace. */
+  /** @internal A decoded packet for this namespace. */
   _onpacket(packet: Packet): void {
     switch (packet.type) {
       case PacketType.EVENT:
@@ -477,6 +481,7 @@ export class Socket<
    * An incoming event after its middlewares: to the listeners, unless this
    * socket disconnected meanwhile (while the middlewares ran, or later in
    * the same batch of packets: see `Client._dispatch`).
+   * @internal
    */
   _dispatch(event: unknown[] | Error): void {
     if (event instanceof Error) this._onerror(event);
@@ -499,12 +504,12 @@ export class Socket<
     this.#acks.settle(id, Array.isArray(packet.data) ? (packet.data as unknown[]) : []);
   }
 
-  /** Emits "error" (decode failures, rejected packets). */
+  /** @internal Emits "error" (decode failures, rejected packets). */
   _onerror(err: Error): void {
     this.emitReserved("error", err);
   }
 
-  /** Closes the socket: "disconnecting" (rooms still joined), cleanup, "disconnect". */
+  /** @internal Closes the socket: "disconnecting" (rooms still joined), cleanup, "disconnect". */
   _onclose(reason: DisconnectReason, description?: unknown): this {
     if (this.#state !== "connected") return this;
     this.emitReserved("disconnecting", reason, description);
@@ -521,7 +526,7 @@ export class Socket<
     return this;
   }
 
-  /** Leaves every room and the namespace; `join()` becomes a no-op. Idempotent. */
+  /** @internal Leaves every room and the namespace; `join()` becomes a no-op. Idempotent. */
   _cleanup(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
@@ -529,7 +534,7 @@ export class Socket<
     this.nsp._remove(this);
   }
 
-  /** Sends CONNECT_ERROR (a rejected connection). */
+  /** @internal Sends CONNECT_ERROR (a rejected connection). */
   _error(err: unknown): void {
     this.client._packet({ type: PacketType.CONNECT_ERROR, nsp: this.nsp.name, data: err }, true, false);
   }

@@ -217,6 +217,7 @@ export abstract class StrictEventEmitter<
   /**
    * Where listeners are kept: this object, except for a Server, whose
    * listener methods act on its main namespace (as in socket.io).
+   * @internal
    */
   protected _listenerHost(): object {
     return this;

@@ -3,6 +3,7 @@
  * sessions, handshake, disconnect reasons. Kept apart from the classes so
  * adapters (Redis, Durable Objects) can import them without the server.
  */
+import { RESERVED_EVENTS as PROTOCOL_RESERVED_EVENTS } from "../protocol/socket-io-packet.ts";
 
 /** A public socket id (never the Engine.IO session id). */
 export type SocketId = string;
@@ -101,15 +102,12 @@ export interface ExtendedError extends Error {
 /** An incoming event as `socket.use()` middlewares see it: `[name, ...args]`. */
 export type Event = [string, ...any[]];
 
-/** Names `socket.emit()` and broadcasts refuse (the client reserves them). */
-export const RESERVED_EVENTS: ReadonlySet<string | symbol> = new Set([
-  "connect",
-  "connect_error",
-  "disconnect",
-  "disconnecting",
-  "newListener",
-  "removeListener",
-]);
+/**
+ * Names `socket.emit()` and broadcasts refuse (the client reserves them): the
+ * protocol's set, which the decoder also refuses in incoming events, typed
+ * for emitter keys (which may be symbols).
+ */
+export const RESERVED_EVENTS: ReadonlySet<string | symbol> = PROTOCOL_RESERVED_EVENTS as ReadonlySet<string | symbol>;
 
 /** Names `serverSideEmit()` refuses. */
 export const SERVER_RESERVED_EVENTS: ReadonlySet<string | symbol> = new Set(["connect", "connection", "new_namespace"]);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import type { EngineCloseReason, EngineSocket } from "../../src/index.ts";
 import { OutboundMessage } from "../../src/engine/outbound.ts";
-import type { Session } from "../../src/engine/session.ts";
+import type { EngineSession } from "../../src/engine/session.ts";
 import { bodyText, createEngine, engineUrl, get, MemoryRequest, MemoryWs, openWs, post, tick } from "../helpers/memory.ts";
 
 const OPTS = { allowEIO3: true, pingInterval: 1000, pingTimeout: 500 };
@@ -122,17 +122,20 @@ describe("a v3 session", () => {
     const { ws } = await openWs(engine, { EIO: "3" });
     (ws as MemoryWs & { subscribe?: () => void }).subscribe = () => {};
     await tick();
-    const session = [...engine.clients.values()][0] as Session;
-    expect(session.fanoutReady).toBe(false);
+    const session = [...engine.clients.values()][0] as EngineSession;
+    // No runtime fan-out on the engine: no session has a part in one.
+    expect(session.fanout).toBe(null);
+    engine.fanout = { publish: () => {} };
+    expect(session.fanout!.ready).toBe(false);
     const v4 = await openWs(engine);
     (v4.ws as MemoryWs & { subscribe?: () => void }).subscribe = () => {};
     await tick();
-    expect(([...engine.clients.values()][1] as Session).fanoutReady).toBe(true);
+    expect(([...engine.clients.values()][1] as EngineSession).fanout!.ready).toBe(true);
   });
 
   it("keeps its protocol in the snapshot, and a restored session awaits client pings", async () => {
     const { engine, socket } = await wsV3();
-    const snapshot = (socket as Session).snapshot()!;
+    const snapshot = (socket as EngineSession).snapshot()!;
     expect(snapshot.protocol).toBe(3);
     const other = createEngine(OPTS);
     const ws = new MemoryWs();

@@ -46,15 +46,17 @@ describe("packetCreate", () => {
     expect(openJson.startsWith('{"sid"')).toBe(true);
   });
 
-  it("reports each message of a shared broadcast, and of a runtime publish (afterPublish)", async () => {
+  it("reports each message of a shared broadcast, and of a runtime publish (fanout.delivered)", async () => {
     const { engine } = createEngine();
+    // A runtime with topics (the shim sets it: Bun).
+    engine.fanout = { publish: () => {} };
     await openWs(engine);
     const s = [...engine.clients.values()][0]!;
     const created = recorder(s, "packetCreate");
     const shared = [new OutboundMessage("251-[\"a\"]"), new OutboundMessage(new Uint8Array([3]))];
     s.sendMessages(shared);
-    s.afterPublish(shared);
-    s.afterPublish();
+    s.fanout!.delivered(shared);
+    s.fanout!.delivered();
     expect(created).toEqual([
       { type: "message", data: '251-["a"]', options: { compress: true } },
       { type: "message", data: new Uint8Array([3]), options: { compress: true } },

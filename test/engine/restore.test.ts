@@ -3,9 +3,9 @@
  * restore, pongs answered by the runtime, and coalesced timer wake-ups.
  */
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../../src/index.ts";
+import { FakeClock } from "../../src/testing.ts";
 import { Scheduler, type TimerTarget } from "../../src/engine/scheduler.ts";
-import type { Session } from "../../src/engine/session.ts";
+import type { EngineSession } from "../../src/engine/session.ts";
 import { createEngine, MemoryWs, openWs } from "../helpers/memory.ts";
 
 describe("session snapshot and restore", () => {
@@ -13,7 +13,7 @@ describe("session snapshot and restore", () => {
     const { engine } = createEngine({ pingInterval: 1000, pingTimeout: 500 });
     const { ws } = await openWs(engine, { foo: "bar" });
     const sid = JSON.parse((ws.sent[0] as string).slice(1)).sid;
-    const snap = (engine.clients.get(sid) as Session).snapshot();
+    const snap = (engine.clients.get(sid) as EngineSession).snapshot();
     expect(snap).toMatchObject({ sid, remoteAddress: "127.0.0.1", supportsBinary: true });
     expect(snap!.url).toContain("foo=bar");
 
@@ -42,7 +42,7 @@ describe("session snapshot and restore", () => {
     const { engine } = createEngine();
     const { handshake } = await import("../helpers/memory.ts");
     const hs = await handshake(engine);
-    expect((hs.socket as Session).snapshot()).toBeNull();
+    expect((hs.socket as EngineSession).snapshot()).toBeNull();
   });
 });
 

@@ -2,7 +2,7 @@
  * The shared scheduler: one runtime timer for every deadline of an engine.
  */
 import { describe, expect, it } from "vitest";
-import { FakeClock } from "../../src/index.ts";
+import { FakeClock } from "../../src/testing.ts";
 import { Scheduler, type TimerTarget } from "../../src/engine/scheduler.ts";
 import { bodyText, createEngine, get, handshake, openWs, post, tick } from "../helpers/memory.ts";
 
@@ -137,6 +137,7 @@ describe("Scheduler and an early runtime timer", () => {
     const timers: Array<{ fn: () => void; ms: number }> = [];
     const clock = {
       now: () => now,
+      wallNow: () => 1_700_000_000_000 + now,
       setTimer: (fn: () => void, ms: number) => timers.push({ fn, ms }),
       clearTimer: () => {},
     };

@@ -252,6 +252,26 @@ describe("heartbeat", () => {
     await expectUnknownSid(engine, sid);
   });
 
+  it("keeps its deadlines when the wall clock steps: they run on the monotonic clock", async () => {
+    const { engine, clock, sockets } = createEngine({ pingInterval: 1000, pingTimeout: 500 });
+    await handshake(engine);
+    const closesA = closeRecorder(sockets[0]!);
+    clock.advance(200);
+    // NTP steps the system clock back an hour; a session opens; then the clock jumps two hours ahead.
+    clock.setWallTime(clock.wallNow() - 3_600_000);
+    await handshake(engine);
+    const closesB = closeRecorder(sockets[1]!);
+    clock.setWallTime(clock.wallNow() + 7_200_000);
+    clock.advance(1299);
+    expect(closesA).toEqual([]);
+    clock.advance(1);
+    expect(closesA.map((c) => c.reason)).toEqual(["ping timeout"]);
+    clock.advance(199);
+    expect(closesB).toEqual([]);
+    clock.advance(1);
+    expect(closesB.map((c) => c.reason)).toEqual(["ping timeout"]);
+  });
+
   it("re-arms on PONG: the next PING is pingInterval after the PONG, and the session lives on", async () => {
     const { engine, clock, sockets } = createEngine({ pingInterval: 1000, pingTimeout: 500 });
     const { sid } = await handshake(engine);

@@ -3,7 +3,8 @@
  * `IncomingRequest` and a `WsConnection`, plus small helpers that drive an
  * `Engine` through `handleRequest`/`handleUpgrade` without any network.
  */
-import { Engine, FakeClock, type EngineOptions, type EngineSocket } from "../../src/index.ts";
+import { Engine, type EngineOptions, type EngineSocket } from "../../src/index.ts";
+import { FakeClock } from "../../src/testing.ts";
 import type {
   BodyResult,
   IncomingRequest,

@@ -11,8 +11,9 @@ import {
   type ClusterMessage,
   type ClusterResponse,
   MessageType,
-} from "../../src/adapters/cluster-adapter.ts";
-import { FakeClock, Server } from "../../src/index.ts";
+} from "../../src/cluster.ts";
+import { Server } from "../../src/index.ts";
+import { FakeClock } from "../../src/testing.ts";
 import type { AnyNamespace } from "../../src/socket/adapter.ts";
 
 /** Delivers every published message to every adapter (the sender included, as Redis does). */

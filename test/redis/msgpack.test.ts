@@ -117,12 +117,14 @@ describe("msgpack decode", () => {
     expect(decode(Uint8Array.from([0xd5, 0x05, 0x01, 0x02]))).toEqual([5, new Uint8Array([1, 2])]);
   });
 
-  it("does not let a __proto__ key change the prototype", () => {
+  it("does not let a __proto__ key change the prototype: @msgpack/msgpack refuses the message", () => {
     const bytes = msgpack.encode(JSON.parse('{"__proto__": {"polluted": true}}'));
-    const out = decode(bytes) as Record<string, unknown>;
-    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(() => decode(bytes)).toThrow(/^msgpack: .*__proto__/);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(Object.keys(out)).toEqual(["__proto__"]);
+    // Deeper down too, and whoever wrote it (notepack.io writes the same bytes).
+    const nested = notepack.encode([{ ok: 1 }, JSON.parse('{"a": {"__proto__": {"polluted": true}}}')]);
+    expect(() => decode(nested)).toThrow(/^msgpack: /);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it.each([
@@ -141,14 +143,24 @@ describe("msgpack decode", () => {
   it("rejects absurd nesting instead of overflowing the stack", () => {
     const deep = new Uint8Array(100_000).fill(0x91);
     expect(() => decode(deep)).toThrow(/nested/);
+    // Maps too ({"a": {"a": ...}}), and a complete value just past the limit, not only a truncated one.
+    const maps = new Uint8Array(3 * 600 + 1);
+    for (let i = 0; i < 600; i++) maps.set([0x81, 0xa1, 0x61], i * 3);
+    maps[maps.length - 1] = 0x01;
+    expect(() => decode(maps)).toThrow(/nested/);
+    const arrays = Uint8Array.from([...new Array(513).fill(0x91), 0x01]);
+    expect(() => decode(arrays)).toThrow(/nested/);
+    expect(decode(Uint8Array.from([...new Array(511).fill(0x91), 0x01]))).toBeTruthy();
   });
 
   it("round-trips arbitrary JSON-like values, and agrees with @msgpack/msgpack", () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {
         const bytes = encode(value);
-        expect(decode(bytes)).toEqual(normalize(value));
         expect(hex(bytes)).toBe(hex(msgpack.encode(value)));
+        // A "__proto__" member is refused on reading (the test above); everything else comes back.
+        if (hasProtoKey(value)) expect(() => decode(bytes)).toThrow(/__proto__/);
+        else expect(decode(bytes)).toEqual(normalize(value));
       }),
       { numRuns: 300 },
     );
@@ -162,6 +174,12 @@ describe("hasBinary", () => {
     expect(hasBinary(["a", { b: [1, { c: "d" }] }, null])).toBe(false);
   });
 });
+
+function hasProtoKey(value: unknown): boolean {
+  if (value === null || typeof value !== "object") return false;
+  if (Array.isArray(value)) return value.some(hasProtoKey);
+  return Object.keys(value).some((k) => k === "__proto__" || hasProtoKey((value as Record<string, unknown>)[k]));
+}
 
 /** What a value looks like after a trip: -0 stays -0 in JSON-less land, binary becomes Uint8Array. */
 function normalize(value: unknown): unknown {

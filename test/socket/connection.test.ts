@@ -45,11 +45,11 @@ describe("namespace connection", () => {
     const socket = lastSocket(io);
     expect(socket.handshake).toEqual({
       headers: { host: "h", origin: "http://example.com", "x-custom": "v" },
-      time: new Date(clock.now()).toString(),
+      time: new Date(clock.wallNow()).toString(),
       address: "10.0.0.7",
       xdomain: true,
       secure: true,
-      issued: clock.now(),
+      issued: clock.wallNow(),
       url: "/socket.io/?EIO=4&transport=polling&t=x&foo=1&foo=2",
       query: { EIO: "4", transport: "polling", t: "x", foo: "2" },
       auth: { token: "abc" },
@@ -71,6 +71,31 @@ describe("namespace connection", () => {
     expect(socket.handshake.time).toBe(new Date(issued).toString());
     expect(socket.handshake.auth).toEqual({ token: "t" });
     expect(socket.handshake).toBe(socket.handshake);
+  });
+
+  it("dates the handshake by the wall clock, and times acks and connectTimeout by the monotonic one", async () => {
+    const { io, clock } = createServer({ connectTimeout: 5_000 });
+    // The system clock was stepped back an hour (NTP): handshakes show the time it now reads.
+    const wall = clock.wallNow() - 3_600_000;
+    clock.setWallTime(wall);
+    const conn = await connectTo(io);
+    const socket = lastSocket(io);
+    expect(socket.handshake.issued).toBe(wall);
+    expect(socket.handshake.time).toBe(new Date(wall).toString());
+    const expired = vi.fn();
+    socket.timeout(1000).emit("q", expired);
+    const idle = openConnection(io);
+    // Stepped forward two hours: no deadline comes any sooner.
+    clock.setWallTime(wall + 7_200_000);
+    clock.advance(999);
+    expect(expired).not.toHaveBeenCalled();
+    clock.advance(1);
+    expect(expired.mock.calls[0]![0].message).toBe("operation has timed out");
+    clock.advance(3_999);
+    expect(idle.closedWith).toBe(undefined);
+    clock.advance(1);
+    expect(idle.closedWith).toEqual({ discard: false });
+    expect(conn.readyState).toBe("open");
   });
 
   it("gives each socket its own auth and data objects, made when first needed", async () => {

@@ -64,24 +64,8 @@ export class FakeEngineSocket extends Emitter<EngineSocketEvents> implements Eng
     return this.send(data);
   }
 
-  /** Fan-out: the topics this socket is subscribed to, and whether it takes publishes (set by tests). */
-  readonly topics = new Set<string>();
-  fanoutReady = false;
-  published = 0;
-
-  subscribe(topic: string): void {
-    if (this.readyState === "open") this.topics.add(topic);
-  }
-
-  unsubscribe(topic: string): void {
-    this.topics.delete(topic);
-  }
-
-  afterPublish(): void {
-    this.published++;
-  }
-
-  readonly fanoutSelf = null;
+  /** No runtime fan-out here: broadcasts go socket by socket. */
+  readonly fanout = null;
 
   sendMessages(messages: readonly OutboundMessage[]): void {
     if (this.readyState !== "open") return;

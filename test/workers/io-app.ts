@@ -45,11 +45,20 @@ function handlers(io: Server, socket: Socket): void {
     ack(sockets.map((s) => s.id).sort());
   });
   socket.on("join-all", (room: string, target: string) => socket.nsp.in(target).socketsJoin(room));
+  // Every other object answers with the ids of its sockets in the namespace (see "where" below).
+  socket.on("servers", async (ack) => {
+    try {
+      ack(await socket.nsp.serverSideEmitWithAck("where"));
+    } catch (err) {
+      ack({ error: String(err) });
+    }
+  });
 }
 
 export const IoObject = defineDurableServer<Env>(
   (io) => {
     io.on("connection", (socket) => handlers(io, socket));
+    io.on("where", (ack: (ids: string[]) => void) => ack([...io.of("/").sockets.keys()]));
     io.of("/admin").on("connection", (socket) => handlers(io, socket));
     io.of(/^\/dyn-\d+$/).on("connection", (socket) => handlers(io, socket));
   },

@@ -9,7 +9,7 @@
  * SQLite writes are billed rows, so only those large states pay for them.
  */
 import type { SessionSnapshot } from "../../engine/session.ts";
-import type { SocketState } from "../../socket/restore.ts";
+import type { SocketSnapshot } from "../../socket/restore.ts";
 import type { CfWebSocket, SqlStorage } from "./platform.ts";
 
 /** The limit the runtime enforces (checked in workerd: "cannot be larger than 16384 bytes"). */
@@ -24,7 +24,7 @@ export interface SessionDoc {
   /** When the session opened (ms). */
   t: number;
   /** Its Socket.IO sockets, when the object hosts a Server. */
-  s?: SocketState[];
+  s?: SocketSnapshot[];
 }
 
 /** Heartbeat facts kept beside the document: last ping sent, last pong seen (ms). */

@@ -12,6 +12,14 @@ import type { DurableObjectStorage } from "./platform.ts";
  * wanted time differs from the stored one, once per turn of the event loop.
  * A cleared timer leaves the stored alarm in place: the wake it causes finds
  * nothing to do, which costs less than a `deleteAlarm` write would.
+ *
+ * The engine's deadlines run on `now()`, `performance.now()` as on every
+ * runtime; an alarm is a wall-clock time, and so are the runtime's
+ * auto-response timestamps and what the object stores for its next
+ * instance: `wallNow()`, converted at this boundary (`setTimer`,
+ * `toMonotonic`). Workers give `performance` a time origin of 0 and move
+ * both clocks together, at I/O, so today the two scales coincide; the
+ * conversion keeps each value on its own scale should that change.
  */
 export class AlarmClock implements Clock {
   #fn: (() => void) | null = null;
@@ -20,6 +28,7 @@ export class AlarmClock implements Clock {
   #wake = Infinity;
   /** The alarm time in storage; `undefined` until read. */
   #stored: number | null | undefined = undefined;
+  /** The wall time `now()` and `wallNow()` read inside `at()`; null outside. */
   #pinned: number | null = null;
   #syncQueued = false;
   /** setAlarm calls made (each a billed row write); for measurements. */
@@ -37,13 +46,23 @@ export class AlarmClock implements Clock {
   }
 
   now(): number {
+    return this.#pinned === null ? performance.now() : this.toMonotonic(this.#pinned);
+  }
+
+  wallNow(): number {
     return this.#pinned ?? Date.now();
   }
 
+  /** A wall-clock time (an auto-response timestamp, a stored ping) on the scale of `now()`. */
+  toMonotonic(wall: number): number {
+    return wall - Date.now() + performance.now();
+  }
+
   /**
-   * Runs `fn` with `now()` reading `at`: a pong the runtime answered at `at`
-   * is handed to the session as if it arrived then, so the next ping is due
-   * `pingInterval` after the pong and not after the wake that noticed it.
+   * Runs `fn` with the clock reading wall time `at`: a pong the runtime
+   * answered at `at` is handed to the session as if it arrived then, so the
+   * next ping is due `pingInterval` after the pong and not after the wake
+   * that noticed it.
    */
   at<T>(at: number, fn: () => T): T {
     this.#pinned = at;
@@ -56,7 +75,8 @@ export class AlarmClock implements Clock {
 
   setTimer(fn: () => void, ms: number): unknown {
     this.#fn = fn;
-    this.#at = this.now() + Math.max(0, ms);
+    // The alarm is a wall time: `ms` from now on either scale.
+    this.#at = this.wallNow() + Math.max(0, ms);
     this.#queueSync();
     return this;
   }

@@ -3,22 +3,22 @@
  * same class through one hub object.
  *
  *   member A ──unioHubPublish(msg)──▶ hub ──unioDeliver(msg)──▶ member B, C, ...
- *            ◀──────── replies ──────     ◀────── replies ─────
- *   member B ──unioAck(id, args)──────────────────────────────▶ member A
+ *            ◀──── delivery reports ──    ◀── answers given at once
+ *   member B ──unioRespond(answer)────────────────────────────▶ member A   (later answers: acks)
+ *   member A ──unioHubMembers()──────▶ hub                                  (who must answer a request)
  *
  * Members are the objects that host sockets: an object joins on its first
  * socket (one hub request, remembered in its SQLite storage so wake-ups do
  * not repeat it) and the hub drops a member that answers a delivery with no
  * sockets left. The hub keeps its member list in SQLite. Costs: a
- * cross-object broadcast is 1 + (members - 1) billed requests.
+ * cross-object broadcast is 1 + (members - 1) billed requests; a request
+ * that waits for answers (fetchSockets, serverSideEmit with ack, a
+ * broadcast with ack) one more, to ask the hub who the members are, and
+ * each answer given later (an ack) one.
  */
-import {
-  type ClusterMessage,
-  type ClusterReply,
-  type ClusterTransport,
-  DurableObjectAdapter,
-} from "../../adapters/durable-object.ts";
+import type { ClusterMessage, ClusterResponse } from "../../adapters/cluster-protocol.ts";
 import type { Server } from "../../socket/server.ts";
+import { type ClusterTransport, type DeliveryReport, DurableObjectAdapter } from "./durable-object-adapter.ts";
 import type { DurableObjectNamespace, DurableObjectState, SqlStorage } from "./platform.ts";
 
 // biome-ignore lint: any event typing
@@ -31,20 +31,39 @@ export interface ClusterOptions {
   hub?: string;
 }
 
-interface ClusterRpc {
-  unioDeliver(msg: ClusterMessage): Promise<ClusterReply & { empty?: boolean }>;
-  unioHubJoin(member: string): Promise<void>;
-  unioHubPublish(msg: ClusterMessage): Promise<ClusterReply[]>;
-  unioAck(requestId: string, args: unknown[]): Promise<void>;
+/** What a member answers the hub for one delivery. */
+export interface Delivery {
+  /** False when this object has no such namespace. */
+  delivered: boolean;
+  responses: ClusterResponse[];
+  /** This object hosts no sockets any more: the hub forgets it. */
+  empty?: boolean;
 }
 
+/** The RPC methods of the class (object.ts) the cluster calls on other objects. */
+export interface ClusterRpc {
+  unioDeliver(msg: ClusterMessage): Promise<Delivery>;
+  unioHubJoin(member: string): Promise<void>;
+  unioHubPublish(msg: ClusterMessage): Promise<DeliveryReport[]>;
+  unioHubMembers(): Promise<string[]>;
+  unioRespond(response: ClusterResponse): Promise<void>;
+}
+
+/**
+ * One object's end of the cluster: the member side (join, publish, answer,
+ * deliver to its adapters) and, in the hub object, the hub side (members,
+ * fan-out). object.ts creates one per object when `cluster` is set.
+ *
+ * @example
+ * const cluster = new DurableCluster(ctx, env, { binding: "CHAT" });
+ * cluster.bind(io); // then: new DurableObjectAdapter(nsp, cluster, store)
+ */
 export class DurableCluster implements ClusterTransport {
   readonly self: string;
   #server: AnyServer | null = null;
   #joined: boolean | undefined;
   #members: Set<string> | null = null;
   #table = false;
-  readonly #acks = new Map<string, (args: unknown[]) => void>();
 
   constructor(
     readonly ctx: DurableObjectState,
@@ -62,7 +81,6 @@ export class DurableCluster implements ClusterTransport {
   reset(): void {
     this.#joined = undefined;
     this.#members = null;
-    this.#acks.clear();
   }
 
   #ns(): DurableObjectNamespace<ClusterRpc> {
@@ -118,36 +136,40 @@ export class DurableCluster implements ClusterTransport {
     else this.#sql().exec("DELETE FROM unio_cluster WHERE kind = 'self' AND id = ?", this.self);
   }
 
-  publish(msg: ClusterMessage): Promise<ClusterReply[]> {
+  publish(msg: ClusterMessage): Promise<DeliveryReport[]> {
     return this.#hub().unioHubPublish(msg);
   }
 
-  ack(origin: string, requestId: string, args: unknown[]): void {
-    this.ctx.waitUntil(this.#member(origin).unioAck(requestId, args).catch(() => {}));
+  respond(uid: string, response: ClusterResponse): Promise<void> {
+    const sent = this.#member(uid).unioRespond(response);
+    // The answer may leave after the event that produced it settled.
+    this.ctx.waitUntil(sent.catch(() => {}));
+    return sent;
   }
 
-  expectAcks(requestId: string, fn: (args: unknown[]) => void): void {
-    this.#acks.set(requestId, fn);
+  async members(): Promise<string[]> {
+    return (await this.#hub().unioHubMembers()).filter((m) => m !== this.self);
   }
 
-  forgetAcks(requestId: string): void {
-    this.#acks.delete(requestId);
-  }
-
-  onAck(requestId: string, args: unknown[]): void {
-    this.#acks.get(requestId)?.(args);
+  /** A later answer to one of this object's requests. */
+  onRespond(response: ClusterResponse): void {
+    const adapter = typeof response?.nsp === "string" ? this.#server?._nsps.get(response.nsp)?.adapter : undefined;
+    if (adapter instanceof DurableObjectAdapter) adapter.onResponse(response);
   }
 
   /** A message from the hub: apply it in its namespace here. */
-  async deliver(msg: ClusterMessage): Promise<ClusterReply & { empty?: boolean }> {
+  deliver(msg: ClusterMessage): Delivery {
     const server = this.#server;
     const adapter = server?._nsps.get(msg.nsp)?.adapter;
-    const reply = adapter instanceof DurableObjectAdapter ? await adapter.handle(msg) : {};
+    const delivery: Delivery =
+      adapter instanceof DurableObjectAdapter
+        ? { delivered: true, responses: adapter.receive(msg) }
+        : { delivered: false, responses: [] };
     let sockets = 0;
     if (server) for (const nsp of server._nsps.values()) sockets += nsp.sockets.size;
-    if (sockets > 0) return reply;
+    if (sockets > 0) return delivery;
     this.#setJoined(false);
-    return { ...reply, empty: true };
+    return { ...delivery, empty: true };
   }
 
   // ── hub side ──────────────────────────────────────────────────────────
@@ -167,20 +189,24 @@ export class DurableCluster implements ClusterTransport {
     this.#sql().exec("INSERT OR IGNORE INTO unio_cluster (kind, id) VALUES ('member', ?)", member);
   }
 
-  async hubPublish(msg: ClusterMessage): Promise<ClusterReply[]> {
+  hubMembers(): string[] {
+    return [...this.#memberSet()];
+  }
+
+  async hubPublish(msg: ClusterMessage): Promise<DeliveryReport[]> {
     const members = this.#memberSet();
-    const targets = [...members].filter((m) => m !== msg.origin);
+    const targets = [...members].filter((m) => m !== msg.uid);
     const settled = await Promise.allSettled(targets.map((m) => this.#member(m).unioDeliver(msg)));
-    const replies: ClusterReply[] = [];
-    settled.forEach((result, i) => {
-      if (result.status !== "fulfilled") return;
-      const { empty, ...reply } = result.value;
+    return settled.map((result, i) => {
+      const member = targets[i]!;
+      // Unreachable: the sender stops waiting for it; it stays a member until it answers empty.
+      if (result.status !== "fulfilled") return { member, delivered: false, responses: [] };
+      const { empty, delivered, responses } = result.value;
       if (empty) {
-        members.delete(targets[i]!);
-        this.#sql().exec("DELETE FROM unio_cluster WHERE kind = 'member' AND id = ?", targets[i]!);
+        members.delete(member);
+        this.#sql().exec("DELETE FROM unio_cluster WHERE kind = 'member' AND id = ?", member);
       }
-      replies.push(reply);
+      return { member, delivered, responses };
     });
-    return replies;
   }
 }

@@ -4,6 +4,7 @@ import type { CfWebSocket } from "./platform.ts";
 /** What a connection reports to the object that owns it. */
 export interface ConnectionOwner {
   onPingSent(conn: DoWsConnection): void;
+  /** When the runtime last answered a PONG on `conn`, on the engine's clock (`Clock.now`); null if never. */
   autoPongAt(conn: DoWsConnection): number | null;
 }
 
@@ -19,6 +20,7 @@ export class DoWsConnection implements WsConnection {
   /** The session this socket carries (for a probe: the session it may upgrade). */
   sid: string | null = null;
   handler: WsHandler | null = null;
+  /** Wall-clock ms (these three are stored with the socket and read by the next instance). */
   openedAt = 0;
   /** When the last PING went out on it. */
   pingAt: number | null = null;

@@ -18,7 +18,7 @@
 import { Engine } from "../../engine/engine.ts";
 import { generateId } from "../../engine/id.ts";
 import type { EngineOptions } from "../../engine/options.ts";
-import type { Session } from "../../engine/session.ts";
+import type { EngineSession } from "../../engine/session.ts";
 import type { EngineSocket } from "../../engine/types.ts";
 import { handleWebRequest } from "../../engine/web.ts";
 import { restoreClient, SocketTracker } from "../../socket/restore.ts";
@@ -26,8 +26,8 @@ import type { Server } from "../../socket/server.ts";
 import { AttachmentStore, type SessionDoc } from "./attachments.ts";
 import { AlarmClock } from "./clock.ts";
 import { type ConnectionOwner, DoWsConnection } from "./connection.ts";
+import { AutoPongs, PONG } from "./auto-pong.ts";
 import {
-  autoResponsePair,
   type CfWebSocket,
   type DurableObjectState,
   newWebSocketPair,
@@ -66,9 +66,6 @@ export interface HostStats {
   alarmLateMean: number;
 }
 
-/** The engine frame of a PONG. */
-const PONG = "3";
-
 export class DurableHost implements ConnectionOwner {
   readonly clock: AlarmClock;
   readonly target: Hosted;
@@ -76,28 +73,19 @@ export class DurableHost implements ConnectionOwner {
   readonly server: AnyServer | null;
   readonly store: AttachmentStore;
   tracker: SocketTracker | null = null;
-  readonly autoPong: boolean;
-  /**
-   * Whether the alarm must look for pongs the runtime answered: only when
-   * pingInterval < pingTimeout, where a session's next ping is due before
-   * its PONG deadline. Otherwise (the defaults) each session finds its pong
-   * at its PONG deadline, O(1), and schedules the next ping from the pong's
-   * time; scanning every awaiting socket on each wake made 1,000 sockets'
-   * alarms fall seconds behind.
-   */
-  readonly #scanPongs: boolean;
+  /** Pongs the runtime answers without waking the object (auto-pong.ts). */
+  readonly pongs: AutoPongs;
   readonly conns = new Map<CfWebSocket, DoWsConnection>();
   /** Sessions whose transport is a WebSocket of this object. */
   readonly bySid = new Map<string, DoWsConnection>();
   readonly #probes = new Map<string, DoWsConnection>();
-  readonly #awaitingPong = new Set<DoWsConnection>();
   readonly #dirty = new Set<string>();
   readonly #watched = new WeakSet<EngineSocket>();
   #flush: Promise<void> | null = null;
   #opening: DoWsConnection | null = null;
   #lastSweep = 0;
   #disposed = false;
-  #counts = { fetches: 0, messages: 0, alarms: 0, rebuilds: 0, restoredSessions: 0, autoPongs: 0 };
+  #counts = { fetches: 0, messages: 0, alarms: 0, rebuilds: 0, restoredSessions: 0 };
 
   constructor(
     readonly ctx: DurableObjectState,
@@ -107,8 +95,6 @@ export class DurableHost implements ConnectionOwner {
   ) {
     this.clock = new AlarmClock(ctx.storage);
     this.store = new AttachmentStore(sqlOf(ctx));
-    this.autoPong = options.autoPong !== false;
-    this.#scanPongs = this.autoPong && (options.pingInterval ?? 25_000) < (options.pingTimeout ?? 20_000);
     const prefix = sidPrefix(ctx.id.toString());
     const userId = options.generateId;
     this.target = make({
@@ -119,6 +105,8 @@ export class DurableHost implements ConnectionOwner {
     });
     this.engine = this.target instanceof Engine ? this.target : this.target.engine;
     this.server = this.target instanceof Engine ? null : this.target;
+    const { pingInterval, pingTimeout } = this.engine.opts;
+    this.pongs = new AutoPongs(ctx, this.clock, options.autoPong !== false, pingInterval, pingTimeout);
   }
 
   /** Runs the app's setup, then takes over the WebSockets the object still holds. */
@@ -127,7 +115,7 @@ export class DurableHost implements ConnectionOwner {
     await this.onStart(this.target);
     if (this.server) this.tracker = new SocketTracker(this.server, (sid) => this.markDirty(sid));
     this.engine.on("connection", this.#onSession);
-    if (this.autoPong) this.ctx.setWebSocketAutoResponse(autoResponsePair(PONG, "6"));
+    this.pongs.install();
     this.#rebuild();
   }
 
@@ -135,6 +123,7 @@ export class DurableHost implements ConnectionOwner {
     const c = this.clock;
     return {
       ...this.#counts,
+      autoPongs: this.pongs.seen,
       alarmWrites: c.writes,
       rowWrites: this.store.rowWrites,
       alarmLateMax: c.lateMax,
@@ -218,9 +207,9 @@ export class DurableHost implements ConnectionOwner {
 
   async onAlarm(): Promise<void> {
     this.#counts.alarms++;
-    this.#collectAutoPongs();
+    this.pongs.collect();
     this.clock.fire();
-    this.#armPongWake();
+    this.pongs.armWake();
     // socket.data changed by code that ran for another socket is caught here, once per ping interval.
     const now = Date.now();
     if (now - this.#lastSweep >= this.engine.opts.pingInterval) {
@@ -249,44 +238,16 @@ export class DurableHost implements ConnectionOwner {
   // ── ConnectionOwner ───────────────────────────────────────────────────
 
   onPingSent(conn: DoWsConnection): void {
-    conn.pingAt = this.clock.now();
-    if (this.#scanPongs) {
-      this.#awaitingPong.add(conn);
-      // Every session pinged in this turn has the same due time: O(1) each.
-      const due = conn.pingAt + this.engine.opts.pingInterval;
-      const wake = this.clock.wake;
-      if (due < wake || wake <= conn.pingAt) this.clock.wakeAt(due);
-    }
+    // Wall time: compared with the runtime's auto-response times, and stored for a rebuild.
+    conn.pingAt = this.clock.wallNow();
+    this.pongs.pinged(conn);
     this.#touch(conn);
   }
 
-  /**
-   * When pingInterval is shorter than pingTimeout, a session's next ping is
-   * due before its PONG deadline wakes the object: wake at the ping's due
-   * time to pick up the pong the runtime answered. With the defaults (25 s
-   * interval, 20 s timeout) the PONG deadline comes first and this adds no
-   * wake: the earliest due time is past by then, or the set is empty.
-   */
-  #armPongWake(): void {
-    const { pingInterval } = this.engine.opts;
-    const now = Date.now();
-    let at = Infinity;
-    for (const conn of this.#awaitingPong) {
-      const due = (conn.pingAt ?? 0) + pingInterval;
-      if (due > now && due < at) at = due;
-    }
-    this.clock.wakeAt(at);
-  }
-
   autoPongAt(conn: DoWsConnection): number | null {
-    if (!this.autoPong) return null;
-    const at = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? null;
-    if (at !== null && conn.pingAt !== null && at >= conn.pingAt && at !== conn.pongAt) {
-      // A pong the runtime answered, seen for the first time (by the session's PONG deadline or the scan).
-      conn.pongAt = at;
-      this.#counts.autoPongs++;
-    }
-    return at;
+    const at = this.pongs.at(conn);
+    // The session compares it with its own ping time, on the engine's (monotonic) clock.
+    return at === null ? null : this.clock.toMonotonic(at);
   }
 
   // ── sessions ──────────────────────────────────────────────────────────
@@ -318,34 +279,9 @@ export class DurableHost implements ConnectionOwner {
       this.#probes.delete(sid);
       this.#dirty.delete(sid);
       if (!conn) return;
-      this.#awaitingPong.delete(conn);
+      this.pongs.forget(conn);
       if (conn.external) this.store.delete(sid);
     });
-  }
-
-  /**
-   * Hands the pongs the runtime answered to their sessions, each as if it
-   * arrived when the runtime answered it, in that order. Only when
-   * pingInterval < pingTimeout (see #scanPongs); runs first in the alarm, so
-   * the deadlines that fall due in it see them.
-   */
-  #collectAutoPongs(): void {
-    if (!this.#scanPongs || this.#awaitingPong.size === 0) return;
-    const now = Date.now();
-    const found: Array<[DoWsConnection, number]> = [];
-    for (const conn of this.#awaitingPong) {
-      if (conn.dead || conn.pingAt === null) {
-        this.#awaitingPong.delete(conn);
-        continue;
-      }
-      const at = this.autoPongAt(conn);
-      if (at !== null && at >= conn.pingAt) found.push([conn, Math.min(at, now)]);
-    }
-    found.sort((a, b) => a[1] - b[1]);
-    for (const [conn, at] of found) {
-      this.#awaitingPong.delete(conn);
-      this.clock.at(at, () => conn.handler?.onMessage(PONG));
-    }
   }
 
   /** Takes over the WebSockets a previous instance of the object accepted. */
@@ -392,7 +328,7 @@ export class DurableHost implements ConnectionOwner {
   #pingDelay(conn: DoWsConnection): number {
     const { pingInterval, timerGranularity } = this.engine.opts;
     const now = Date.now();
-    const auto = this.autoPongAt(conn);
+    const auto = this.pongs.at(conn);
     const pong = Math.max(auto ?? -Infinity, conn.pongAt ?? -Infinity);
     let due: number;
     if (conn.pingAt === null) due = conn.openedAt + pingInterval;
@@ -449,7 +385,7 @@ export class DurableHost implements ConnectionOwner {
   }
 
   #doc(sid: string, conn: DoWsConnection): SessionDoc | null {
-    const session = this.engine.clients.get(sid) as Session | undefined;
+    const session = this.engine.clients.get(sid) as EngineSession | undefined;
     const e = session?.snapshot();
     if (!e) return null;
     const doc: SessionDoc = { e, t: conn.openedAt };

@@ -6,9 +6,11 @@ import { DurableObject } from "cloudflare:workers";
 import { Engine } from "../../engine/engine.ts";
 import type { EngineOptions } from "../../engine/options.ts";
 import { Server, type ServerOptions } from "../../socket/server.ts";
-import { type ClusterOptions, DurableCluster } from "./cluster.ts";
-import { type ClusterMessage, type ClusterReply, DurableObjectAdapter } from "../../adapters/durable-object.ts";
-import { SqlSessionStore } from "../../adapters/durable-object-sessions.ts";
+import type { ClusterMessage, ClusterResponse } from "../../adapters/cluster-protocol.ts";
+import { SessionAwareAdapter } from "../../socket/session-aware-adapter.ts";
+import { type ClusterOptions, type ClusterRpc, type Delivery, DurableCluster } from "./cluster.ts";
+import { type DeliveryReport, DurableObjectAdapter } from "./durable-object-adapter.ts";
+import { SqlSessionStore } from "./durable-object-sessions.ts";
 import { DurableHost, type HostStats, type Hosted, type WorkersOptions } from "./host.ts";
 import type { CfWebSocket, DurableObjectState } from "./platform.ts";
 import { type ConfiguredClass, resolveRouteConfig, route, type RouteConfig, type RouteOptions } from "./router.ts";
@@ -37,18 +39,13 @@ export type DurableObjectClass<Env> = (new (ctx: DurableObjectState, env: Env) =
     route(binding: string, options?: Omit<RouteOptions<Env>, "server">): ReturnType<typeof route<Env>>;
   };
 
-/** The methods of the Durable Object class: the runtime's handlers, cluster RPC, test hooks. */
-export interface UnioDurableObject {
+/** The methods of the Durable Object class: the runtime's handlers, test hooks, and the cluster RPC (ClusterRpc; not for app use). */
+export interface UnioDurableObject extends ClusterRpc {
   fetch(request: Request): Promise<Response>;
   webSocketMessage(ws: CfWebSocket, message: string | ArrayBuffer): Promise<void>;
   webSocketClose(ws: CfWebSocket, code: number, reason: string): Promise<void>;
   webSocketError(ws: CfWebSocket, error: unknown): Promise<void>;
   alarm(): Promise<void>;
-  /** Cluster RPC (rooms spanning objects); not for app use. */
-  unioDeliver(msg: ClusterMessage): Promise<ClusterReply>;
-  unioHubJoin(member: string): Promise<void>;
-  unioHubPublish(msg: ClusterMessage): Promise<ClusterReply[]>;
-  unioAck(requestId: string, args: unknown[]): Promise<void>;
   /** With `testHooks`: drop every object in memory and rebuild from the WebSockets, as after an eviction. */
   unioTestEvict(): Promise<HostStats>;
   /** With `testHooks`: what woke this instance and what it wrote. */
@@ -76,11 +73,14 @@ export function defineDurableServer<Env = any>(
     const serverOpts = { ...opts } as Partial<ServerOptions>;
     const recovery = serverOpts.connectionStateRecovery;
     if (cluster || recovery) {
-      // One store per object, shared by its namespaces; recovery data then survives evictions.
+      // Recovery data in the object's SQLite (one table for its namespaces), so it survives evictions.
       const sql = recovery ? ctx.storage.sql : undefined;
       if (recovery && !sql) throw new Error("unio: connectionStateRecovery needs a SQLite-backed class (new_sqlite_classes)");
-      const store = sql ? new SqlSessionStore(sql, recovery?.maxDisconnectionDuration ?? 120_000) : undefined;
-      serverOpts.adapter = (nsp) => new DurableObjectAdapter(nsp, cluster, store);
+      const maxDisconnectionDuration = recovery?.maxDisconnectionDuration ?? 120_000;
+      serverOpts.adapter = (nsp) => {
+        const store = sql ? new SqlSessionStore(sql, nsp.name, maxDisconnectionDuration) : undefined;
+        return cluster ? new DurableObjectAdapter(nsp, cluster, store) : new SessionAwareAdapter(nsp, store);
+      };
     }
     return new Server(serverOpts);
   });
@@ -169,7 +169,7 @@ function defineObject<Env, T extends Hosted>(
       return this.#host.onAlarm();
     }
 
-    async unioDeliver(msg: ClusterMessage): Promise<ClusterReply> {
+    async unioDeliver(msg: ClusterMessage): Promise<Delivery> {
       return this.#requireCluster().deliver(msg);
     }
 
@@ -177,12 +177,16 @@ function defineObject<Env, T extends Hosted>(
       this.#requireCluster().hubJoin(member);
     }
 
-    async unioHubPublish(msg: ClusterMessage): Promise<ClusterReply[]> {
+    async unioHubPublish(msg: ClusterMessage): Promise<DeliveryReport[]> {
       return this.#requireCluster().hubPublish(msg);
     }
 
-    async unioAck(requestId: string, args: unknown[]): Promise<void> {
-      this.#requireCluster().onAck(requestId, args);
+    async unioHubMembers(): Promise<string[]> {
+      return this.#requireCluster().hubMembers();
+    }
+
+    async unioRespond(response: ClusterResponse): Promise<void> {
+      this.#requireCluster().onRespond(response);
     }
 
     async unioTestEvict(): Promise<HostStats> {

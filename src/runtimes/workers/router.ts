@@ -5,13 +5,14 @@
  *
  *   request ──▶ outside the path ───────────────▶ options.fetch (the app) / 404
  *           ──▶ a client bundle file ───────────▶ served here (when a loader is registered)
- *           ──▶ fails a stateless check ────────▶ 400 {"code":N,"message":...}
+ *           ──▶ fails the engine's checkRequest ─▶ 400 {"code":N,"message":...} (request-check.ts)
  *           ──▶ has a sid ──▶ object named in the sid (see sid.ts)
  *           ──▶ handshake ──▶ env[binding].idFromName(name(request))
  */
-import { corsHeaders, type CorsOptions } from "../../engine/cors.ts";
-import { checkProtocol, ErrorCode, errorResponse, type RequestError, requestError } from "../../engine/errors.ts";
-import { fromWebRequest, toWebResponse } from "../../engine/web.ts";
+import type { CorsOptions } from "../../engine/cors.ts";
+import { ErrorCode, errorResponse, requestError } from "../../engine/errors.ts";
+import { checkRequest } from "../../engine/request-check.ts";
+import { fromWebRequest, isWebSocketUpgrade, toWebResponse } from "../../engine/web.ts";
 import { serveClientFile } from "../../socket/client-files.ts";
 import type { TransportName } from "../../engine/types.ts";
 import type { DurableObjectId, DurableObjectNamespace, ExecutionContext } from "./platform.ts";
@@ -68,9 +69,6 @@ export interface RouteOptions<Env = any> {
   fetch?: (request: Request, env: Env, ctx: ExecutionContext) => Response | Promise<Response>;
 }
 
-// Field-vchar plus tab and obs-text, as the engine checks Origin.
-const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
-
 /**
  * A Worker that forwards Socket.IO traffic to Durable Objects.
  *
@@ -85,14 +83,7 @@ const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 export function route<Env = any>(binding: string, options: RouteOptions<Env> = {}) {
   const config = routeConfig(options);
   const path = config.path;
-  const transports = config.transports;
-  const cors = config.cors;
   const nameOf = options.name ?? (() => "default");
-
-  async function refuse(request: Request, err: RequestError): Promise<Response> {
-    const headers = cors ? await corsHeaders(cors, request.method, headersOf(request)) : {};
-    return toWebResponse(errorResponse(err, headers));
-  }
 
   return {
     async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -100,25 +91,24 @@ export function route<Env = any>(binding: string, options: RouteOptions<Env> = {
       if (!url.pathname.startsWith(path)) {
         return options.fetch ? options.fetch(request, env, ctx) : new Response("Not Found", { status: 404 });
       }
+      const req = fromWebRequest(request);
       if (config.serveClient && url.pathname.length > path.length) {
-        const file = await serveClientFile(fromWebRequest(request), path, { cors });
+        const file = await serveClientFile(req, path, { cors: config.cors });
         // The body may be gzip already: workerd must send it as is, not encode it again.
         if (file) return new Response(file.body as BodyInit, { status: file.status, headers: file.headers, encodeBody: "manual" } as ResponseInit);
       }
-      if (request.method === "OPTIONS" && cors && !cors.preflightContinue) {
-        const headers = await corsHeaders(cors, "OPTIONS", headersOf(request));
-        return new Response(null, { status: cors.optionsSuccessStatus ?? 204, headers });
-      }
+      // The engine's own checks, so the Worker refuses exactly what the object would.
+      const checked = await checkRequest(req, isWebSocketUpgrade(request), config);
+      if (checked.kind === "preflight") return toWebResponse(checked.response);
+      if (checked.kind === "refused") return toWebResponse(errorResponse(checked.error, checked.headers));
       const ns = (env as Record<string, unknown>)[binding] as DurableObjectNamespace | undefined;
       if (!ns) throw new Error(`unio: no Durable Object binding "${binding}" in env`);
-      const upgrade = (request.headers.get("upgrade") ?? "").toLowerCase() === "websocket";
-      const checked = verify(request, url.searchParams, upgrade, transports, config.allowEIO3);
-      if (typeof checked !== "string") return refuse(request, checked);
       let id: DurableObjectId;
-      if (checked) {
-        const hex = objectIdOfSid(checked);
+      if (checked.kind === "session") {
+        // Whether the session lives is the object's to say; a sid that names no object fails here.
+        const hex = objectIdOfSid(checked.sid);
         const known = hex === null ? null : idFromHex(ns, hex);
-        if (!known) return refuse(request, requestError(ErrorCode.UNKNOWN_SID, { sid: checked }));
+        if (!known) return toWebResponse(errorResponse(requestError(ErrorCode.UNKNOWN_SID, { sid: checked.sid }), checked.headers));
         id = known;
       } else {
         id = ns.idFromName(await nameOf(request, env));
@@ -157,33 +147,6 @@ export function resolveRouteConfig(
   };
 }
 
-/**
- * The engine's checks that need no session state, in its order. Returns the
- * sid ("" for a handshake) or the refusal. What needs the session (unknown
- * or mismatched sid, allowRequest) is left to the object.
- */
-function verify(
-  request: Request,
-  query: URLSearchParams,
-  upgrade: boolean,
-  transports: readonly TransportName[],
-  allowEIO3: boolean,
-): string | RequestError {
-  const transport = query.get("transport");
-  if (transport === null || !transports.includes(transport as TransportName)) {
-    return requestError(ErrorCode.UNKNOWN_TRANSPORT, { transport });
-  }
-  const origin = request.headers.get("origin");
-  if (origin !== null && INVALID_HEADER_CHAR.test(origin)) {
-    return requestError(ErrorCode.BAD_REQUEST, { name: "INVALID_ORIGIN", origin });
-  }
-  const sid = query.get("sid");
-  if (sid) return sid;
-  if (request.method !== "GET") return requestError(ErrorCode.BAD_HANDSHAKE_METHOD, { method: request.method });
-  if ((transport === "websocket") !== upgrade) return requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_HANDSHAKE_ERROR" });
-  return checkProtocol(query, allowEIO3) ?? "";
-}
-
 /** The namespace refuses ids it did not make: a forged sid fails here, in the Worker. */
 function idFromHex(ns: DurableObjectNamespace, hex: string): DurableObjectId | null {
   try {
@@ -191,12 +154,4 @@ function idFromHex(ns: DurableObjectNamespace, hex: string): DurableObjectId | n
   } catch {
     return null;
   }
-}
-
-function headersOf(request: Request): Record<string, string> {
-  const out: Record<string, string> = {};
-  request.headers.forEach((v, k) => {
-    out[k] = v;
-  });
-  return out;
 }

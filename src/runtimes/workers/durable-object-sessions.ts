@@ -11,8 +11,9 @@
  * packet relayed from another object is stored under the offset its origin
  * gave it and found again by a client reconnecting here.
  */
-import { decodeBase64, encodeBase64 } from "../protocol/base64.ts";
-import type { BroadcastOptions, PrivateSessionId, Room, Session, SessionToPersist } from "../socket/types.ts";
+import { decodeBase64, encodeBase64 } from "../../protocol/base64.ts";
+import { type KeptTargets, type SessionStore, wasRecipient } from "../../socket/session-store.ts";
+import type { PrivateSessionId, Room, Session, SessionToPersist } from "../../socket/types.ts";
 
 /** The slice of a SQL API used here (Durable Objects' `ctx.storage.sql`). */
 export interface SqlLike {
@@ -46,7 +47,15 @@ interface StoredOpts {
   except: Room[];
 }
 
-export class SqlSessionStore {
+/**
+ * The sessions and kept packets of one namespace, in the object's SQLite
+ * (tables shared by the object's namespaces, told apart by a column).
+ *
+ * @example
+ * const store = new SqlSessionStore(ctx.storage.sql, "/", 120_000);
+ * const adapter = new SessionAwareAdapter(nsp, store);
+ */
+export class SqlSessionStore implements SessionStore {
   #lastSweep = 0;
   #ready = false;
   /** Rows written (billed); for measurements. */
@@ -54,6 +63,7 @@ export class SqlSessionStore {
 
   constructor(
     readonly sql: SqlLike,
+    readonly nsp: string,
     readonly maxDisconnectionDuration: number,
     readonly now: () => number = () => Date.now(),
   ) {}
@@ -71,14 +81,14 @@ export class SqlSessionStore {
     return this.sql;
   }
 
-  /** Stores a broadcast whose `data` already ends with its offset. */
-  storePacket(nsp: string, opts: BroadcastOptions, data: unknown[]): void {
+  /** Keeps a broadcast whose `data` already ends with its offset. */
+  keepPacket(data: unknown[], targets: KeptTargets): void {
     const offset = data[data.length - 1];
     if (typeof offset !== "string") return;
-    const stored: StoredOpts = { rooms: [...opts.rooms], except: [...(opts.except ?? [])] };
+    const stored: StoredOpts = { rooms: [...targets.rooms], except: [...(targets.except ?? [])] };
     this.#init().exec(
       "INSERT OR IGNORE INTO unio_csr_packets (nsp, offset, opts, data, at) VALUES (?, ?, ?, ?, ?)",
-      nsp,
+      this.nsp,
       offset,
       JSON.stringify(stored),
       toJson(data),
@@ -88,11 +98,11 @@ export class SqlSessionStore {
     this.#sweep();
   }
 
-  persistSession(nsp: string, session: SessionToPersist): void {
+  persistSession(session: SessionToPersist): void {
     this.#init().exec(
       "INSERT OR REPLACE INTO unio_csr_sessions (pid, nsp, doc, at) VALUES (?, ?, ?, ?)",
       session.pid,
-      nsp,
+      this.nsp,
       toJson(session),
       this.now(),
     );
@@ -101,11 +111,12 @@ export class SqlSessionStore {
   }
 
   /**
-   * The session of `pid` in `nsp` with the packets after `offset` its rooms
-   * would have received; null when unknown, expired or the offset is gone.
-   * A restored session is removed, so one pid is restored once.
+   * The session of `pid` with the packets after `offset` its rooms would
+   * have received; null when unknown, expired or the offset is gone. A
+   * restored session is removed, so one pid is restored once.
    */
-  restoreSession(nsp: string, pid: PrivateSessionId, offset: string): Session | null {
+  restoreSession(pid: PrivateSessionId, offset: string): Session | null {
+    const nsp = this.nsp;
     const sql = this.#init();
     const cutoff = this.now() - this.maxDisconnectionDuration;
     const row = sql
@@ -126,7 +137,7 @@ export class SqlSessionStore {
       )
       .toArray();
     for (const r of rows) {
-      if (reaches(session.rooms, JSON.parse(r.opts) as StoredOpts)) missedPackets.push(fromJson(r.data) as unknown[]);
+      if (wasRecipient(session.rooms, JSON.parse(r.opts) as StoredOpts)) missedPackets.push(fromJson(r.data) as unknown[]);
     }
     return { ...session, missedPackets };
   }
@@ -139,10 +150,4 @@ export class SqlSessionStore {
     this.sql.exec("DELETE FROM unio_csr_packets WHERE at < ?", cutoff);
     this.sql.exec("DELETE FROM unio_csr_sessions WHERE at < ?", cutoff);
   }
-}
-
-/** Whether a socket in `rooms` was a recipient of a broadcast to `opts`. */
-function reaches(rooms: Room[], opts: StoredOpts): boolean {
-  if (opts.rooms.length > 0 && !rooms.some((r) => opts.rooms.includes(r))) return false;
-  return !rooms.some((r) => opts.except.includes(r));
 }
