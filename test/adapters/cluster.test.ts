@@ -17,10 +17,9 @@ import {
   type FixtureProcess,
   next,
   record,
-  sleep,
   startFixture,
-  until,
 } from "./harness.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 afterEach(() => closeAllClients());
 
@@ -45,7 +44,7 @@ async function connectVia(url: string, opts: Opts): Promise<Client> {
       const c = await connect(url, opts, 3000);
       if (opts !== upgrade) return c;
       try {
-        await until(() => c.socket.io.engine.transport.name === "websocket", 3000, "upgrade");
+        await waitFor(() => c.socket.io.engine.transport.name === "websocket", { timeout: 3000, what: "upgrade" });
         return c;
       } catch (err) {
         c.close();
@@ -117,7 +116,7 @@ describe("node:cluster: @socket.io/sticky + @socket.io/cluster-adapter with thre
   it("every worker counts three servers (the adapter's heartbeats)", async () => {
     const clients = await onePerWorker(url, 3);
     for (const c of clients) {
-      await until(async () => (await ctl(c, "serverCount")).count === 3, 10_000, `serverCount on ${c.node}`);
+      await waitFor(async () => (await ctl(c, "serverCount")).count === 3, { timeout: 10_000, what: `serverCount on ${c.node}` });
     }
   });
 
@@ -154,11 +153,11 @@ describe("node:cluster: @socket.io/sticky + @socket.io/cluster-adapter with thre
     for (const asker of clients) {
       const ids = clients.map((c) => c.id).sort();
       // A client closed by onePerWorker may still be leaving its worker.
-      const all = await until(async () => {
+      const all = await waitFor(async () => {
         const r = await ctl(asker, "fetchSockets", {});
         expect(r.error).toBeUndefined();
         return r.sockets.length === ids.length && r;
-      }, 5000, "fetchSockets");
+      }, { timeout: 5000, what: "fetchSockets" });
       expect(all.sockets.map((s: { id: string }) => s.id)).toEqual(ids);
       for (const s of all.sockets) expect(s.data.node).toBe(clients.find((c) => c.id === s.id)!.node);
       const inRoom = await ctl(asker, "fetchSockets", { rooms: ["fetched"] });
@@ -195,7 +194,7 @@ describe("node:cluster: @socket.io/sticky + @socket.io/cluster-adapter with thre
 
     await ctl(b, "socketsJoin", { room: "joined" });
     // socketsJoin is fire-and-forget: wait until every worker applied it.
-    await until(async () => (await ctl(c, "fetchSockets", { rooms: ["joined"] })).sockets?.length === 3, 5000, "socketsJoin");
+    await waitFor(async () => (await ctl(c, "fetchSockets", { rooms: ["joined"] })).sockets?.length === 3, { timeout: 5000, what: "socketsJoin" });
     const got = Promise.all([a, b, c].map((x) => next(x, "in-joined").then(() => x.node)));
     await ctl(c, "broadcast", { rooms: ["joined"], event: "in-joined" });
     expect((await got).sort()).toEqual([a.node, b.node, c.node].sort());
@@ -228,7 +227,7 @@ describe("node:cluster: unio and socket.io 4.8 workers behind one primary", () =
     const clients = await onePerWorker(url, 3, upgrade);
     expect(clients.map((c) => c.node).sort()).toEqual(["socketio-2", "unio-1", "unio-3"]);
     for (const c of clients) {
-      await until(async () => (await ctl(c, "serverCount")).count === 3, 10_000, `serverCount on ${c.node}`);
+      await waitFor(async () => (await ctl(c, "serverCount")).count === 3, { timeout: 10_000, what: `serverCount on ${c.node}` });
     }
     await ctl(clients[0]!, "join", "mixed");
     await ctl(clients[2]!, "join", "mixed");
@@ -246,10 +245,10 @@ describe("node:cluster: unio and socket.io 4.8 workers behind one primary", () =
       await expectNotReceived(seen, outside, sender);
 
       const ids = clients.map((c) => c.id).sort();
-      const fetched = await until(async () => {
+      const fetched = await waitFor(async () => {
         const f = await ctl(sender, "fetchSockets", {});
         return f.sockets?.length === ids.length && f;
-      }, 5000, "fetchSockets");
+      }, { timeout: 5000, what: "fetchSockets" });
       expect(fetched.sockets.map((s: { id: string }) => s.id)).toEqual(ids);
 
       const r = await ctl(sender, "serverSideEmit", { event: "whoareyou", args: [1], withAck: true });

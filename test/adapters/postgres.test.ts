@@ -20,8 +20,8 @@ import {
   record,
   startFixture,
   startPostgres,
-  until,
 } from "./harness.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 afterEach(() => closeAllClients());
 
@@ -67,7 +67,7 @@ for (const pair of [
       clients = () => Promise.all(nodes.map((n) => connect(n.url))) as Promise<[Client, Client]>;
       // Heartbeats every second: wait until both nodes count each other.
       const [a, b] = await clients();
-      for (const c of [a, b]) await until(async () => (await ctl(c, "serverCount")).count === 2, 10_000, `serverCount on ${c.node}`);
+      for (const c of [a, b]) await waitFor(async () => (await ctl(c, "serverCount")).count === 2, { timeout: 10_000, what: `serverCount on ${c.node}` });
       closeAllClients();
     }, 60_000);
 
@@ -132,7 +132,7 @@ for (const pair of [
         [b, a],
       ] as const) {
         const r = await ctl(asker, "serverSideEmit", { event: "whoareyou", args: ["ping"], withAck: true });
-        expect(r).toEqual({ responses: [{ from: other.node, arg: "ping" }] });
+        expect(r).toEqual({ ms: expect.any(Number), responses: [{ from: other.node, arg: "ping" }] });
         const heard = next(other, "notice-received");
         await ctl(asker, "serverSideEmit", { event: "notice", args: ["n"] });
         expect(await heard).toEqual([{ node: other.node, arg: "n" }]);
@@ -142,7 +142,7 @@ for (const pair of [
       expect(acked.responses.map((r: { node: string }) => r.node).sort()).toEqual([a.node, b.node].sort());
 
       await ctl(b, "socketsJoin", { room: "joined" });
-      await until(async () => (await ctl(a, "fetchSockets", { rooms: ["joined"] })).sockets?.length === 2, 5000, "socketsJoin");
+      await waitFor(async () => (await ctl(a, "fetchSockets", { rooms: ["joined"] })).sockets?.length === 2, { timeout: 5000, what: "socketsJoin" });
       const direct = next(a, "direct");
       expect(await ctl(b, "remoteEmit", { id: a.id, event: "direct", args: ["to a"] })).toEqual({ ok: true });
       expect(await direct).toEqual(["to a"]);
@@ -190,7 +190,7 @@ for (const pair of [
       for (const p of payloads) await raw.query("SELECT pg_notify($1, $2)", ["socket.io#/", p]);
       // NOTIFYs arrive in order; the last one fails in the adapter's own query, and its errorHandler
       // (the fixture prints it) says each node got that far.
-      await until(() => nodes.every((n) => n.stderr().includes('invalid input syntax for type bigint: "not a number"')), 5000, "NOTIFYs handled");
+      await waitFor(() => nodes.every((n) => n.stderr().includes('invalid input syntax for type bigint: "not a number"')), { timeout: 5000, what: "NOTIFYs handled" });
 
       // Every node still serves and relays: fresh clients on both, and the watched ones, get a broadcast from each.
       const [a2, b2] = await clients();
@@ -206,7 +206,7 @@ for (const pair of [
       const after = await Promise.all([a2, b2].map((c) => ctl(c, "adapterErrors")));
       for (let i = 0; i < 2; i++) expect(after[i].errors.length).toBeGreaterThan(before[i].errors.length);
       // socket.io-adapter counted the forged uid as a server until its heartbeat timeout (3 s here).
-      for (const c of [a2, b2]) await until(async () => (await ctl(c, "serverCount")).count === 2, 10_000, "serverCount back to 2");
+      for (const c of [a2, b2]) await waitFor(async () => (await ctl(c, "serverCount")).count === 2, { timeout: 10_000, what: "serverCount back to 2" });
     });
   });
 }

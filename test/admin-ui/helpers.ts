@@ -6,8 +6,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { io as ioc, type ManagerOptions, type Socket as ClientSocket, type SocketOptions } from "socket.io-client";
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { once } from "../helpers/wait.ts";
 
 /** One socket as the admin UI lists it (admin-ui's `serialize`, dates as JSON strings). */
 export interface AdminSocket {
@@ -113,31 +112,12 @@ export async function connectApp(
   timeout = 8000,
 ): Promise<ClientSocket> {
   const socket = ioc(url + nsp, { forceNew: true, reconnection: false, ...opts });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`app client: no connect to ${url}${nsp}`)), timeout);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.once("connect_error", (err: Error) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+  await once(socket, "connect", { timeout, failOn: "connect_error", what: `app client connect to ${url}${nsp}` });
   return socket;
 }
 
 /** The args of the next `event` on a client socket; rejects after `timeout` ms. */
 export { next as nextEvent } from "../redis/harness.ts";
-
-/** Resolves once `fn()` holds; rejects after `timeout` ms. */
-export async function until(fn: () => unknown, timeout = 5000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** The sum of the aggregated events of one type (and subtype) in a stats message. */
 export function countOf(stats: ServerStats, type: string, subType?: string): number {

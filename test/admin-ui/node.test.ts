@@ -23,9 +23,8 @@ import {
   countOf,
   nextEvent,
   type ServerStats,
-  sleep,
-  until,
 } from "./helpers.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 type AnyServer = any;
 type Kind = "unio" | "socket.io";
@@ -129,7 +128,7 @@ describe.each<Kind>(["unio", "socket.io"])("admin-ui on %s", (kind) => {
     );
     expect(stats.namespaces).toHaveLength(2);
     // The page's counters: connections, packets and bytes both ways.
-    await until(() => totals(watcher, "bytesOut") > 20_000, 5000, "bytesOut in the stats");
+    await waitFor(() => totals(watcher, "bytesOut") > 20_000, { timeout: 5000, what: "bytesOut in the stats" });
     // The watcher, both app clients, the page (the watcher's own may fall in a stats sent before it joined /admin).
     expect(totals(watcher, "rawConnection")).toBeGreaterThanOrEqual(3);
     expect(totals(watcher, "rawConnection")).toBeLessThanOrEqual(4);
@@ -139,7 +138,7 @@ describe.each<Kind>(["unio", "socket.io"])("admin-ui on %s", (kind) => {
     polling.disconnect();
     ws.disconnect();
     await watcher.stats((s) => s.clientsCount === 2 && s.pollingClientsCount === 0);
-    await until(() => totals(watcher, "rawDisconnection", "transport close") === 2, 5000, "two disconnections in the stats");
+    await waitFor(() => totals(watcher, "rawDisconnection", "transport close") === 2, { timeout: 5000, what: "two disconnections in the stats" });
   });
 
   it("reports connections, rooms, data, events, upgrades and disconnections as they happen", async () => {
@@ -228,9 +227,11 @@ describe.each<Kind>(["unio", "socket.io"])("admin-ui on %s", (kind) => {
     await page.next("room_left", (nsp, room, id) => nsp === "/" && room === "vip" && id === a.id);
     let aGotVip = false;
     a.on("vip-news", () => (aGotVip = true));
+    // A broadcast to everyone after the one to the room: once it arrived, a vip-news would have.
+    const allNews = [nextEvent(a, "all-news"), nextEvent(b, "all-news")];
     await b.emitWithAck("to-room", "vip", "vip-news");
     await b.emitWithAck("to-room", "everyone", "all-news");
-    await sleep(100);
+    await Promise.all(allNews);
     expect(aGotVip).toBe(false);
     expect(bGotVip).toBe(false);
 
@@ -247,7 +248,7 @@ describe.each<Kind>(["unio", "socket.io"])("admin-ui on %s", (kind) => {
     page.socket.emit("_disconnect", "/", true, aId);
     expect((await aGone)[0]).toBe("io server disconnect");
     await page.next("socket_disconnected", (_n, id, reason) => id === aId && reason === "server namespace disconnect");
-    await until(() => io.of("/").sockets.size === 0, 3000, "no socket left");
+    await waitFor(() => io.of("/").sockets.size === 0, { timeout: 3000, what: "no socket left" });
   });
 
   it("readonly: the page is told no command is available, and commands do nothing", async () => {
@@ -263,6 +264,8 @@ describe.each<Kind>(["unio", "socket.io"])("admin-ui on %s", (kind) => {
     c.on("hello", () => (hello = true));
     // A round trip after the commands: they were received, and ignored.
     await expect(c.emitWithAck("echo", "still here")).resolves.toBe("still here");
+    // Asserting silence: the commands came on the page's connection, which nothing orders with c's;
+    // 100 ms more for a command that were not ignored to show.
     await sleep(100);
     expect(c.connected).toBe(true);
     expect(hello).toBe(false);

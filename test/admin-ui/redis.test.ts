@@ -26,10 +26,9 @@ import {
   fixture,
   nextEvent,
   type ServerStats,
-  sleep,
   startFixture,
-  until,
 } from "./helpers.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -99,8 +98,8 @@ describe.each(SETUPS)("admin-ui on a two-node unio cluster (%s)", (_title, flavo
       bRuntime === "bun" ? startBunNode("B") : startClusterNode("B", flavour),
     ]);
     // A's requests reach B once B has subscribed.
-    await until(async () => (await a.io!.of("/admin").adapter.serverCount()) === 2, 10_000, "A sees B");
-    if (b.io) await until(async () => (await b.io!.of("/admin").adapter.serverCount()) === 2, 10_000, "B sees A");
+    await waitFor(async () => (await a.io!.of("/admin").adapter.serverCount()) === 2, { timeout: 10_000, what: "A sees B" });
+    if (b.io) await waitFor(async () => (await b.io!.of("/admin").adapter.serverCount()) === 2, { timeout: 10_000, what: "B sees A" });
   });
   afterEach(() => {
     for (const s of open.splice(0)) s.disconnect();
@@ -206,6 +205,7 @@ describe.each(SETUPS)("admin-ui on a two-node unio cluster (%s)", (_title, flavo
     page.socket.emit("_disconnect", "/", false, bId);
     expect((await gone)[0]).toBe("io server disconnect");
     await page.next("socket_disconnected", (_n, id, reason) => id === bId && reason === "server namespace disconnect");
+    // Asserting silence: nobody else is disconnected in the next 100 ms.
     await sleep(100);
     expect(other.connected).toBe(true);
     expect(onA.connected).toBe(true);

@@ -18,10 +18,9 @@ import {
   fixture,
   nextEvent,
   type ServerStats,
-  sleep,
   startFixture,
-  until,
 } from "./helpers.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 const RUNTIMES: Array<[string, string[]]> = [
   ["bun", [bin("bun"), "run", fixture("bun.ts")]],
@@ -98,7 +97,7 @@ describe.each(RUNTIMES)("admin-ui on %s", (_name, command) => {
         { name: "/admin", socketsCount: 2 },
       ]),
     );
-    await until(() => totals(watcher, "bytesIn") > 30_000 && totals(watcher, "bytesOut") > 30_000, 5000, "bytes in the stats");
+    await waitFor(() => totals(watcher, "bytesIn") > 30_000 && totals(watcher, "bytesOut") > 30_000, { timeout: 5000, what: "bytes in the stats" });
     expect(totals(watcher, "rawConnection")).toBeGreaterThanOrEqual(4);
   });
 
@@ -129,7 +128,7 @@ describe.each(RUNTIMES)("admin-ui on %s", (_name, command) => {
     const shouts = [a, b, c].map((s) => nextEvent(s, "shout"));
     await a.emitWithAck("shout", "crowd", big);
     for (const p of shouts) expect(await p).toEqual([big]);
-    await until(() => totals(watcher, "bytesOut") - before >= 7 * 40_000, 5000, "the shouts counted in bytesOut");
+    await waitFor(() => totals(watcher, "bytesOut") - before >= 7 * 40_000, { timeout: 5000, what: "the shouts counted in bytesOut" });
 
     await a.emitWithAck("set", "score", 7);
     await watcher.next("socket_updated", (u) => u.id === a.id && u.data?.score === 7);
@@ -165,6 +164,7 @@ describe.each(RUNTIMES)("admin-ui on %s", (_name, command) => {
     page.socket.emit("_disconnect", "/", false, aId);
     expect((await gone)[0]).toBe("io server disconnect");
     await page.next("socket_disconnected", (_n, id, reason) => id === aId && reason === "server namespace disconnect");
+    // Asserting silence: nobody else is disconnected in the next 50 ms.
     await sleep(50);
     expect(b.connected).toBe(true);
     await page.stats((s) => s.namespaces.some((n) => n.name === "/" && n.socketsCount === 1));

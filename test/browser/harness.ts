@@ -183,13 +183,3 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       }),
   };
 }
-
-/** Waits until `fn` is true, polling; fails with `what` after `timeoutMs`. */
-export async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -7,14 +7,14 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { until } from "../redis/harness.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { type Cluster, closeAll, connect, startCluster } from "./harness.ts";
 import { runLoad } from "./load.ts";
 
 const POLLING = { transports: ["polling"] as ("polling" | "websocket")[] };
 
 async function isWebSocket(socket: { io: { engine: { transport: { name: string } } } }): Promise<boolean> {
-  return until(() => socket.io.engine.transport.name === "websocket", 10_000, "the upgrade").then(() => true);
+  return waitFor(() => socket.io.engine.transport.name === "websocket", { timeout: 10_000, what: "the upgrade" }).then(() => true);
 }
 
 describe("three Node nodes, round-robin, no stickiness", () => {
@@ -52,7 +52,7 @@ describe("three Node nodes, round-robin, no stickiness", () => {
     const seen: number[] = [];
     socket.on("seq", (i: number) => seen.push(i));
     await socket.timeout(5000).emitWithAck("push", 300);
-    await until(() => seen.length === 300, 5000, "300 events");
+    await waitFor(() => seen.length === 300, { timeout: 5000, what: "300 events" });
     expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 
@@ -87,7 +87,7 @@ describe("three Node nodes, round-robin, no stickiness", () => {
       expect(reply.node).toBe(welcome.node);
       expect(new Uint8Array(reply.data.bytes)).toEqual(bytes);
       await socket.timeout(5000).emitWithAck("push", 100);
-      await until(() => seen.length === 100, 5000, "100 events");
+      await waitFor(() => seen.length === 100, { timeout: 5000, what: "100 events" });
       expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => i));
       const stats = await socket.timeout(5000).emitWithAck("stats");
       expect(stats.transport).toBe("websocket");

@@ -24,7 +24,7 @@ import Koa from "koa";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Server } from "../../src/runtimes/node.ts";
-import { waitFor } from "../helpers/node.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const cleanups: Array<() => unknown> = [];
@@ -149,7 +149,7 @@ describe("socket.io's documented start-ups, import changed to unio/node", () => 
     const closing = web.close();
     web.server.closeAllConnections();
     await closing;
-    await waitFor(() => io.engine.clientsCount === 0, 3000, "the sessions to close with fastify");
+    await waitFor(() => io.engine.clientsCount === 0, { what: "the sessions to close with fastify" });
   });
 
   it('The README\'s "How to use": require("unio/node")(server), CommonJS, as require("socket.io")(server)', async () => {

@@ -11,7 +11,7 @@ import express from "express";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { afterEach, describe, expect, it } from "vitest";
 import io, { Namespace, Server, Socket } from "../../src/runtimes/node.ts";
-import { waitFor } from "../helpers/node.ts";
+import { once, waitFor } from "../helpers/wait.ts";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -44,10 +44,7 @@ function client(port: number, opts: Parameters<typeof ioc>[1] = {}, nsp = "/"): 
 /** Connects, sends "hello" with an ack, and returns what the server acked. */
 async function roundTrip(port: number, opts: Parameters<typeof ioc>[1] = {}): Promise<unknown> {
   const socket = client(port, opts);
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("connect_error", reject);
-  });
+  await once(socket, "connect", { failOn: "connect_error" });
   return socket.timeout(3000).emitWithAck("hello", "world");
 }
 
@@ -146,8 +143,8 @@ describe("unio/node Server: close()", () => {
     const server = echo(new Server(0));
     const port = await listening(server.httpServer as HttpServer);
     const socket = client(port, { transports: ["websocket"] });
-    await new Promise((r) => socket.once("connect", () => r(null)));
-    const reason = new Promise((r) => socket.once("disconnect", r));
+    await once(socket, "connect");
+    const reason = once(socket, "disconnect");
     let callbackErr: unknown = "not called";
     await server.close((err) => (callbackErr = err));
     expect(callbackErr).toBeUndefined();
@@ -175,19 +172,19 @@ describe("unio/node Server: close()", () => {
     const oldPort = await listening(old);
     // A keep-alive connection holds the old server open, so its "close" event comes late.
     const held = client(oldPort, { transports: ["polling"] });
-    await new Promise((r) => held.once("connect", () => r(null)));
+    await once(held, "connect");
     const closing = server.close();
     server.listen(0);
     const fresh = server.httpServer as HttpServer;
     expect(fresh).not.toBe(old);
     const port = await listening(fresh);
     const socket = client(port, { transports: ["websocket"] });
-    await new Promise((r) => socket.once("connect", () => r(null)));
+    await once(socket, "connect");
     old.closeAllConnections();
     await closing;
-    await new Promise((r) => setTimeout(r, 50));
-    expect(socket.connected).toBe(true);
+    // A round trip after the old server's "close": a session that close ended could not answer it.
     expect(await socket.timeout(3000).emitWithAck("hello", "again")).toBe("hi again");
+    expect(socket.connected).toBe(true);
   });
 
   it("with one io on two http servers, closing one leaves the other's clients connected", async () => {
@@ -200,29 +197,29 @@ describe("unio/node Server: close()", () => {
     b.listen(0, "127.0.0.1");
     const [portA, portB] = [await listening(a), await listening(b)];
     const viaB = client(portB, { transports: ["websocket"] });
-    await new Promise((r) => viaB.once("connect", () => r(null)));
+    await once(viaB, "connect");
     const viaA = client(portA, { transports: ["polling"] });
     expect(await viaA.timeout(3000).emitWithAck("hello", "a")).toBe("hi a");
     viaA.disconnect();
-    await waitFor(() => server.engine.clientsCount === 1, 3000, "the client of a to leave");
+    await waitFor(() => server.engine.clientsCount === 1, { what: "the client of a to leave" });
     // A server's "close" comes once its last connection ended (upgraded ones included).
     await new Promise<void>((r) => {
       a.close(() => r());
       a.closeAllConnections();
     });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(viaB.connected).toBe(true);
+    // A round trip after a's "close": a session that close ended could not answer it.
     expect(await viaB.timeout(3000).emitWithAck("hello", "b")).toBe("hi b");
+    expect(viaB.connected).toBe(true);
     expect(server.engine.clientsCount).toBe(1);
 
     // Closing the last one closes the sessions, as socket.io's engine closes with its server.
     viaB.disconnect();
     const polling = client(portB, { transports: ["polling"] });
-    await new Promise((r) => polling.once("connect", () => r(null)));
-    await waitFor(() => server.engine.clientsCount === 1, 3000, "the WebSocket session to end");
+    await once(polling, "connect");
+    await waitFor(() => server.engine.clientsCount === 1, { what: "the WebSocket session to end" });
     b.close();
     b.closeAllConnections();
-    await waitFor(() => server.engine.clientsCount === 0, 3000, "sessions closed with the last server");
+    await waitFor(() => server.engine.clientsCount === 0, { what: "sessions closed with the last server" });
   });
 });
 
@@ -257,6 +254,7 @@ describe("unio/node Server: socket.io's attach options", () => {
     const strays: Array<{ destroy(): void }> = [];
     server.httpServer.on("upgrade", (_req, socket) => strays.push(socket));
     const port = await listening(server.httpServer as HttpServer);
+    // Asserting silence: 400 ms, eight times destroyUpgradeTimeout, and nobody ended the upgrade.
     expect(await strayUpgrade(port, 400)).toBe("open");
     expect(strays).toHaveLength(1);
     for (const s of strays) s.destroy();

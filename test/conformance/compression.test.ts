@@ -10,7 +10,7 @@ import { Socket as EioSocket, Fetch } from "engine.io-client";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deflateBomb, DeflateWs } from "../helpers/deflate-ws.ts";
+import { deflateBomb, RawWs } from "../helpers/raw-wire.ts";
 import { httpBytes, treeRss } from "../helpers/http-bytes.ts";
 import { type RunningFixture, startFixture } from "./harness.ts";
 import { itWhen, selectedRuntimes } from "./runtimes.ts";
@@ -30,9 +30,9 @@ async function echoPending(fx: RunningFixture, text: string): Promise<string> {
 }
 
 /** A raw WebSocket on the echo engine, past the open packet. */
-async function echoWs(fx: RunningFixture, offer = true): Promise<DeflateWs> {
-  const ws = await DeflateWs.open(fx.port, EIO_WS, offer);
-  const open = await ws.next();
+async function echoWs(fx: RunningFixture, offer = true): Promise<RawWs> {
+  const ws = await RawWs.connect(fx.port, EIO_WS, { deflate: offer });
+  const open = await ws.nextFrame(3000);
   expect(String(open?.data)).toMatch(/^0\{"sid"/);
   return ws;
 }

@@ -11,10 +11,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Departure, WhoAmI } from "./app.ts";
 import { type RunningFixture, startFixture } from "./harness.ts";
 import { selectedRuntimes } from "./runtimes.ts";
+import { once, waitFor, within } from "../helpers/wait.ts";
 
 interface V2Socket {
   id: string;
-  io: { engine: { transport: { name: string }; once(ev: string, fn: (...a: any[]) => void): void } };
+  io: { engine: { transport: { name: string }; on(ev: string, fn: (...a: any[]) => void): void; off(ev: string, fn: (...a: any[]) => void): void } };
   on(ev: string, fn: (...a: any[]) => void): V2Socket;
   once(ev: string, fn: (...a: any[]) => void): V2Socket;
   emit(ev: string, ...args: unknown[]): V2Socket;
@@ -28,25 +29,9 @@ const MODES = [
   ["polling upgraded to websocket", ["polling", "websocket"], "websocket"],
 ] as const;
 
-function once<T = unknown>(emitter: { once(ev: string, fn: (...a: any[]) => void): unknown }, ev: string, ms = 8000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no "${ev}" within ${ms} ms`)), ms);
-    emitter.once(ev, (arg: T) => {
-      clearTimeout(t);
-      resolve(arg);
-    });
-  });
-}
-
 /** An emit with an ack, bounded. */
 function ask<T = any>(c: V2Socket, ev: string, ...args: unknown[]): Promise<T[]> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no ack for "${ev}"`)), 8000);
-    c.emit(ev, ...args, (...res: T[]) => {
-      clearTimeout(t);
-      resolve(res);
-    });
-  });
+  return within(new Promise<T[]>((resolve) => c.emit(ev, ...args, (...res: T[]) => resolve(res))), { what: `the ack of "${ev}"` });
 }
 
 describe.each(selectedRuntimes())("socket.io-client 2 on $name", (runtime) => {
@@ -59,7 +44,7 @@ describe.each(selectedRuntimes())("socket.io-client 2 on $name", (runtime) => {
     fx = await startFixture(runtime);
     observer = ioc(`${fx.url}/observer`, { forceNew: true, transports: ["websocket"] });
     observer.on("departed", (d: Departure) => departures.push(d));
-    await once(observer, "connect", 10_000);
+    await once(observer, "connect");
   });
 
   afterEach(() => {
@@ -78,13 +63,8 @@ describe.each(selectedRuntimes())("socket.io-client 2 on $name", (runtime) => {
   }
 
   async function serverReason(id: string, nsp: string): Promise<string> {
-    const deadline = Date.now() + 8000;
-    while (Date.now() < deadline) {
-      const d = departures.find((x) => x.id === id && x.nsp === nsp);
-      if (d) return d.reason;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`no departure of ${nsp} ${id}`);
+    const d = await waitFor(() => departures.find((x) => x.id === id && x.nsp === nsp), { what: `the departure of ${nsp} ${id}` });
+    return d.reason;
   }
 
   it.each(MODES)("%s: connects to /, acks, binary both ways, server-side disconnect", async (_, transports, finalTransport) => {

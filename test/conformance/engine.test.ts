@@ -8,30 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type RunningFixture, startFixture } from "./harness.ts";
 import { itWhen, selectedRuntimes } from "./runtimes.ts";
+import { once, waitFor, within } from "../helpers/wait.ts";
 
 type Transports = ("polling" | "websocket")[];
 
-function open(url: string, transports: Transports, extra: Record<string, unknown> = {}): Promise<EioSocket> {
-  return new Promise((resolve, reject) => {
-    const s = new EioSocket(url, { path: "/engine.io/", transports, ...extra });
-    s.once("open", () => resolve(s));
-    s.once("error", reject);
-  });
+async function open(url: string, transports: Transports, extra: Record<string, unknown> = {}): Promise<EioSocket> {
+  const s = new EioSocket(url, { path: "/engine.io/", transports, ...extra });
+  await once(s, "open", { failOn: "error" });
+  return s;
 }
 
-function nextMessage(s: EioSocket): Promise<string | ArrayBuffer> {
-  return new Promise((resolve) => s.once("message", (d) => resolve(d as string | ArrayBuffer)));
-}
-
-function waitFor<T>(fn: (done: (v: T) => void) => void, ms = 5000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("timed out")), ms);
-    fn((v) => {
-      clearTimeout(t);
-      resolve(v);
-    });
-  });
-}
+const nextMessage = (s: EioSocket) => once<string | ArrayBuffer>(s, "message");
 
 describe.each(selectedRuntimes())("engine on $name", (runtime) => {
   let fx: RunningFixture;
@@ -50,7 +37,7 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
 
   it.each(modes)("%s: text and binary echo both ways", async (_name, transports, finalTransport) => {
     const s = await open(fx.url, transports);
-    if (finalTransport !== s.transport.name) await waitFor<void>((done) => s.once("upgrade", () => done()));
+    if (finalTransport !== s.transport.name) await once(s, "upgrade");
     expect(s.transport.name).toBe(finalTransport);
     s.send("héllo ✓");
     expect(await nextMessage(s)).toBe("héllo ✓");
@@ -63,14 +50,9 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
   it("100 messages arrive in order over polling", async () => {
     const s = await open(fx.url, ["polling"]);
     const got: string[] = [];
-    const all = waitFor<void>((done) =>
-      s.on("message", (d) => {
-        got.push(d as string);
-        if (got.length === 100) done();
-      }),
-    );
+    s.on("message", (d) => got.push(d as string));
     for (let i = 0; i < 100; i++) s.send(`m${i}`);
-    await all;
+    await waitFor(() => got.length >= 100, { what: "100 messages" });
     expect(got).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
     s.close();
   });
@@ -81,7 +63,10 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
       const s = await open(fx.url, transports);
       let closed = false;
       s.on("close", () => (closed = true));
-      await new Promise((r) => setTimeout(r, 1000));
+      let pings = 0;
+      s.on("ping", () => pings++);
+      // Six pings span three times pingInterval + pingTimeout.
+      await waitFor(() => pings >= 6 || closed, { what: "six pings" });
       expect(closed).toBe(false);
       s.send("still here");
       expect(await nextMessage(s)).toBe("still here");
@@ -93,8 +78,8 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
     const s = await open(fx.url, transports);
     // On the transport the session ends up on. A close that lands while the client is still
     // probing aborts the probe; engine.io-client may then only notice by its ping timeout.
-    if (finalTransport !== s.transport.name) await waitFor<void>((done) => s.once("upgrade", () => done()));
-    const reason = waitFor<string>((done) => s.on("close", (r) => done(r)));
+    if (finalTransport !== s.transport.name) await once(s, "upgrade");
+    const reason = once<string>(s, "close");
     s.send("close me");
     expect(await reason).toBe("transport close");
   });
@@ -111,16 +96,16 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
     "%s: a second WebSocket with the session's sid is opened, then closed; the session carries on",
     async (_n, transports) => {
       const s = await open(fx.url, transports);
-      if (s.transport.name !== "websocket") await waitFor<void>((done) => s.once("upgrade", () => done()));
+      if (s.transport.name !== "websocket") await once(s, "upgrade");
       // As engine.io: the handshake completes (a Node ws client would throw on an HTTP error), then a close.
       const extra = new WebSocket(`ws://127.0.0.1:${fx.port}/engine.io/?EIO=4&transport=websocket&sid=${s.id}`);
-      const outcome = waitFor<string>((done) => {
+      const outcome = within(new Promise<string>((done) => {
         let opened = false;
         extra.once("open", () => (opened = true));
         extra.once("unexpected-response", (_req, res) => done(`HTTP ${res.statusCode}`));
         extra.once("error", (err) => done(`error ${err.message}`));
         extra.once("close", () => done(opened ? "opened, then closed" : "closed"));
-      });
+      }), { what: "the second WebSocket's outcome" });
       expect(await outcome).toBe("opened, then closed");
       s.send("unharmed");
       expect(await nextMessage(s)).toBe("unharmed");
@@ -189,8 +174,8 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
     it("an oversized WebSocket frame closes that connection only", async () => {
       const other = await open(fx.url, ["websocket"]);
       const ws = new WebSocket(`ws://127.0.0.1:${fx.port}/engine.io/?EIO=4&transport=websocket`);
-      await waitFor<void>((done) => ws.once("message", () => done()));
-      const closed = waitFor<number>((done) => ws.once("close", (code) => done(code)));
+      await once(ws, "message");
+      const closed = once<number>(ws, "close");
       ws.send("4" + "x".repeat(200_000));
       expect(await closed).toBe(1009);
       other.send("fine");

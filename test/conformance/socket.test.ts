@@ -13,6 +13,7 @@ import WebSocket from "ws";
 import { type Departure, IO_PING_INTERVAL, IO_PING_TIMEOUT, type WhoAmI } from "./app.ts";
 import { type RunningFixture, startFixture } from "./harness.ts";
 import { selectedRuntimes } from "./runtimes.ts";
+import { once, onceArgs, waitFor, within } from "../helpers/wait.ts";
 
 type Transports = ("polling" | "websocket")[];
 type ClientOptions = Partial<ManagerOptions & SocketOptions>;
@@ -25,35 +26,6 @@ const MODES: Array<[string, Transports, "polling" | "websocket"]> = [
 ];
 
 const LOOPBACK = /^(::ffff:)?127\.0\.0\.1$/;
-
-/** Rejects when `p` has not settled within `ms`: every wait in this suite is bounded. */
-function within<T>(p: Promise<T>, ms = 5000, what = "event"): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
-}
-
-type Emitterish = { once(ev: string, fn: (...a: any[]) => void): unknown };
-
-/** The first argument of the next `ev`, bounded. */
-function once<T = unknown>(emitter: Emitterish, ev: string, ms = 5000): Promise<T> {
-  return within(new Promise<T>((resolve) => emitter.once(ev, (arg: T) => resolve(arg))), ms, `"${ev}"`);
-}
-
-/** All arguments of the next `ev`, bounded. */
-function onceArgs(emitter: Emitterish, ev: string, ms = 5000): Promise<unknown[]> {
-  return within(new Promise<unknown[]>((resolve) => emitter.once(ev, (...a: unknown[]) => resolve(a))), ms, `"${ev}"`);
-}
 
 let seq = 0;
 /** A name no other test uses (rooms, dynamic namespaces). */
@@ -84,7 +56,7 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       for (const w of departureWaiters.splice(0)) w();
     });
     observer.on("noted", (n: { note: string }) => notes.push(n.note));
-    await once(observer, "connect", 10_000);
+    await once(observer, "connect", { timeout: 10_000 });
   });
 
   afterEach(async () => {
@@ -125,7 +97,7 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       if (found) return found.reason;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`the server reported no disconnect of ${nsp}#${id}`);
-      await within(new Promise<void>((resolve) => departureWaiters.push(resolve)), left, `departure of ${id}`).catch(
+      await within(new Promise<void>((resolve) => departureWaiters.push(resolve)), { timeout: left, what: `departure of ${id}` }).catch(
         () => {},
       );
     }
@@ -432,7 +404,7 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       expect(args).toEqual([1, "two", { three: [3] }]);
       await expect(c.timeout(2000).emitWithAck("echo", "in time")).resolves.toBe("in time");
       const t0 = Date.now();
-      await expect(within(c.timeout(200).emitWithAck("silent"), 3000)).rejects.toThrow("operation has timed out");
+      await expect(within(c.timeout(200).emitWithAck("silent"), { timeout: 3000 })).rejects.toThrow("operation has timed out");
       expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
       // The connection is fine afterwards.
       await expect(ask(c, "echo", "after")).resolves.toBe("after");
@@ -638,7 +610,7 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       const id = JSON.parse(String(await raw.next()).slice(2)).sid as string;
       const budget = IO_PING_INTERVAL + IO_PING_TIMEOUT + 3000;
       expect(await serverReason(id, "/", budget)).toBe("ping timeout");
-      await within(raw.closed, 2000, "close");
+      await within(raw.closed, { timeout: 2000, what: "close" });
     });
   });
 
@@ -822,7 +794,7 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       raw.send("40");
       const id = JSON.parse(String(await raw.next()).slice(2)).sid as string;
       raw.send(frame);
-      await within(raw.closed, 3000, "the connection to close");
+      await within(raw.closed, { timeout: 3000, what: "the connection to close" });
       expect(["forced close", "forced server close", "parse error"]).toContain(await serverReason(id));
       await expect(ask(bystander, "echo", "unharmed")).resolves.toBe("unharmed");
       expect(bystander.connected).toBe(true);
@@ -868,7 +840,7 @@ describe.each(selectedRuntimes())("socket.io on $name", (runtime) => {
       const [kept, dropped] = [unique("kept"), unique("dropped")];
       // The same event alone in its payload reaches the listener.
       await post(`42["note","${kept}"]`);
-      for (let i = 0; i < 100 && !notes.includes(kept); i++) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => notes.includes(kept), { what: `the note ${kept}` });
       expect(notes).toContain(kept);
       await post(`42["note","${dropped}"]\x1e41`);
       // The observer hears of the departure after any note sent before it.
@@ -943,14 +915,7 @@ class RawWs {
       if (w) w(frame);
       else this.#queue.push(frame);
     });
-    this.opened = within(
-      new Promise<void>((resolve, reject) => {
-        this.ws.once("open", () => resolve());
-        this.ws.once("error", reject);
-      }),
-      5000,
-      "the WebSocket to open",
-    );
+    this.opened = once(this.ws, "open", { failOn: "error", what: "the WebSocket to open" });
     this.opened.catch(() => {});
     this.closed = new Promise((resolve) => this.ws.once("close", (code: number) => resolve(code)));
   }
@@ -958,7 +923,7 @@ class RawWs {
   next(ms = 3000): Promise<string | Uint8Array> {
     const f = this.#queue.shift();
     if (f !== undefined) return Promise.resolve(f);
-    return within(new Promise((resolve) => this.#waiters.push(resolve)), ms, "a frame");
+    return within(new Promise((resolve) => this.#waiters.push(resolve)), { timeout: ms, what: "a frame" });
   }
 
   send(frame: string | Uint8Array): void {

@@ -9,7 +9,8 @@ import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
 import { Engine, type EngineOptions, type EngineSocket } from "../../src/index.ts";
 import { middleware } from "../../src/runtimes/node.ts";
-import { type Running, startAttached, startNode, waitFor } from "../helpers/node.ts";
+import { type Running, startAttached, startNode } from "../helpers/node.ts";
+import { once, sleep, waitFor } from "../helpers/wait.ts";
 
 const running: Running[] = [];
 const clients: Socket[] = [];
@@ -34,20 +35,9 @@ function client(url: string, opts: Partial<SocketOptions> = {}): Socket {
   return c;
 }
 
-function opened(c: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    c.once("open", () => resolve());
-    c.once("error", reject);
-  });
-}
-
-function nextMessage(c: Socket): Promise<unknown> {
-  return new Promise((resolve) => c.once("message", resolve));
-}
-
-function closed(c: Socket): Promise<string> {
-  return new Promise((resolve) => c.once("close", (reason) => resolve(reason)));
-}
+const opened = (c: Socket) => once<void>(c, "open", { failOn: "error" });
+const nextMessage = (c: Socket) => once<unknown>(c, "message");
+const closed = (c: Socket) => once<string>(c, "close");
 
 function bytesOf(data: unknown): number[] {
   if (data instanceof ArrayBuffer) return [...new Uint8Array(data)];
@@ -93,7 +83,7 @@ describe("engine.io-client over each transport", () => {
     await opened(c);
     expect(c.transport.name).toBe("polling");
     expect(await upgraded).toBe("websocket");
-    await waitFor(() => sockets[0]?.transport.name === "websocket", 3000, "server-side upgrade");
+    await waitFor(() => sockets[0]?.transport.name === "websocket", { what: "server-side upgrade" });
     c.send("after upgrade");
     expect(await nextMessage(c)).toBe("after upgrade");
     c.send(new Uint8Array([9, 9]));
@@ -118,13 +108,17 @@ describe("engine.io-client over each transport", () => {
     await opened(c);
     for (let i = 0; i < 60; i++) {
       c.send(`c${i}`);
-      await new Promise((r) => setTimeout(r, 2));
+      // Pacing, not waiting: the sends are spread so that the upgrade happens among them.
+      await sleep(2);
     }
-    await waitFor(() => clientGot.length >= 60 && serverGot.length >= 60, 5000, "all messages");
-    await new Promise((r) => setTimeout(r, 30));
+    await waitFor(() => clientGot.length >= 60 && serverGot.length >= 60, { what: "all messages" });
+    // A last message each way: once it arrived, a duplicate of an earlier one would have too.
+    c.send("c-end");
+    sockets[0]!.send("s-end");
+    await waitFor(() => clientGot.includes("s-end") && serverGot.includes("c-end"), { what: "the end markers" });
     expect(sockets[0]!.transport.name).toBe("websocket");
-    expect(clientGot).toEqual(Array.from({ length: 60 }, (_, i) => `s${i}`));
-    expect(serverGot).toEqual(Array.from({ length: 60 }, (_, i) => `c${i}`));
+    expect(clientGot).toEqual([...Array.from({ length: 60 }, (_, i) => `s${i}`), "s-end"]);
+    expect(serverGot).toEqual([...Array.from({ length: 60 }, (_, i) => `c${i}`), "c-end"]);
   });
 
   it("100 messages arrive in order over polling, each way", async () => {
@@ -141,7 +135,7 @@ describe("engine.io-client over each transport", () => {
       c.send(`up-${i}`);
       s.send(`down-${i}`);
     }
-    await waitFor(() => serverGot.length === 100 && clientGot.length === 100, 5000, "100 messages");
+    await waitFor(() => serverGot.length === 100 && clientGot.length === 100, { what: "100 messages" });
     expect(serverGot).toEqual(Array.from({ length: 100 }, (_, i) => `up-${i}`));
     expect(clientGot).toEqual(Array.from({ length: 100 }, (_, i) => `down-${i}`));
   });
@@ -157,12 +151,12 @@ describe("engine.io-client over each transport", () => {
     await waitFor(() => sockets.length === 1);
     let heartbeats = 0;
     sockets[0]!.on("heartbeat", () => heartbeats++);
-    // Several times pingInterval + pingTimeout with no traffic but heartbeats.
-    await new Promise((r) => setTimeout(r, 400));
+    // Eight pings span more than three times pingInterval + pingTimeout with no traffic but heartbeats.
+    await waitFor(() => (pings >= 8 && heartbeats >= 8) || closeReason, { what: "eight pings and heartbeats" });
     expect(closeReason).toBeUndefined();
     expect(sockets[0]!.readyState).toBe("open");
-    expect(pings).toBeGreaterThanOrEqual(4);
-    expect(heartbeats).toBeGreaterThanOrEqual(4);
+    expect(pings).toBeGreaterThanOrEqual(8);
+    expect(heartbeats).toBeGreaterThanOrEqual(8);
   });
 
   it("a client that stops answering pings is closed with 'ping timeout'", async () => {
@@ -248,7 +242,7 @@ describe("engine.io-client over each transport", () => {
     // close(true) answers a held GET with `1`; with no GET held the session just goes
     // (the client then learns it from a 400), as the reference does.
     const polling = sockets.find((s) => s.transport.name === "polling")!;
-    await waitFor(() => polling.transport.writable, 3000, "held GET");
+    await waitFor(() => polling.transport.writable, { what: "held GET" });
     const reasons = Promise.all([closed(a), closed(b)]);
     engine.close();
     expect(await reasons).toEqual(["transport close", "transport close"]);

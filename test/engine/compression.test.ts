@@ -11,9 +11,10 @@ import { gunzipSync, gzipSync, inflateSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { Engine, type EngineOptions, type EngineSocket, OutboundMessage, Server } from "../../src/index.ts";
 import { negotiateEncoding } from "../../src/engine/http-compression.ts";
-import { deflateBomb, DeflateWs } from "../helpers/deflate-ws.ts";
+import { deflateBomb, RawWs } from "../helpers/raw-wire.ts";
 import { httpBytes as http } from "../helpers/http-bytes.ts";
-import { type Running, startNode, waitFor } from "../helpers/node.ts";
+import { type Running, startNode } from "../helpers/node.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const BIG = "x".repeat(5000);
 const running: Running[] = [];
@@ -196,10 +197,10 @@ describe("compressed request bodies", () => {
 
 const WS_PATH = "/engine.io/?EIO=4&transport=websocket";
 
-async function deflateClient(srv: Running, offer = true): Promise<DeflateWs> {
-  const ws = await DeflateWs.open(srv.port, WS_PATH, offer);
+async function deflateClient(srv: Running, offer = true): Promise<RawWs> {
+  const ws = await RawWs.connect(srv.port, WS_PATH, { deflate: offer });
   cleanups.push(() => ws.close());
-  const open = await ws.next();
+  const open = await ws.nextFrame(3000);
   expect(String(open?.data)).toMatch(/^0\{"sid"/);
   expect(open?.compressed).toBe(false);
   return ws;
@@ -211,7 +212,7 @@ describe("perMessageDeflate (Node, ws)", () => {
     const ws = await deflateClient(srv);
     expect(ws.negotiated).toBe(false);
     ws.sendText("4big");
-    const f = await ws.next();
+    const f = await ws.nextFrame(3000);
     expect(f).toMatchObject({ compressed: false, data: "4" + BIG, wireBytes: BIG.length + 1 });
   });
 
@@ -220,13 +221,13 @@ describe("perMessageDeflate (Node, ws)", () => {
     const ws = await deflateClient(srv);
     expect(ws.negotiated).toBe(true);
     ws.sendText("4big");
-    const big = await ws.next();
+    const big = await ws.nextFrame(3000);
     expect(big).toMatchObject({ compressed: true, data: "4" + BIG });
     expect(big!.wireBytes).toBeLessThan(100);
     ws.sendText("4small");
-    expect(await ws.next()).toMatchObject({ compressed: false, data: "4hi" });
+    expect(await ws.nextFrame(3000)).toMatchObject({ compressed: false, data: "4hi" });
     ws.sendText("4big-nc");
-    expect(await ws.next()).toMatchObject({ compressed: false, data: "4" + BIG });
+    expect(await ws.nextFrame(3000)).toMatchObject({ compressed: false, data: "4" + BIG });
   });
 
   it("honours the threshold", async () => {
@@ -234,7 +235,7 @@ describe("perMessageDeflate (Node, ws)", () => {
     const ws = await deflateClient(srv);
     expect(ws.negotiated).toBe(true);
     ws.sendText("4big");
-    expect(await ws.next()).toMatchObject({ compressed: false, data: "4" + BIG });
+    expect(await ws.nextFrame(3000)).toMatchObject({ compressed: false, data: "4" + BIG });
   });
 
   it("shared broadcast frames: compressed per socket where negotiated, the shared fast path for the rest", async () => {
@@ -247,11 +248,11 @@ describe("perMessageDeflate (Node, ws)", () => {
     const small = new OutboundMessage("small");
     for (const s of engine.clients.values()) s.sendMessages([big, small]);
     for (const c of [a, b]) {
-      expect(await c.next()).toMatchObject({ compressed: true, data: "4" + BIG });
-      expect(await c.next()).toMatchObject({ compressed: false, data: "4small" });
+      expect(await c.nextFrame(3000)).toMatchObject({ compressed: true, data: "4" + BIG });
+      expect(await c.nextFrame(3000)).toMatchObject({ compressed: false, data: "4small" });
     }
-    expect(await plain.next()).toMatchObject({ compressed: false, data: "4" + BIG });
-    expect(await plain.next()).toMatchObject({ compressed: false, data: "4small" });
+    expect(await plain.nextFrame(3000)).toMatchObject({ compressed: false, data: "4" + BIG });
+    expect(await plain.nextFrame(3000)).toMatchObject({ compressed: false, data: "4small" });
     // Below the threshold every socket shared one framed copy.
     expect(Buffer.isBuffer(small.framed)).toBe(true);
   });

@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import { afterEach, describe, expect, it } from "vitest";
 import { Engine, type EngineOptions, type EngineSocket } from "../../src/index.ts";
 import { type Running, startNode } from "../helpers/node.ts";
+import { once, waitFor } from "../helpers/wait.ts";
 
 // engine.io-client 3 is CommonJS without types: the surface used here.
 interface V3Client {
@@ -13,6 +14,7 @@ interface V3Client {
   transport: { name: string };
   on(ev: string, fn: (...a: any[]) => void): V3Client;
   once(ev: string, fn: (...a: any[]) => void): V3Client;
+  off(ev: string, fn: (...a: any[]) => void): V3Client;
   send(data: string | Buffer): void;
   close(): void;
 }
@@ -44,7 +46,7 @@ function client(url: string, opts: object): V3Client {
   return c;
 }
 
-const next = <T>(c: V3Client, ev: string) => new Promise<T>((resolve) => c.once(ev, resolve));
+const next = <T>(c: V3Client, ev: string) => once<T>(c, ev);
 
 describe.each([
   ["polling", ["polling"], "polling"],
@@ -87,8 +89,11 @@ describe.each([
     await next(c, "open");
     let beats = 0;
     sockets[0]!.on("heartbeat", () => beats++);
-    await new Promise((r) => setTimeout(r, 700));
+    let gone = false;
+    sockets[0]!.on("close", () => (gone = true));
+    // Seven heartbeats span more than three times pingInterval + pingTimeout.
+    await waitFor(() => beats >= 7 || gone, { what: "seven heartbeats" });
     expect(sockets[0]!.readyState).toBe("open");
-    expect(beats).toBeGreaterThanOrEqual(3);
+    expect(beats).toBeGreaterThanOrEqual(7);
   });
 });

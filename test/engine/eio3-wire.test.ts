@@ -6,8 +6,9 @@
  * not cover: binary POSTs, `b64` WebSockets, and the refusals.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { Engine, type EngineOptions } from "../../src/index.ts";
+import { Engine, type EngineOptions, type EngineSocket } from "../../src/index.ts";
 import { type Running, startNode, WsClient } from "../helpers/node.ts";
+import { once, sleep, waitFor } from "../helpers/wait.ts";
 
 const PING_INTERVAL = 300;
 const PING_TIMEOUT = 200;
@@ -22,11 +23,16 @@ afterEach(async () => {
 
 async function start(opts: EngineOptions = {}) {
   const engine = new Engine({ pingInterval: PING_INTERVAL, pingTimeout: PING_TIMEOUT, allowEIO3: true, ...opts });
-  engine.on("connection", (socket) => socket.on("message", (data) => socket.send(data)));
+  const sockets: EngineSocket[] = [];
+  engine.on("connection", (socket) => {
+    sockets.push(socket);
+    socket.on("message", (data) => socket.send(data));
+  });
   const srv = await startNode(engine);
   running.push(srv);
   return {
     engine,
+    sockets,
     url: (query: string) => `${srv.url}/engine.io/?${query}`,
     wsUrl: (query: string) => `${srv.wsUrl}/engine.io/?${query}`,
   };
@@ -40,7 +46,10 @@ function ws(url: string): WsClient {
   return c;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves once the server holds a polling GET of the session (its transport is writable). */
+const whenHeld = (srv: Server) => waitFor(() => srv.sockets[0]?.transport.writable, { what: "the held GET" });
+/** Resolves once the server finished the upgrade (the client's "5" was read). */
+const whenUpgraded = (srv: Server) => waitFor(() => srv.sockets[0]?.transport.name === "websocket", { what: "the upgrade" });
 
 /** Splits `<length>:<packet>` (one packet). */
 function single(payload: string): [string, string] {
@@ -189,7 +198,7 @@ describe("messages over polling", () => {
     const srv = await start();
     const sid = await openPolling(srv);
     const first = poll(srv, sid);
-    await sleep(30);
+    await whenHeld(srv);
     const second = await fetch(srv.url(`EIO=3&transport=polling&sid=${sid}&t=burst`));
     expect(second.status).toBe(400);
     const held = await first;
@@ -336,7 +345,9 @@ describe("heartbeat: the client pings", () => {
   it("closes a polling session whose client does not ping within pingInterval + pingTimeout", async () => {
     const srv = await start();
     const sid = await openPolling(srv);
-    await sleep(PING_INTERVAL + PING_TIMEOUT + 50);
+    const t0 = Date.now();
+    expect(await once(srv.sockets[0]!, "close")).toBe("ping timeout");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(PING_INTERVAL + PING_TIMEOUT - 50);
     expect((await push(srv, sid, "1:2")).status).toBe(400);
   });
 
@@ -347,6 +358,7 @@ describe("heartbeat: the client pings", () => {
     for (let i = 0; i < 3; i++) {
       c.send("2");
       expect(await c.next()).toBe("3");
+      // Asserting silence: three of these span more than pingInterval, and no ping of the server's came (next() would read it).
       await sleep(PING_INTERVAL / 2);
     }
   });
@@ -365,9 +377,9 @@ describe("close", () => {
   it("a polling close packet ends the session: the held GET gets a noop", async () => {
     const srv = await start();
     const sid = await openPolling(srv);
-    const [held] = await Promise.all([poll(srv, sid), sleep(30).then(() => push(srv, sid, "1:1"))]);
-    expect(held.status).toBe(200);
-    expect(await held.text()).toBe("1:6");
+    const [get] = await Promise.all([poll(srv, sid), whenHeld(srv).then(() => push(srv, sid, "1:1"))]);
+    expect(get.status).toBe(200);
+    expect(await get.text()).toBe("1:6");
     expect((await poll(srv, sid)).status).toBe(400);
   });
 
@@ -404,7 +416,7 @@ describe("upgrade", () => {
     c.send("2probe");
     expect(await c.next()).toBe("3probe");
     c.send("5");
-    await sleep(30);
+    await whenUpgraded(srv);
     expect((await poll(srv, sid)).status).toBe(400);
     c.send("4hello");
     expect(await c.next()).toBe("4hello");
@@ -418,7 +430,7 @@ describe("upgrade", () => {
     c.send("2probe");
     expect(await c.next()).toBe("3probe");
     c.send("5");
-    await sleep(30);
+    await whenUpgraded(srv);
     const second = ws(srv.wsUrl(`EIO=3&transport=websocket&sid=${sid}`));
     // As engine.io (and the v3 suite): the handshake completes and the socket is closed unused.
     await second.opened;
@@ -436,8 +448,8 @@ describe("upgrade", () => {
     expect(await c.next()).toBe("3probe");
     expect(await (await poll(srv, sid)).text()).toBe("1:6");
     // Echoed while the client has paused polling: queued, then written on the WebSocket after "5".
+    // The POST is answered once its packets were read: both echoes are queued now.
     await push(srv, sid, "7:4queued6:b4AQ==");
-    await sleep(30);
     c.send("5");
     expect(await c.next()).toBe("4queued");
     expect(new Uint8Array((await c.next()) as Buffer)).toEqual(Uint8Array.from([4, 1]));

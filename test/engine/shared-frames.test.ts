@@ -7,7 +7,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Engine, type EngineSocket, OutboundMessage } from "../../src/index.ts";
 import { internalsUsable, setSharedFrames, sharedFramesInUse } from "../../src/runtimes/node-ws.ts";
-import { type Running, startNode, waitFor, WsClient } from "../helpers/node.ts";
+import { type Running, startNode, WsClient } from "../helpers/node.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const running: Running[] = [];
 const clients: WsClient[] = [];

@@ -11,9 +11,9 @@ import {
   type Running,
   startAttached,
   startNode,
-  waitFor,
   WsClient,
 } from "../helpers/node.ts";
+import { once, waitFor } from "../helpers/wait.ts";
 
 const running: Running[] = [];
 const clients: WsClient[] = [];
@@ -139,7 +139,7 @@ describe("error replies", () => {
     c.send("2probe");
     expect(await c.next()).toBe("3probe");
     c.send("5");
-    await waitFor(() => sockets[0]!.transport.name === "websocket", 3000, "upgrade");
+    await waitFor(() => sockets[0]!.transport.name === "websocket", { what: "upgrade" });
     await expectJsonError(await fetch(url(`EIO=4&transport=polling&sid=${sid}`)), 400, BAD_REQUEST);
     await expectJsonError(
       await fetch(url(`EIO=4&transport=polling&sid=${sid}`), { method: "POST", body: "4x" }),
@@ -273,7 +273,7 @@ describe("polling status replies", () => {
     const { url, sockets } = await start();
     const { sid } = await pollingHandshake(url);
     const first = fetch(url(`EIO=4&transport=polling&sid=${sid}`));
-    await waitFor(() => sockets[0]!.transport.writable, 3000, "the first GET to be held");
+    await waitFor(() => sockets[0]!.transport.writable, { what: "the first GET to be held" });
     const second = await fetch(url(`EIO=4&transport=polling&sid=${sid}`));
     expect(second.status).toBe(400);
     await second.text();
@@ -288,7 +288,7 @@ describe("polling status replies", () => {
     expect(res.headers.get("cache-control")).toBe("no-store");
     expect(res.headers.get("content-type")).toBe("text/plain; charset=UTF-8");
     const pending = fetch(url(`EIO=4&transport=polling&sid=${sid}`));
-    await waitFor(() => sockets[0]!.transport.writable, 3000, "held GET");
+    await waitFor(() => sockets[0]!.transport.writable, { what: "held GET" });
     sockets[0]!.send("é€😀");
     const got = await pending;
     expect(got.headers.get("cache-control")).toBe("no-store");
@@ -331,10 +331,10 @@ describe("clients that go away", () => {
     sockets[0]!.on("close", (r, d) => closes.push([r, d]));
     const ac = new AbortController();
     const held = fetch(url(`EIO=4&transport=polling&sid=${sid}`), { signal: ac.signal }).catch((e) => e);
-    await waitFor(() => sockets[0]!.transport.writable, 3000, "held GET");
+    await waitFor(() => sockets[0]!.transport.writable, { what: "held GET" });
     ac.abort();
     await held;
-    await waitFor(() => closes.length === 1, 3000, "session close");
+    await waitFor(() => closes.length === 1, { what: "session close" });
     expect(closes[0]![0]).toBe("transport error");
     expect((closes[0]![1] as Error).message).toBe("poll connection closed prematurely");
   });
@@ -350,10 +350,12 @@ describe("clients that go away", () => {
       headers: { "content-type": "text/plain;charset=UTF-8", "content-length": "1000" },
     });
     req.on("error", () => {});
+    // The server is reading the body once it has handed the request on.
+    const reading = once(srv.server, "request");
     req.write("4" + "x".repeat(100));
-    await new Promise((r) => setTimeout(r, 30));
+    await reading;
     req.destroy();
-    await waitFor(() => closes.length === 1, 3000, "session close");
+    await waitFor(() => closes.length === 1, { what: "session close" });
     expect(closes).toEqual(["transport error"]);
     expect(srv.server.listening).toBe(true);
   });
@@ -538,7 +540,7 @@ describe("websocket on the wire", () => {
     for (const s of sockets) s.on("message", (m) => s.send(m));
     a.send("4" + "x".repeat(200));
     expect((await a.closed).code).toBe(1009);
-    await waitFor(() => reasons.length === 1, 3000, "session close");
+    await waitFor(() => reasons.length === 1, { what: "session close" });
     expect(reasons[0]).toMatch(/^transport (error|close)$/);
     b.send("4still fine");
     expect(await b.next()).toBe("4still fine");
@@ -620,7 +622,7 @@ describe("websocket on the wire", () => {
     const { url, srv, sockets } = await start();
     const { sid } = await pollingHandshake(url);
     const held = fetch(url(`EIO=4&transport=polling&sid=${sid}`));
-    await waitFor(() => sockets[0]!.transport.writable, 3000, "held GET");
+    await waitFor(() => sockets[0]!.transport.writable, { what: "held GET" });
     const c = ws(`${srv.wsUrl}/engine.io/?EIO=4&transport=websocket&sid=${sid}`);
     await c.opened;
     c.send("2probe");
@@ -629,7 +631,6 @@ describe("websocket on the wire", () => {
     sockets[0]!.send("queued-1");
     sockets[0]!.send(new Uint8Array([1, 2]));
     sockets[0]!.send("queued-2");
-    await new Promise((r) => setTimeout(r, 20));
     c.send("5");
     expect(await c.next()).toBe("4queued-1");
     expect(await c.next()).toEqual(Buffer.from([1, 2]));

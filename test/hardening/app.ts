@@ -12,6 +12,8 @@
  *   GET /__hardening/log?tag=T    what the server saw for the clients that
  *                                 sent `tag=T` in their query (engine close
  *                                 reasons, socket disconnects, errors, acks)
+ *   GET /__hardening/session?tag=T  the live sessions of `tag`: state, transport,
+ *                                 and whether it can write now (a polling GET is held)
  *   GET /__hardening/gc           a full GC where the runtime allows it
  *   GET /__hardening/close        io.close() (clients are told; the process stays)
  *
@@ -243,6 +245,14 @@ export function createApp(hooks: RuntimeHooks) {
         return json(stats());
       case "/__hardening/log":
         return json(logs.get(u.searchParams.get("tag") ?? "") ?? []);
+      case "/__hardening/session": {
+        const tag = u.searchParams.get("tag") ?? "";
+        return json(
+          [...io.engine.clients.values()]
+            .filter((c) => tagOf(c.request.url) === tag)
+            .map((c) => ({ readyState: c.readyState, transport: c.transport.name, writable: c.transport.writable })),
+        );
+      }
       case "/__hardening/gc":
         for (let i = 0; i < 3; i++) hooks.gc?.();
         return json({ gc: !!hooks.gc, ...stats() });

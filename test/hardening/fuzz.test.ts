@@ -24,7 +24,7 @@ import {
   stats,
 } from "./helpers.ts";
 import { selectedRuntimes } from "./runtimes.ts";
-import type { Frame } from "./wire.ts";
+import type { Frame } from "../helpers/raw-wire.ts";
 
 const RUNS = Number(process.env.HARDENING_FUZZ_RUNS ?? 40);
 

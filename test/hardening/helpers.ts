@@ -1,12 +1,13 @@
 /**
  * Engine.IO / Socket.IO sessions driven by hand over the raw clients of
- * wire.ts, the fixture's control endpoint, and the bystanders: official
+ * test/helpers/raw-wire.ts, the fixture's control endpoint, and the bystanders: official
  * socket.io-client connections (WebSocket and polling) that must keep
  * echoing whatever a hostile client does.
  */
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import type { RunningFixture } from "../conformance/harness.ts";
-import { RawWs, type RawResponse, isRawWs, until } from "./wire.ts";
+import { RawWs, type RawResponse, isRawWs } from "../helpers/raw-wire.ts";
+import { once, waitFor } from "../helpers/wait.ts";
 
 export const SIO = "/socket.io/";
 
@@ -48,11 +49,34 @@ export async function control<T>(fx: RunningFixture, what: string): Promise<T> {
 export const stats = (fx: RunningFixture) => control<Stats>(fx, "stats");
 export const logOf = (fx: RunningFixture, tag: string) => control<string[]>(fx, `log?tag=${encodeURIComponent(tag)}`);
 
-/** Waits until the server log for `tag` has an entry starting with `prefix`; returns the log. */
+/**
+ * Waits until the server log for `tag` has an entry starting with `prefix`;
+ * returns the log. Past `ms` it returns the log as it is: the caller's
+ * assertions on it then fail, showing it whole.
+ */
 export async function logHas(fx: RunningFixture, tag: string, prefix: string, ms = 3000): Promise<string[]> {
   let last: string[] = [];
-  await until(async () => (last = await logOf(fx, tag)).some((e) => e.startsWith(prefix)), ms, 40);
+  await waitFor(async () => (last = await logOf(fx, tag)).some((e) => e.startsWith(prefix)), {
+    timeout: ms,
+    interval: 40,
+    what: `"${prefix}" in the log of ${tag}`,
+  }).catch(() => {});
   return last;
+}
+
+export interface SessionState {
+  readyState: string;
+  transport: string;
+  writable: boolean;
+}
+export const sessionsOf = (fx: RunningFixture, tag: string) => control<SessionState[]>(fx, `session?tag=${encodeURIComponent(tag)}`);
+
+/** Waits until the server holds a polling GET of `tag`'s session (its transport can write). */
+export async function pollHeld(fx: RunningFixture, tag: string): Promise<void> {
+  await waitFor(async () => (await sessionsOf(fx, tag)).some((c) => c.transport === "polling" && c.writable), {
+    interval: 20,
+    what: `a held polling GET of ${tag}`,
+  });
 }
 
 export function sioQuery(tag: string, transport: "polling" | "websocket", extra = ""): string {
@@ -158,10 +182,7 @@ export async function bystander(fx: RunningFixture, transport: "websocket" | "po
   });
   const b: Bystander = { name: transport, socket, disconnects: [] };
   socket.on("disconnect", (reason) => b.disconnects.push(reason));
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("connect_error", reject);
-  });
+  await once(socket, "connect", { failOn: "connect_error", timeout: 10_000 });
   return b;
 }
 

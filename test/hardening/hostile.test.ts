@@ -27,6 +27,7 @@ import {
   logHas,
   logOf,
   newTag,
+  pollHeld,
   pollPath,
   pollingOpen,
   rawEchoes,
@@ -36,7 +37,8 @@ import {
   stats,
 } from "./helpers.ts";
 import { type RuntimeSpec, selectedRuntimes } from "./runtimes.ts";
-import { type Frame, RawWs, head, isRawWs, rawRequest, sleep, until } from "./wire.ts";
+import { type Frame, RawWs, head, isRawWs, rawRequest } from "../helpers/raw-wire.ts";
+import { once, sleep, waitFor } from "../helpers/wait.ts";
 
 type Runtime = RuntimeSpec["name"];
 type Outcome = Record<string, unknown>;
@@ -128,7 +130,7 @@ async function v3PollingOpen(ctx: Ctx): Promise<string> {
   const r = await http(ctx.fx, v3Query(ctx.tag, "polling", "&b64=1"));
   const m = /^\d+:0(\{.*?\})(?:\d+:|$)/.exec(r.body);
   if (r.status !== 200 || !m) throw new Error(`v3 handshake failed: ${r.status} ${r.body}`);
-  await logHas(ctx.fx, ctx.tag, "connect:/");
+  await waitFor(async () => (await logOf(ctx.fx, ctx.tag)).includes("connect:/"), { what: `"/" joined by ${ctx.tag}` });
   return JSON.parse(m[1]!).sid;
 }
 
@@ -164,7 +166,8 @@ async function flood(ws: RawWs, frame: Buffer, count: number, ms: number): Promi
   let sent = 0;
   const end = Date.now() + ms;
   while (sent < count && !ws.sock.destroyed && ws.closeCode === null && Date.now() < end) {
-    if (!ws.sock.write(batch)) await Promise.race([new Promise((r) => ws.sock.once("drain", r)), sleep(200)]);
+    // Flooding, not waiting for an outcome: a drain, or 200 ms without one, and the next batch goes.
+    if (!ws.sock.write(batch)) await once(ws.sock, "drain", { timeout: 200 }).catch(() => {});
     sent += 1000;
   }
   return sent;
@@ -496,7 +499,7 @@ const rows: Row[] = [
       const sid = await pollingOpen(ctx.fx, ctx.tag);
       const ac = new AbortController();
       const held = fetch(ctx.fx.url + pollPath(ctx.tag, sid), { signal: ac.signal }).catch(() => null);
-      await sleep(100);
+      await pollHeld(ctx.fx, ctx.tag);
       ac.abort();
       await held;
       const server = await serverSaw(ctx, ["engine-open:polling"], "engine-close");
@@ -526,6 +529,8 @@ const rows: Row[] = [
         "4a",
         { pieces: [Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0), "bcd"] },
       );
+      // No event marks that the server has read the first POST's head (it answers nothing before
+      // the body is whole): 40 ms for it to arrive, of the ~120 ms its body takes to trickle in.
       await sleep(40);
       const t0 = Date.now();
       const second = await http(ctx.fx, pollPath(ctx.tag, sid), { method: "POST", body: "4x" });
@@ -623,6 +628,7 @@ const rows: Row[] = [
           sock.on("error", () => resolve());
         });
       }
+      // Asserting silence: no uncaught error from the resets shows up in the next 200 ms.
       await sleep(200);
       return { uncaught: (await stats(ctx.fx)).uncaught };
     },
@@ -1198,11 +1204,14 @@ describe.each(selectedRuntimes())("hostile input on $name", (runtime) => {
 
   it("afterwards, the server is back to idle: only the bystanders remain, nothing dangles", async () => {
     // Sessions the rows abandoned end within pingInterval + pingTimeout (2 s here).
-    const idle = await until(async () => {
-      const s = await stats(fx);
-      return s.clientsCount === 2 && s.sockets === 2 && s.adminSockets === 0 ? s : null;
-    }, 8000);
-    const s = idle ?? (await stats(fx));
+    // Past the deadline the last stats are compared, so that the failure shows them whole.
+    const s = await waitFor(
+      async () => {
+        const st = await stats(fx);
+        return st.clientsCount === 2 && st.sockets === 2 && st.adminSockets === 0 ? st : null;
+      },
+      { timeout: 8000, interval: 25, what: "bystanders only" },
+    ).catch(() => stats(fx));
     expect({ clients: s.clientsCount, sockets: s.sockets, rooms: s.rooms, sids: s.sids }, s.sessions.join(", ")).toEqual({ clients: 2, sockets: 2, rooms: 2, sids: 2 });
     // Two heartbeats (one per bystander) and at most one pending connect/ack entry each.
     expect(s.scheduler).toBeLessThanOrEqual(4);

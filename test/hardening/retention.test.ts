@@ -16,16 +16,26 @@ import { Server } from "../../src/index.ts";
 import { FakeClock } from "../../src/testing.ts";
 import { Scheduler, type TimerTarget } from "../../src/engine/scheduler.ts";
 import { startNode } from "../helpers/node.ts";
+import { once, waitFor } from "../helpers/wait.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
+/**
+ * How many of `refs` a full GC collects. GCs until all are gone (a WeakRef
+ * lets go only in a later turn of the event loop), or for 2 s: then the
+ * count falls short and the caller's assertion fails.
+ */
 async function collected(refs: WeakRef<object>[]): Promise<number> {
-  for (let i = 0; i < 5; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    gc();
-  }
-  return refs.filter((r) => r.deref() === undefined).length;
+  const gone = () => refs.filter((r) => r.deref() === undefined).length;
+  await waitFor(
+    () => {
+      gc();
+      return gone() === refs.length;
+    },
+    { timeout: 2000, what: "every target collected" },
+  ).catch(() => {});
+  return gone();
 }
 
 /** Schedules 100 targets with `delay`, each holding some memory; only WeakRefs to them escape. */
@@ -74,19 +84,20 @@ describe("closed connections are not retained by the server", () => {
     const refs: WeakRef<object>[] = [];
     // The one that stays keeps the heartbeat queues in use, as on any live server.
     const stays = ioClient(run.url, { transports: ["websocket"], reconnection: false, forceNew: true });
-    await new Promise<void>((resolve) => stays.once("connect", () => resolve()));
+    await once(stays, "connect");
+    let acksEnded = 0;
     io.on("connection", (socket) => {
       refs.push(new WeakRef(socket), new WeakRef(socket.conn));
-      socket.timeout(100).emit("question", () => {});
+      socket.timeout(100).emit("question", () => acksEnded++);
     });
     try {
       for (let i = 0; i < 50; i++) {
         const c = ioClient(run.url, { transports: i % 2 ? ["websocket"] : ["polling"], reconnection: false, forceNew: true });
-        await new Promise<void>((resolve) => c.once("connect", () => resolve()));
+        await once(c, "connect");
         c.close();
       }
-      // Past the ack timeouts (100 ms); the heartbeats' deadlines are still 20 s away.
-      await new Promise((r) => setTimeout(r, 300));
+      // Every ack has timed out (100 ms) and every session closed; the heartbeats' deadlines are still 20 s away.
+      await waitFor(() => acksEnded === 50 && io.engine.clientsCount === 1, { what: "50 acks ended, 49 sessions closed" });
       expect(io.engine.clientsCount).toBe(1);
       expect(await collected(refs)).toBe(refs.length);
     } finally {

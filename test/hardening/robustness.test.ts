@@ -27,9 +27,29 @@ import {
   stats,
 } from "./helpers.ts";
 import { selectedRuntimes } from "./runtimes.ts";
-import { RawWs, head, isRawWs, sleep, until } from "./wire.ts";
+import { encodeFrame, type Frame, RawWs, head, isRawWs } from "../helpers/raw-wire.ts";
+import { once, waitFor, within } from "../helpers/wait.ts";
 
 const MB = 1024 * 1024;
+
+let markerSeq = 5000;
+/**
+ * Writes `frames` behind an echo with ack, all in one write, and waits for
+ * that ack: once it is back, the server has read the bytes that came with it.
+ */
+async function writeBehindMarker(ws: RawWs, ...frames: Array<Frame | Buffer>): Promise<void> {
+  const id = ++markerSeq;
+  const bytes = frames.map((f) =>
+    Buffer.isBuffer(f) ? f : typeof f === "string" ? encodeFrame({ opcode: 0x1, payload: f }) : encodeFrame({ opcode: 0x2, payload: Buffer.from(f) }),
+  );
+  ws.sock.write(Buffer.concat([encodeFrame({ opcode: 0x1, payload: `42${id}["echo","marker"]` }), ...bytes]));
+  expect(await ws.nextMatching((f) => f === `43${id}["marker"]`, 5000), "the marker's ack").not.toBeNull();
+}
+
+/** An echo with ack, waited for: the server has handled every packet sent before it. */
+async function marker(ws: RawWs): Promise<void> {
+  await writeBehindMarker(ws);
+}
 
 /**
  * A vanished WebSocket client: "transport close" where the runtime reports a
@@ -70,7 +90,8 @@ describe.each(selectedRuntimes())("robustness on $name", (runtime) => {
         const tag = newTag("late-join");
         const ws = await sioWs(fx, tag);
         ws.sendText(`42["join-later","late-${tag}",150]`);
-        await sleep(20);
+        // The server has the join pending (150 ms) when the client leaves.
+        await marker(ws);
         leave === "close" ? ws.close() : ws.reset();
         const log = await logHas(fx, tag, "joined-late", 3000);
         expect(log).toContain("joined-late:0");
@@ -163,8 +184,7 @@ describe.each(selectedRuntimes())("robustness on $name", (runtime) => {
       const before = await stats(fx);
       const tag = newTag("vanish-binary");
       const ws = await sioWs(fx, tag);
-      for (const f of frames) typeof f === "string" ? ws.sendText(f) : ws.sendBinary(f);
-      await sleep(50);
+      await writeBehindMarker(ws, ...frames);
       ws.reset();
       const log = await logHas(fx, tag, "engine-close");
       expectTransportEnd(log.slice(2));
@@ -176,8 +196,7 @@ describe.each(selectedRuntimes())("robustness on $name", (runtime) => {
     it("mid-frame: half a WebSocket frame, then a reset", async () => {
       const tag = newTag("vanish-frame");
       const ws = await sioWs(fx, tag);
-      ws.sock.write(Buffer.from([0x81, 0xfe, 0x10, 0x00, 1, 2, 3, 4, 0x35]));
-      await sleep(50);
+      await writeBehindMarker(ws, Buffer.from([0x81, 0xfe, 0x10, 0x00, 1, 2, 3, 4, 0x35]));
       ws.reset();
       const log = await logHas(fx, tag, "engine-close");
       expectTransportEnd(log.slice(2));
@@ -196,7 +215,8 @@ describe.each(selectedRuntimes())("robustness on $name", (runtime) => {
       ws.sendText(`43${id}["yes"]`);
       ws.sendText(`43${id}["again"]`);
       await logHas(fx, tag, "ask:");
-      await sleep(100);
+      // Handled after the second answer: had that one been taken, it would be in the log now.
+      await marker(ws);
       expect((await logOf(fx, tag)).filter((e) => e.startsWith("ask:"))).toEqual(['ask:answer:"yes"']);
       ws.close();
     });
@@ -215,7 +235,8 @@ describe.each(selectedRuntimes())("robustness on $name", (runtime) => {
       const log = await logHas(fx, tag, "ask:", 2000);
       if (how === "late") {
         ws.sendText(`43${id}["too late"]`);
-        await sleep(100);
+        // Handled after the late answer: had that one been taken, it would be in the log now.
+        await marker(ws);
       }
       expect((await logOf(fx, tag)).filter((e) => e.startsWith("ask:"))).toEqual(["ask:timeout"]);
       expect(log).toContain("ask:timeout");
@@ -241,11 +262,14 @@ describe.each(selectedRuntimes())("robustness on $name", (runtime) => {
   });
 
   it("afterwards the server is back to idle: bystanders only, no timers or scheduler entries left", async () => {
-    const s =
-      (await until(async () => {
+    // Past the deadline the last stats are compared, so that the failure shows them whole.
+    const s = await waitFor(
+      async () => {
         const st = await stats(fx);
         return st.clientsCount === 2 && st.sockets === 2 ? st : null;
-      }, 8000)) ?? (await stats(fx));
+      },
+      { timeout: 8000, interval: 25, what: "bystanders only" },
+    ).catch(() => stats(fx));
     expect({ clients: s.clientsCount, sockets: s.sockets, rooms: s.rooms }, s.sessions.join(", ")).toEqual({
       clients: 2,
       sockets: 2,
@@ -285,20 +309,24 @@ describe.each(selectedRuntimes())("server close() during traffic on $name", (run
     })();
     // And an official client.
     const official = ioClient(fx.url, { transports: ["websocket"], reconnection: false, forceNew: true });
-    await new Promise<void>((resolve) => official.once("connect", () => resolve()));
-    const officialReason = new Promise<string>((resolve) => official.once("disconnect", (r) => resolve(r)));
+    await once(official, "connect", { failOn: "connect_error" });
+    const officialReason = once<string>(official, "disconnect", { timeout: 20_000 });
     let officialTicks = 0;
     official.on("tick", () => officialTicks++);
     official.emit("stream", 5);
 
-    await sleep(300);
+    // Traffic flows to every client when the server closes.
+    await waitFor(
+      () => raws.every((ws) => ws.wire.length > 5) && officialTicks > 5 && polled.some((p) => p.body.includes('"tick"')),
+      { what: "ticks on every client" },
+    );
     await control(fx, "close");
 
     expect(await Promise.all(raws.map((ws) => ws.closedWithin(3000)))).toEqual([true, true, true]);
-    expect(await Promise.race([officialReason, sleep(3000).then(() => "none")])).toBe("transport close");
+    expect(await within(officialReason, { timeout: 3000, what: "the official client's disconnect" })).toBe("transport close");
     // The poll loop ends by itself on the close packet or the 400 after it; a response still
     // being compressed when the server closed arrives a little later, so wait for that first.
-    await Promise.race([pollLoop, sleep(3000)]);
+    await within(pollLoop, { timeout: 5000, what: "the poll loop to end" });
     pollDone = true;
     official.close();
 
@@ -328,11 +356,14 @@ describe.each(selectedRuntimes())("server close() during traffic on $name", (run
     expect(ended, JSON.stringify(last).slice(0, 200)).toBe(true);
     expect(officialTicks).toBeGreaterThan(5);
 
-    const s = await until(async () => {
-      const st = await stats(fx);
-      return st.clientsCount === 0 && st.timers <= 1 ? st : null;
-    }, 3000);
-    const st = s ?? (await stats(fx));
+    // Past the deadline the last stats are compared, so that the failure shows them whole.
+    const st = await waitFor(
+      async () => {
+        const st = await stats(fx);
+        return st.clientsCount === 0 && st.timers <= 1 ? st : null;
+      },
+      { timeout: 3000, interval: 25, what: "an idle server" },
+    ).catch(() => stats(fx));
     expect({ clients: st.clientsCount, sockets: st.sockets, rooms: st.rooms, scheduler: st.scheduler, uncaught: st.uncaught }).toEqual({
       clients: 0,
       sockets: 0,

@@ -58,15 +58,6 @@ export async function startAttached(
   return wrap(server, target);
 }
 
-/** Waits until `predicate` holds, polling every few ms; fails after `timeout`. */
-export async function waitFor(predicate: () => boolean, timeout = 3000, what = "condition"): Promise<void> {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 export interface RawResponse {
   status: number;
   headers: IncomingHttpHeaders;

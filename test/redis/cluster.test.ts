@@ -16,6 +16,7 @@ import {
   startNode,
   startRedis,
 } from "./harness.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 let redis: RedisServer;
 let n1: ClusterNode;
@@ -303,10 +304,5 @@ describe("broadcast with acknowledgements", () => {
 });
 
 async function expectEventually(fn: () => Promise<boolean>, timeout = 5000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("condition not met in time");
+  await waitFor(fn, { timeout, interval: 50 });
 }

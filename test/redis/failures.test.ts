@@ -12,11 +12,10 @@ import {
   ctl,
   next,
   type RedisServer,
-  sleep,
   startNode,
   startRedis,
-  until,
 } from "./harness.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 const REQUESTS_TIMEOUT = 1500;
 
@@ -55,7 +54,7 @@ describe.sequential("node failures", () => {
     await cGone;
 
     // Redis drops a dead node's subscriptions with its connections.
-    await until(async () => (await ctl(a, "serverCount")).count === 2, 5000, "serverCount 2");
+    await waitFor(async () => (await ctl(a, "serverCount")).count === 2, { timeout: 5000, what: "serverCount 2" });
     const got = next(b, "still-here");
     await ctl(a, "broadcast", { rooms: ["k"], event: "still-here", args: [1] });
     expect(await got).toEqual([1]);
@@ -96,13 +95,12 @@ describe.sequential("node failures", () => {
     }
 
     // Once it runs again, it answers again (its client may have timed out meanwhile: reconnect if so).
-    await until(
+    await waitFor(
       async () => {
         const res = await ctl(a, "serverSideEmit", { event: "whoareyou", args: [2], withAck: true });
         return res.responses?.length === 1 && res.responses[0].from === "n2";
       },
-      10_000,
-      "n2 answering again",
+      { timeout: 10_000, what: "n2 answering again" },
     );
   });
 });
@@ -118,6 +116,7 @@ describe.sequential("Redis restarted", () => {
     const localOnly = next(a, "local");
     await ctl(a, "broadcast", { local: true, event: "local" });
     await localOnly;
+    // The outage itself, not a wait for an outcome: Redis stays away 300 ms.
     await sleep(300);
     await redis.start();
 
@@ -125,17 +124,15 @@ describe.sequential("Redis restarted", () => {
     let n = 0;
     const received: unknown[] = [];
     b.socket.on("ping-after-restart", (i: number) => received.push(i));
-    await until(
+    await waitFor(
       async () => {
         await ctl(a, "broadcast", { rooms: ["after-restart"], event: "ping-after-restart", args: [n++] });
-        await sleep(100);
         return received.length > 0;
       },
-      20_000,
-      "a broadcast after the restart",
+      { timeout: 20_000, interval: 100, what: "a broadcast after the restart" },
     );
 
-    await until(async () => (await ctl(a, "serverCount")).count === 2, 10_000, "both nodes subscribed");
+    await waitFor(async () => (await ctl(a, "serverCount")).count === 2, { timeout: 10_000, what: "both nodes subscribed" });
     const res = await ctl(a, "fetchSockets", { rooms: ["after-restart"] });
     expect(res.sockets.map((s: any) => s.id)).toEqual([b.id]);
     const sse = await ctl(b, "serverSideEmit", { event: "whoareyou", args: [3], withAck: true });

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { connect as netConnect, createServer, type Socket as NetSocket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { io as ioc, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import { onceArgs, waitFor } from "../helpers/wait.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const fixture = (name: string) => `${root}test/redis/fixtures/${name}`;
@@ -23,24 +24,6 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Resolves with `fn()`'s value once truthy; rejects after `timeout` ms. */
-export async function until<T>(fn: () => T | Promise<T>, timeout = 10_000, what = "condition"): Promise<T> {
-  const deadline = Date.now() + timeout;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
 }
 
 export function waitForLine(child: ChildProcess, match: (line: string) => unknown, timeout: number, what: string): Promise<string> {
@@ -270,21 +253,33 @@ export function ctl<T = any>(client: Client, name: string, arg?: unknown, timeou
   return (arg === undefined ? s.emitWithAck(`ctl:${name}`) : s.emitWithAck(`ctl:${name}`, arg)) as Promise<T>;
 }
 
-/** Resolves with the args of the next `event`; rejects after `timeout` ms. */
-export function next<T extends unknown[] = any[]>(client: Client | ClientSocket, event: string, timeout = 5000): Promise<T> {
-  const socket = "socket" in client ? client.socket : client;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off(event, on);
-      reject(new Error(`no "${event}" within ${timeout} ms`));
-    }, timeout);
-    const on = (...args: unknown[]) => {
-      clearTimeout(timer);
-      socket.off(event, on);
-      resolve(args as T);
-    };
-    socket.on(event, on);
-  });
+/** The args of the next `event` on a cluster client (or a bare client socket); rejects after `timeout` ms. */
+export function next<T extends unknown[] = any[]>(client: Client | ClientSocket, event: string, timeout = 10_000): Promise<T> {
+  return onceArgs<T>("socket" in client ? client.socket : client, event, { timeout });
+}
+
+/**
+ * Waits until the cluster no longer lists socket `id` (asked through `via`):
+ * its node saw its connection drop (a recoverable socket leaves its rooms then).
+ */
+export async function goneFromCluster(via: Client, id: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const r = await ctl(via, "fetchSockets", {});
+      return Array.isArray(r.sockets) && !r.sockets.some((s: { id: string }) => s.id === id);
+    },
+    { interval: 25, what: `socket ${id} gone from the cluster` },
+  );
+}
+
+/**
+ * A marker sent to `client` alone through `from` (its own room): packets
+ * travel in order, so once the marker arrived, whatever came before it has.
+ */
+export async function marker(client: Client, from: Client): Promise<void> {
+  const got = next(client, "marker");
+  await ctl(from, "broadcast", { rooms: [client.id], event: "marker" });
+  await got;
 }
 
 /** Records every `event` a client receives, in order. */

@@ -17,8 +17,8 @@ import {
   record,
   startNode,
   startRedis,
-  until,
 } from "./harness.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 afterEach(() => closeAllClients());
 
@@ -110,14 +110,14 @@ describe("with @socket.io/redis-adapter (Pub/Sub)", () => {
     const [u1, u2, ref] = await clients();
     await ctl(ref, "socketsJoin", { rooms: [u2.id], room: "from-ref" });
     await ctl(u1, "socketsJoin", { rooms: [ref.id], room: "from-unio" });
-    await until(async () => {
+    await waitFor(async () => {
       const a = await ctl(u1, "fetchSockets", { rooms: ["from-ref"] });
       const b = await ctl(ref, "fetchSockets", { rooms: ["from-unio"] });
       return a.sockets?.[0]?.id === u2.id && b.sockets?.[0]?.id === ref.id;
-    }, 5000);
+    }, { timeout: 5000 });
 
     await ctl(ref, "socketsLeave", { rooms: [u2.id], room: "from-ref" });
-    await until(async () => (await ctl(u1, "fetchSockets", { rooms: ["from-ref"] })).sockets?.length === 0, 5000);
+    await waitFor(async () => (await ctl(u1, "fetchSockets", { rooms: ["from-ref"] })).sockets?.length === 0, { timeout: 5000 });
 
     const refGone = next(ref, "disconnect");
     await ctl(u2, "disconnectSockets", { rooms: ["from-unio"] });
@@ -178,7 +178,7 @@ describe("with @socket.io/redis-adapter (Pub/Sub)", () => {
   it("@socket.io/redis-emitter makes unio sockets join rooms, disconnects them, and emits server-side", async () => {
     const [u1, u2] = await clients();
     emitter.in(u1.id).socketsJoin("emitter-joined");
-    await until(async () => (await ctl(u2, "fetchSockets", { rooms: ["emitter-joined"] })).sockets?.length === 1, 5000);
+    await waitFor(async () => (await ctl(u2, "fetchSockets", { rooms: ["emitter-joined"] })).sockets?.length === 1, { timeout: 5000 });
     const got = next(u1, "after-join");
     emitter.to("emitter-joined").emit("after-join", 1);
     expect(await got).toEqual([1]);
@@ -263,7 +263,7 @@ describe("with @socket.io/redis-adapter's sharded adapter (SPUBLISH)", () => {
   it("remote socketsJoin and disconnectSockets cross kinds", async () => {
     const [a, , ref] = await Promise.all(nodes.map((n) => connect(n.url)));
     await ctl(ref!, "socketsJoin", { rooms: [a!.id], room: "s-joined" });
-    await until(async () => (await ctl(ref!, "fetchSockets", { rooms: ["s-joined"] })).sockets?.length === 1, 5000);
+    await waitFor(async () => (await ctl(ref!, "fetchSockets", { rooms: ["s-joined"] })).sockets?.length === 1, { timeout: 5000 });
     const gone = next(a!, "disconnect");
     await ctl(ref!, "disconnectSockets", { rooms: ["s-joined"] });
     expect((await gone)[0]).toBe("io server disconnect");

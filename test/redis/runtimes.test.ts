@@ -8,16 +8,16 @@ import {
   type ClusterNode,
   closeAllClients,
   connect,
+  goneFromCluster,
   ctl,
   next,
   type RedisServer,
   record,
-  sleep,
   startNode,
   startProxy,
   startRedis,
-  until,
 } from "./harness.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 let redis: RedisServer;
 let nodes: ClusterNode[] = [];
@@ -90,7 +90,7 @@ describe("a Node + Bun + Deno cluster", () => {
   it("socketsJoin from Deno moves a Bun socket into a room a Node broadcast then reaches", async () => {
     const [n, b, d] = await clientsPerNode();
     await ctl(d!, "socketsJoin", { rooms: [b!.id], room: "moved" });
-    await until(async () => (await ctl(n!, "fetchSockets", { rooms: ["moved"] })).sockets?.length === 1, 5000);
+    await waitFor(async () => (await ctl(n!, "fetchSockets", { rooms: ["moved"] })).sockets?.length === 1, { timeout: 5000 });
     const got = next(b!, "moved-msg");
     await ctl(n!, "broadcast", { rooms: ["moved"], event: "moved-msg", args: ["ok"] });
     expect(await got).toEqual(["ok"]);
@@ -183,10 +183,11 @@ describe("the other client library on each runtime, with the streams adapter", (
       const welcome = next(client, "welcome", 10_000);
       proxy.setTarget(deno.port);
       proxy.dropAll();
-      await sleep(150);
+      // The node saw the drop: what is sent now is missed, and kept for the recovery.
+      await goneFromCluster(sender, client.id);
       await ctl(sender, "broadcast", { rooms: ["move"], event: "m", args: ["missed"] });
       expect((await welcome)[0]).toMatchObject({ node: "deno-s", id: client.id, recovered: true });
-      await until(() => seen.length >= 1, 3000, "the missed packet");
+      await waitFor(() => seen.length >= 1, { timeout: 3000, what: "the missed packet" });
       expect(seen.map((a) => a[0])).toEqual(["missed"]);
     } finally {
       await proxy.close();

@@ -5,7 +5,8 @@
  * a round trip of broadcasts, a server-side emit with ack and fetchSockets.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ClusterNode, closeAllClients, connect, ctl, next, type RedisServer, startNode, startRedis, until } from "./harness.ts";
+import { type ClusterNode, closeAllClients, connect, ctl, next, type RedisServer, startNode, startRedis } from "./harness.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 afterEach(() => closeAllClients());
 
@@ -36,7 +37,7 @@ describe.each(setups)("%s (%s) on %j", (_pkg, adapter, runtimes) => {
 
   it("broadcasts, serverSideEmit with ack and fetchSockets round-trip between the runtimes", async () => {
     const cs = await Promise.all(nodes.map((n) => connect(n.url)));
-    await until(async () => (await ctl(cs[1]!, "serverCount")).count === 3, 10_000, "three servers");
+    await waitFor(async () => (await ctl(cs[1]!, "serverCount")).count === 3, { timeout: 10_000, what: "three servers" });
     await Promise.all(cs.map((c) => ctl(c, "join", "rt")));
     for (const sender of cs) {
       const got = Promise.all(cs.map((c) => next(c, "hello")));

@@ -15,17 +15,18 @@ import {
   type ClusterNode,
   closeAllClients,
   connect,
+  marker,
+  goneFromCluster,
   ctl,
   next,
   type Proxy,
   type RedisServer,
   record,
-  sleep,
   startNode,
   startProxy,
   startRedis,
-  until,
 } from "./harness.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 afterEach(() => closeAllClients());
 
@@ -123,18 +124,18 @@ describe("@socket.io/redis-adapter 8.3 on unio (ioredis, node-redis) and on sock
     const [u1, u2, ref] = await clients();
     await ctl(ref, "socketsJoin", { rooms: [u2.id], room: "from-ref" });
     await ctl(u1, "socketsJoin", { rooms: [ref.id], room: "from-unio" });
-    await until(async () => {
+    await waitFor(async () => {
       const a = await ctl(u1, "fetchSockets", { rooms: ["from-ref"] });
       const b = await ctl(ref, "fetchSockets", { rooms: ["from-unio"] });
       return a.sockets?.[0]?.id === u2.id && b.sockets?.[0]?.id === ref.id;
-    }, 5000);
+    }, { timeout: 5000 });
     // The joined room is a real one on the node: a broadcast to it arrives.
     const inRoom = next(u2, "in-room");
     await ctl(ref, "broadcast", { rooms: ["from-ref"], event: "in-room" });
     await inRoom;
 
     await ctl(ref, "socketsLeave", { rooms: [u2.id], room: "from-ref" });
-    await until(async () => (await ctl(u1, "fetchSockets", { rooms: ["from-ref"] })).sockets?.length === 0, 5000);
+    await waitFor(async () => (await ctl(u1, "fetchSockets", { rooms: ["from-ref"] })).sockets?.length === 0, { timeout: 5000 });
 
     const refGone = next(ref, "disconnect");
     await ctl(u2, "disconnectSockets", { rooms: ["from-unio"] });
@@ -211,7 +212,7 @@ describe("@socket.io/redis-adapter 8.3 on unio (ioredis, node-redis) and on sock
     await raw.publish("socket.io-request#/#", Buffer.from([0xc1, 0xff, 0x00]));
     await raw.publish("socket.io-request#/#", "{not json");
     await raw.publish("socket.io-request#/#", JSON.stringify({ type: 4, sid: "nobody", room: "x" }));
-    await sleep(300);
+    // Redis delivers in the order it took the PUBLISHes: the broadcasts below reach each node after the forged messages.
     // Every node still runs and serves: a broadcast from each reaches the unio clients, and a fresh client of the socket.io node.
     const refAgain = await connect(nodes[2]!.url);
     for (const sender of [u1, u2, refAgain]) {
@@ -249,9 +250,20 @@ describe("@socket.io/redis-adapter 8.3's sharded adapter (SPUBLISH) on unio and 
 
   it("broadcasts to rooms (dynamic channels), fetchSockets, serverSideEmit with ack and acks, every way", async () => {
     const cs = await Promise.all(nodes.map((n) => connect(n.url)));
-    await until(async () => (await ctl(cs[0]!, "serverCount")).count === 3, 8000, "three servers");
+    await waitFor(async () => (await ctl(cs[0]!, "serverCount")).count === 3, { timeout: 8000, what: "three servers" });
     await Promise.all(cs.map((c) => ctl(c, "join", "sharded-room")));
-    await sleep(200);
+    // Each node subscribes to the room's channel on its first join, asynchronously: probe until a broadcast reaches all.
+    await waitFor(
+      async () => {
+        const got = Promise.all(cs.map((c) => next(c, "probe", 1000)));
+        await ctl(cs[0]!, "broadcast", { rooms: ["sharded-room"], event: "probe" });
+        return got.then(
+          () => true,
+          () => false,
+        );
+      },
+      { what: "the room's channel subscribed on every node" },
+    );
     for (const sender of cs) {
       const got = Promise.all(cs.map((c) => next(c, "hello")));
       await ctl(sender, "broadcast", { rooms: ["sharded-room"], event: "hello", args: [sender.node, new Uint8Array([3])] });
@@ -291,11 +303,11 @@ describe("@socket.io/redis-adapter 8.3: bytes that are not msgpack on its broadc
       for (const msg of [Buffer.from([0xc1, 0xff]), Buffer.from([0x05]), Buffer.from([0x93, 0xa1, 0x78, 0xc0, 0xc0])]) {
         await raw.publish("socket.io#/#", msg);
       }
-      await sleep(500);
-      expect(nodes[0]!.child.exitCode).toBeNull();
+      // Redis delivers in the order it took the PUBLISHes: the node read the forged messages before this broadcast.
       const alive = next(c, "still-alive");
       await ctl(c, "broadcast", { event: "still-alive" });
       await alive;
+      expect(nodes[0]!.child.exitCode).toBeNull();
       expect(seen.map((x) => x[0])).toEqual(["still-alive"]);
       expect(c.socket.connected).toBe(true);
       // The same outcome as socket.io's on the same client library, whatever it is.
@@ -350,7 +362,7 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
 
   it("counts three servers (heartbeats); fetchSockets, serverSideEmit with ack and acks span the nodes", async () => {
     const cs = await Promise.all([u1, u2, ref].map((n) => connect(n.url)));
-    await until(async () => (await ctl(cs[0]!, "serverCount")).count === 3, 8000, "three servers");
+    await waitFor(async () => (await ctl(cs[0]!, "serverCount")).count === 3, { timeout: 8000, what: "three servers" });
     for (const c of cs) await ctl(c, "join", "all");
     const res = await ctl(cs[1]!, "fetchSockets", { rooms: ["all"] });
     expect(res.sockets.map((s: any) => s.id).sort()).toEqual(cs.map((c) => c.id).sort());
@@ -384,7 +396,8 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
     const welcomeAgain = next(client, "welcome", 10_000);
     proxy.setTarget(to.port);
     proxy.dropAll();
-    await sleep(150);
+    // The node saw the drop: what is sent now is missed, and kept for the recovery.
+    await goneFromCluster(sender, client.id);
     await ctl(sender, "broadcast", { rooms: [room], event: "m", args: ["missed-1", new Uint8Array([9])] });
     await ctl(sender, "broadcast", { rooms: ["elsewhere"], event: "m", args: ["not-for-me"] });
     await ctl(sender, "broadcast", { event: "m", args: ["missed-2"] });
@@ -393,8 +406,9 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
     expect(welcome).toMatchObject({ node: to.name, id: client.id, recovered: true });
     expect(client.socket.recovered).toBe(true);
     expect(client.socket.id).toBe(client.id);
-    await until(() => seen.length >= 2, 3000, "missed packets");
-    await sleep(100);
+    await waitFor(() => seen.length >= 2, { timeout: 3000, what: "missed packets" });
+    // Once a later packet arrived, a stray replay (the "elsewhere" one) would have too.
+    await marker(client, sender);
     expect(seen.map((args) => args[0])).toEqual(["missed-1", "missed-2"]);
     expect([...(seen[0]![1] as Uint8Array)]).toEqual([9]);
 
@@ -425,7 +439,7 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
       for (const packet of forged) {
         await raw.xadd("socket.io", "*", "uid", "attacker", "nsp", "/", "type", "3", "data", JSON.stringify({ packet, opts: { rooms: [], except: [] } }));
       }
-      await sleep(300);
+      // Stream entries are read in order: the nodes read the forged ones before this broadcast.
       const got = Promise.all(cs.map((c) => next(c, "after-forged", 8000)));
       await ctl(cs[0]!, "broadcast", { event: "after-forged" });
       await got;

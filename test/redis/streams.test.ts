@@ -10,17 +10,18 @@ import {
   type ClusterNode,
   closeAllClients,
   connect,
+  marker,
+  goneFromCluster,
   ctl,
   next,
   type Proxy,
   type RedisServer,
   record,
-  sleep,
   startNode,
   startProxy,
   startRedis,
-  until,
 } from "./harness.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 const OFFSET = /^\d+-\d+$/;
 
@@ -96,7 +97,7 @@ describe("cluster operations over streams", () => {
   it("socketsJoin and disconnectSockets reach sockets of the other nodes", async () => {
     const [a, b, r] = await Promise.all([u1, u2, ref].map((n) => connect(n.url)));
     await ctl(a, "socketsJoin", { rooms: [b.id, r.id], room: "streamed-join" });
-    await until(async () => (await ctl(a, "fetchSockets", { rooms: ["streamed-join"] })).sockets?.length === 2, 5000);
+    await waitFor(async () => (await ctl(a, "fetchSockets", { rooms: ["streamed-join"] })).sockets?.length === 2, { timeout: 5000 });
     const gone = Promise.all([next(b, "disconnect"), next(r, "disconnect")]);
     await ctl(a, "disconnectSockets", { rooms: ["streamed-join"] });
     expect((await gone).map(([reason]) => reason)).toEqual(["io server disconnect", "io server disconnect"]);
@@ -128,7 +129,8 @@ describe("connection state recovery across nodes", () => {
     const welcomeAgain = next(client, "welcome", 10_000);
     proxy.setTarget(to.port);
     proxy.dropAll();
-    await sleep(150);
+    // The node saw the drop: what is sent now is missed, and kept for the recovery.
+    await goneFromCluster(sender, client.id);
     await ctl(sender, "broadcast", { rooms: [room], event: "m", args: ["missed-1", new Uint8Array([9])] });
     await ctl(sender, "broadcast", { rooms: ["elsewhere"], event: "m", args: ["not-for-me"] });
     await ctl(sender, "broadcast", { event: "m", args: ["missed-2"] });
@@ -137,8 +139,9 @@ describe("connection state recovery across nodes", () => {
     expect(welcome).toMatchObject({ node: to.name, id: client.id, recovered: true });
     expect(client.socket.recovered).toBe(true);
     expect(client.socket.id).toBe(client.id);
-    await until(() => seen.length >= 2, 3000, "missed packets");
-    await sleep(100);
+    await waitFor(() => seen.length >= 2, { timeout: 3000, what: "missed packets" });
+    // Once a later packet arrived, a stray replay (the "elsewhere" one) would have too.
+    await marker(client, sender);
     expect(seen.map((args) => args[0])).toEqual(["missed-1", "missed-2"]);
     expect([...(seen[0]![1] as Uint8Array)]).toEqual([9]);
 
@@ -160,13 +163,15 @@ describe("connection state recovery across nodes", () => {
     const welcomeAgain = next(client, "welcome", 10_000);
     proxy.setTarget(u2.port);
     proxy.dropAll();
-    await sleep(150);
+    // The node saw the drop: what is sent now is missed, and kept for the recovery (volatile aside).
+    await goneFromCluster(sender, client.id);
     await ctl(sender, "broadcast", { rooms: [client.id], volatile: true, event: "m", args: ["volatile"] });
     await ctl(sender, "broadcast", { rooms: [client.id], event: "m", args: ["private"] });
     const [welcome] = await welcomeAgain;
     expect(welcome.recovered).toBe(true);
-    await until(() => seen.length >= 1, 3000, "the private packet");
-    await sleep(100);
+    await waitFor(() => seen.length >= 1, { timeout: 3000, what: "the private packet" });
+    // Once a later packet arrived, the volatile one would have too, had it been kept.
+    await marker(client, sender);
     expect(seen.map((a) => a[0])).toEqual(["private"]);
   });
 
@@ -201,21 +206,20 @@ describe.sequential("Redis restarted under the streams adapter", () => {
     const [a, b] = await Promise.all([connect(u1.url), connect(u2.url)]);
     await ctl(b, "join", "restart");
     await redis.stop();
+    // The outage itself, not a wait for an outcome: Redis stays away 300 ms.
     await sleep(300);
     await redis.start();
     const received: unknown[] = [];
     b.socket.on("after", (i: number) => received.push(i));
     let n = 0;
-    await until(
+    await waitFor(
       async () => {
         await ctl(a, "broadcast", { rooms: ["restart"], event: "after", args: [n++] });
-        await sleep(150);
         return received.length > 0;
       },
-      20_000,
-      "a broadcast after the restart",
+      { timeout: 20_000, interval: 150, what: "a broadcast after the restart" },
     );
-    await until(async () => (await ctl(a, "serverCount")).count === 3, 10_000, "three nodes subscribed");
+    await waitFor(async () => (await ctl(a, "serverCount")).count === 3, { timeout: 10_000, what: "three nodes subscribed" });
     const sse = await ctl(a, "serverSideEmit", { event: "whoareyou", args: [0], withAck: true });
     expect(sse.responses.map((r: any) => r.from).sort()).toEqual(["ref", "u2"]);
   });

@@ -25,6 +25,7 @@ import { WebSocket } from "ws";
 import { type RunningFixture, startFixture } from "../conformance/harness.ts";
 import { HARDENING_RUNTIMES, type RuntimeSpec } from "../hardening/runtimes.ts";
 import type { Stats } from "../hardening/helpers.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 // ── options ────────────────────────────────────────────────────────────────
 const args = process.argv.slice(2);
@@ -135,7 +136,6 @@ function control<T>(fx: RunningFixture, what: string): Promise<T> {
 }
 const gcStats = (fx: RunningFixture) => control<Stats & { gc: boolean }>(fx, "gc");
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const delta = (bytes: number) => `${bytes >= 0 ? "+" : ""}${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
@@ -190,6 +190,7 @@ async function soak(runtime: RuntimeSpec): Promise<Result> {
   });
   const failures: string[] = [];
   try {
+    // A quiet half second before the idle baseline.
     await sleep(500);
     const base = await gcStats(fx);
     log(runtime.name, `idle: heap ${mb(base.heapUsed)}, rss ${mb(base.rss)}, timers ${base.timers}`);
@@ -237,7 +238,7 @@ async function soak(runtime: RuntimeSpec): Promise<Result> {
         );
       }
       const wait = TICK_MS - (Date.now() - tickStart);
-      if (wait > 0) await sleep(wait);
+      if (wait > 0) await sleep(wait); // pacing: one tick every TICK_MS
       if (tick % 20 === 0) {
         const s = await control<Stats>(fx, "stats");
         log(runtime.name, `t=${((tick * TICK_MS) / 1000).toFixed(0)}s sessions ${s.clientsCount}, heap ${mb(s.heapUsed)}, rss ${mb(s.rss)}, broadcasts ${broadcasts}, churn ${churnCycles}`);
@@ -249,7 +250,8 @@ async function soak(runtime: RuntimeSpec): Promise<Result> {
     const deadline = Date.now() + 20_000;
     const missed = () => stable.reduce((n, c, i) => n + Math.max(0, broadcasts - (c.news - newsBefore[i]!)), 0);
     const missingAcks = () => stable.reduce((n, c) => n + c.missingAcks, 0);
-    while ((missed() > 0 || missingAcks() > 0) && Date.now() < deadline) await sleep(200);
+    // Past the deadline what is still missing is reported below.
+    await waitFor(() => missed() === 0 && missingAcks() === 0, { timeout: Math.max(0, deadline - Date.now()), interval: 200 }).catch(() => {});
     const newsDelivered = [...stable, ...churnable, ...left].reduce((n, c) => n + c.news, 0);
     const acks = stable.reduce((n, c) => n + c.acked, 0);
     const unexpectedCloses = [...stable, ...churnable].filter((c) => c.unexpectedClose).length;
@@ -259,17 +261,12 @@ async function soak(runtime: RuntimeSpec): Promise<Result> {
     for (const c of [...stable, ...churnable]) c.leave(false);
     let s = await control<Stats>(fx, "stats");
     // Reset clients end by ping timeout (10 s + 5 s here).
-    for (let i = 0; i < 120 && (s.clientsCount > 0 || s.sockets > 0); i++) {
-      await sleep(250);
-      s = await control<Stats>(fx, "stats");
-    }
+    // Past the deadline what is left is reported below.
+    await waitFor(async () => ((s = await control<Stats>(fx, "stats")).clientsCount === 0 && s.sockets === 0), { timeout: 30_000, interval: 250 }).catch(() => {});
     const idleSeconds = (Date.now() - tIdle) / 1000;
     // Cancelled deadlines leave the scheduler lazily: its one runtime timer fires at the
     // latest pending deadline (pingInterval + pingTimeout at most) and is not re-armed.
-    for (let i = 0; i < 80 && (s.timers > base.timers || s.scheduler > 0); i++) {
-      await sleep(250);
-      s = await control<Stats>(fx, "stats");
-    }
+    await waitFor(async () => ((s = await control<Stats>(fx, "stats")).timers <= base.timers && s.scheduler === 0), { timeout: 20_000, interval: 250 }).catch(() => {});
     const timersSeconds = (Date.now() - tIdle) / 1000;
     const final = await gcStats(fx);
 
@@ -278,14 +275,14 @@ async function soak(runtime: RuntimeSpec): Promise<Result> {
     const again = await openMany(fx.port, CLIENTS, 200);
     for (let i = 0; i < 8; i++) {
       again.clients[0]?.emit(`42["broadcast","${PAYLOAD}"]`);
-      await sleep(TICK_MS);
+      await sleep(TICK_MS); // pacing
     }
     for (const c of again.clients) c.leave(false);
     s = await control<Stats>(fx, "stats");
-    for (let i = 0; i < 80 && (s.clientsCount > 0 || s.timers > base.timers || s.scheduler > 0); i++) {
-      await sleep(250);
-      s = await control<Stats>(fx, "stats");
-    }
+    await waitFor(
+      async () => ((s = await control<Stats>(fx, "stats")).clientsCount === 0 && s.timers <= base.timers && s.scheduler === 0),
+      { timeout: 20_000, interval: 250 },
+    ).catch(() => {});
     const second = await gcStats(fx);
     if (final.handleTypes) log(runtime.name, `handles idle ${JSON.stringify(base.handleTypes)} after ${JSON.stringify(final.handleTypes)}`);
 

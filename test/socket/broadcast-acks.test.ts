@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { Adapter, Server } from "../../src/index.ts";
 import { type Running, startNode } from "../helpers/node.ts";
+import { once, waitFor } from "../helpers/wait.ts";
 import { connectTo, createServer, type FakeEngineSocket, flush } from "./fake-engine.ts";
 
 setFlagsFromString("--expose-gc");
@@ -29,12 +30,12 @@ async function clients(n: number): Promise<{ io: Server; cs: ClientSocket[] }> {
     Array.from({ length: n }, async () => {
       const c = ioc(run.url, { forceNew: true, reconnection: false, transports: ["websocket"] });
       cleanups.push(() => c.disconnect());
-      await new Promise<void>((r) => c.once("connect", () => r()));
+      await once(c, "connect");
       return c;
     }),
   );
   // Joined on the server before the test broadcasts.
-  while (io.of("/").adapter.rooms.get("r")?.size !== n) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => io.of("/").adapter.rooms.get("r")?.size === n, { what: `${n} sockets in room r` });
   return { io, cs };
 }
 
@@ -64,13 +65,15 @@ describe("a broadcast ack without timeout()", () => {
   it("still waits for the recipients that stay", async () => {
     const { io, cs } = await clients(2);
     cs[0]!.on("q", () => cs[0]!.disconnect());
-    let answer!: () => void;
+    let answer: (() => void) | undefined;
     cs[1]!.on("q", (ack: (v: string) => void) => (answer = () => ack("late")));
     let settled = false;
     const done = broadcast(io).finally(() => (settled = true));
-    await new Promise((r) => setTimeout(r, 200));
+    // The server has counted the leaver gone (synchronously, on its disconnect) and the stayer holds the ack:
+    // nothing but the answer can end the broadcast now.
+    await waitFor(() => io.of("/").sockets.size === 1 && answer, { what: "the leaver gone and the stayer asked" });
     expect(settled).toBe(false);
-    answer();
+    answer!();
     expect(await done).toEqual([null, ["late"]]);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import type { Socket } from "../../src/socket/socket.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectTo, createServer, flush, lastSocket, openConnection } from "./fake-engine.ts";
 
 describe("namespace connection", () => {
@@ -212,17 +213,46 @@ describe("namespace connection", () => {
     expect(reasons).toEqual(["forced close"]);
   });
 
-  it("does not throw into the engine for any client-caused error", async () => {
+  it("a client-caused error never throws into the engine: that client is dropped, the server carries on", async () => {
     const { io } = createServer();
     io.of("/a");
-    const frames = ["", "9", "0/a,[1]", '2["connect"]', "2[{}]", '3', '451-["x",{"_placeholder":true,"num":0}]', "1/zz,", "{}"];
-    for (const frame of frames) {
+    // Each frame, what the socket's "error" listener gets (none for a DISCONNECT of a namespace
+    // never joined), and the reason its "disconnect" gives.
+    const cases: Array<[string | Uint8Array, string | null, string]> = [
+      ["", "unknown packet type", "forced close"],
+      ["9", "unknown packet type", "forced close"],
+      ["{}", "unknown packet type", "forced close"],
+      ["0/a,[1]", "invalid payload", "forced close"],
+      ['2["connect"]', "invalid payload", "forced close"],
+      ["2[{}]", "invalid payload", "forced close"],
+      ["3", "invalid payload", "forced close"],
+      ['451-["x",{"_placeholder":true,"num":0}]', "invalid payload", "forced close"],
+      [new Uint8Array([1, 2, 3]), "got binary data when not reconstructing a packet", "forced close"],
+      ["1/zz,", null, "forced server close"],
+    ];
+    for (const [frame, error, reason] of cases) {
       const conn = await connectTo(io);
+      const socket = lastSocket(io);
+      const seen: string[] = [];
+      socket.on("error", (e) => seen.push(`error:${e.message}`));
+      socket.on("disconnect", (r) => seen.push(`disconnect:${r}`));
+      conn.clear();
       expect(() => conn.receive(frame)).not.toThrow();
       await flush();
+      // The client is dropped: its connection closed, nothing written to it, its socket gone.
+      expect(seen, String(frame)).toEqual([...(error ? [`error:${error}`] : []), `disconnect:${reason}`]);
+      expect(conn.readyState, String(frame)).toBe("closed");
+      expect(conn.texts, String(frame)).toEqual([]);
+      expect(io.sockets.sockets.size, String(frame)).toBe(0);
+      // A frame on the closed connection changes nothing.
       expect(() => conn.receive(new Uint8Array([1, 2, 3]))).not.toThrow();
       await flush();
+      expect(seen, String(frame)).toHaveLength(error ? 2 : 1);
     }
+    // And the server still serves the next client.
+    const next = await connectTo(io);
+    expect(next.readyState).toBe("open");
+    expect(io.sockets.sockets.size).toBe(1);
   });
 
   it("keeps the connection open after a client DISCONNECT (client namespace disconnect)", async () => {
@@ -379,7 +409,7 @@ describe("connection middlewares", () => {
     io.on("connection", (s) => order.push(`connection:${s.data.user}`));
     const conn = openConnection(io);
     conn.receive("0");
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => order.length === 3, { what: "both middlewares and the connection" });
     expect(order).toEqual(["one", "two", "connection:u1"]);
   });
 

@@ -11,6 +11,7 @@ import { Server, type ServerOptions } from "../../src/index.ts";
 import { FakeClock } from "../../src/testing.ts";
 import type { Socket } from "../../src/socket/socket.ts";
 import { type Running, startNode } from "../helpers/node.ts";
+import { type Emitterish, once, waitFor } from "../helpers/wait.ts";
 
 // socket.io-client 2 is CommonJS and has no types: this is the surface the tests use.
 interface V2Socket {
@@ -48,24 +49,10 @@ function v4(run: Running, nsp = "/", opts: Record<string, unknown> = {}): V4Sock
   return socket;
 }
 
-function once<T = unknown>(emitter: { once(ev: string, fn: (...a: any[]) => void): unknown }, ev: string, ms = 5000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no "${ev}" within ${ms} ms`)), ms);
-    emitter.once(ev, (arg: T) => {
-      clearTimeout(t);
-      resolve(arg);
-    });
-  });
-}
-
-function nextConnection(nsp: { once(ev: "connection", fn: (s: Socket) => void): unknown }): Promise<Socket> {
-  return once<Socket>(nsp as { once(ev: string, fn: (...a: any[]) => void): unknown }, "connection");
-}
+const nextConnection = (nsp: Emitterish) => once<Socket>(nsp, "connection");
 
 const withAck = <T>(socket: V2Socket, ev: string, ...args: unknown[]) =>
   new Promise<T>((resolve) => socket.emit(ev, ...args, (res: T) => resolve(res)));
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each([
   ["polling", ["polling"], "polling"],
@@ -187,7 +174,7 @@ describe("beside socket.io-client 4", () => {
     const clients2 = [v2(run, "/", { transports: ["websocket"] }), v2(run, "/", { transports: ["polling"] })];
     const clients4 = [v4(run, "/", { transports: ["websocket"] }), v4(run, "/", { transports: ["polling"] })];
     await Promise.all([...clients2, ...clients4].map((c) => once(c, "connect")));
-    await sleep(50);
+    await waitFor(() => io.of("/").adapter.rooms.get("room")?.size === 4, { what: "four clients in the room" });
     let encodes = 0;
     const encode = io.encoder.encode.bind(io.encoder);
     io.encoder.encode = (p) => {
@@ -228,9 +215,10 @@ describe("heartbeat", () => {
     s.conn.on("heartbeat", () => beats++);
     let gone = false;
     s.on("disconnect", () => (gone = true));
-    await sleep(1000);
+    // Five heartbeats span more than twice pingInterval + pingTimeout: a session without pings would be gone.
+    await waitFor(() => beats >= 5 || gone, { what: "five heartbeats" });
     expect(gone).toBe(false);
-    expect(beats).toBeGreaterThanOrEqual(3);
+    expect(beats).toBeGreaterThanOrEqual(5);
   });
 
   it("a client that stops pinging is closed with ping timeout (fake clock)", async () => {
@@ -243,8 +231,8 @@ describe("heartbeat", () => {
     const frames: string[] = [];
     ws.on("message", (d) => frames.push(d.toString()));
     const s = await connected;
-    const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
-    await sleep(50);
+    const closed = once(ws, "close", { timeout: 10_000 });
+    await waitFor(() => frames.length >= 2, { what: "the open and CONNECT frames" });
     expect(frames[0]).toMatch(/^0\{"sid":/);
     expect(frames[1]).toBe("40");
     const reason = once<string>(s, "disconnect");

@@ -8,6 +8,7 @@ import * as msgpackParser from "socket.io-msgpack-parser";
 import { Server, type ServerOptions } from "../../src/index.ts";
 import type { Socket } from "../../src/socket/socket.ts";
 import { type Running, startNode } from "../helpers/node.ts";
+import { type Emitterish, once, waitFor } from "../helpers/wait.ts";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -31,15 +32,7 @@ function client(
   return socket;
 }
 
-function once<T = unknown>(emitter: { once(ev: string, fn: (...a: any[]) => void): unknown }, ev: string): Promise<T> {
-  return new Promise((resolve) => emitter.once(ev, (arg: T) => resolve(arg)));
-}
-
-function nextConnection(nsp: { once(ev: "connection", fn: (s: Socket) => void): unknown }): Promise<Socket> {
-  return new Promise((resolve) => nsp.once("connection", resolve));
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nextConnection = (nsp: Emitterish) => once<Socket>(nsp, "connection");
 
 describe.each([
   ["polling", { transports: ["polling"] as string[] }],
@@ -142,7 +135,8 @@ describe("rooms and broadcasts", () => {
       return c;
     };
     const [a1, a2, b1, none] = await Promise.all([mk("a"), mk("a"), mk("b"), mk()]);
-    await sleep(20);
+    const rooms = io.of("/").adapter.rooms;
+    await waitFor(() => rooms.get("a")?.size === 2 && rooms.get("b")?.size === 1, { what: "rooms a (2) and b (1) joined" });
     const inbox = new Map<ClientSocket, string[]>();
     for (const c of [a1, a2, b1, none]) {
       const list: string[] = [];
@@ -153,11 +147,14 @@ describe("rooms and broadcasts", () => {
     io.in(["a", "b"]).except("b").emit("a-not-b");
     io.except("a").emit("not-a");
     io.emit("all");
-    await sleep(100);
-    expect(inbox.get(a1)).toEqual(["to-a", "a-not-b", "all"]);
-    expect(inbox.get(a2)).toEqual(["to-a", "a-not-b", "all"]);
-    expect(inbox.get(b1)).toEqual(["not-a", "all"]);
-    expect(inbox.get(none)).toEqual(["not-a", "all"]);
+    // A last broadcast to everyone: once it arrived, every earlier one would have.
+    const markers = Promise.all([a1, a2, b1, none].map((c) => once(c, "marker")));
+    io.emit("marker");
+    await markers;
+    expect(inbox.get(a1)).toEqual(["to-a", "a-not-b", "all", "marker"]);
+    expect(inbox.get(a2)).toEqual(["to-a", "a-not-b", "all", "marker"]);
+    expect(inbox.get(b1)).toEqual(["not-a", "all", "marker"]);
+    expect(inbox.get(none)).toEqual(["not-a", "all", "marker"]);
   });
 
   it("100 concurrent clients with acks in both directions", async () => {
@@ -201,7 +198,7 @@ describe("disconnection", () => {
     const c1 = client(run);
     await once(c1, "connect");
     c1.disconnect();
-    await sleep(50);
+    await waitFor(() => reasons.length === 1, { what: "the server-side disconnect of c1" });
     expect(reasons).toEqual(["client namespace disconnect"]);
 
     const connected = nextConnection(io);
@@ -215,7 +212,7 @@ describe("disconnection", () => {
     const c3 = client(run, "/", { transports: ["websocket"] });
     await once(c3, "connect");
     c3.io.engine.close();
-    await sleep(50);
+    await waitFor(() => reasons.length === 3, { what: "the server-side disconnect of c3" });
     expect(reasons[2]).toBe("transport close");
 
     const c4 = client(run, "/", { transports: ["websocket"] });
@@ -247,9 +244,10 @@ describe("connection state recovery", () => {
     expect(c.recovered).toBe(false);
     const got: string[] = [];
     c.on("news", (text: string) => got.push(text));
+    const before = once(c, "news");
     io.to("news").emit("news", "before");
-    await sleep(50);
-    const disconnected = new Promise<void>((resolve) => s1.once("disconnect", () => resolve()));
+    await before;
+    const disconnected = once(s1, "disconnect");
     c.io.engine.close(); // the transport drops; the client reconnects
     await disconnected;
     io.to("news").emit("news", "while-away-1");
@@ -257,7 +255,10 @@ describe("connection state recovery", () => {
     const reconnected = nextConnection(io);
     const s2 = await reconnected;
     await once(c, "connect");
-    await sleep(50);
+    // The missed packets are replayed first: once a later packet arrived, they all have.
+    const marker = once(c, "marker");
+    s2.emit("marker");
+    await marker;
     expect(s2.recovered).toBe(true);
     expect(c.recovered).toBe(true);
     expect(s2.id).toBe(s1.id);
@@ -293,11 +294,6 @@ describe("custom parser", () => {
   it("msgpack over polling", async () => {
     const { run } = await start({ parser: msgpackParser });
     const c = client(run, "/", { parser: msgpackParser, transports: ["polling"] });
-    await Promise.race([
-      once(c, "connect"),
-      sleep(1500).then(() => {
-        throw new Error("no connect over polling");
-      }),
-    ]);
+    await once(c, "connect", { failOn: "connect_error", what: "connect over polling" });
   });
 });

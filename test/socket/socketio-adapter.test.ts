@@ -13,31 +13,13 @@ import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-
 import { Server } from "../../src/index.ts";
 import { Server as NodeServer } from "../../src/runtimes/node-server.ts";
 import { type Running, startNode } from "../helpers/node.ts";
+import { onceArgs as next, waitFor } from "../helpers/wait.ts";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function until(fn: () => unknown, what: string, timeout = 3000): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(5);
-  }
-}
-
-function next<T extends unknown[] = unknown[]>(c: ClientSocket, ev: string, timeout = 2000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no ${ev}`)), timeout);
-    c.once(ev, (...args: unknown[]) => {
-      clearTimeout(t);
-      resolve(args as T);
-    });
-  });
-}
 
 async function setup(
   opts: ConstructorParameters<typeof Server>[0] = { adapter: SioAdapter },
@@ -54,7 +36,7 @@ async function setup(
       return c;
     }),
   );
-  await until(() => io.of("/").sockets.size === n, "sockets");
+  await waitFor(() => io.of("/").sockets.size === n, { what: "sockets" });
   return { io, run, cs };
 }
 
@@ -116,8 +98,10 @@ describe("socket.io-adapter's in-memory Adapter", () => {
       "a:local:7", "b:local:7", "c:local:7",
       "a:nocompress:8", "b:nocompress:8", "c:nocompress:8",
     ];
-    await until(() => got.length === expected.length, "every event");
-    await sleep(50);
+    // A last broadcast to everyone: once it arrived, any stray copy of the earlier ones would have too.
+    io.emit("marker", 0);
+    expected.push("a:marker:0", "b:marker:0", "c:marker:0");
+    await waitFor(() => got.filter((g) => g.includes(":marker:")).length === 3, { what: "the marker on the three clients" });
     expect(got.sort()).toEqual(expected.sort());
   });
 
@@ -131,14 +115,11 @@ describe("socket.io-adapter's in-memory Adapter", () => {
     b.onAny((...x) => seen.b!.push(x));
     c.onAny((...x) => seen.c!.push(x));
     io.volatile.emit("vol", "v");
-    await sleep(50);
+    await waitFor(() => seen.a!.length === 1 && seen.b!.length === 1 && seen.c!.length === 1, { what: "the volatile packet" });
     io.to("r").emit("bin", Buffer.from([1, 2, 3]), { nested: new Uint8Array([4]) });
     io.local.to("r").except(c.id!).emit("loc", "l");
     io.compress(false).emit("nc", "n");
-    await until(
-      () => seen.a!.length === 4 && seen.b!.length === 4 && seen.c!.length === 2,
-      "all events",
-    ).catch((e) => {
+    await waitFor(() => seen.a!.length === 4 && seen.b!.length === 4 && seen.c!.length === 2, { what: "all events" }).catch((e) => {
       throw new Error(`${e.message}: ${JSON.stringify(seen)}`);
     });
     const [ev, buf, obj] = seen.a![1]! as [string, ArrayBuffer, { nested: ArrayBuffer }];
@@ -191,7 +172,7 @@ describe("socket.io-adapter's in-memory Adapter", () => {
     const gone = next(cs[1]!, "disconnect");
     io.in(cs[1]!.id!).disconnectSockets();
     expect((await gone)[0]).toBe("io server disconnect");
-    await until(() => io.of("/").sockets.size === 2, "disconnected");
+    await waitFor(() => io.of("/").sockets.size === 2, { what: "disconnected" });
     expect(adapter.sids.has(cs[1]!.id!)).toBe(false);
   });
 
@@ -238,7 +219,7 @@ describe("socket.io-adapter's in-memory Adapter", () => {
       console.warn = warn;
     }
     io.emit("after", "ok");
-    await until(() => got.length === 2, "the good broadcast");
+    await waitFor(() => got.length === 2, { what: "the good broadcast" });
     expect(got).toEqual([["after", "ok"], ["after", "ok"]]);
     expect(errors).toEqual([]);
     expect(cs.every((c) => c.connected)).toBe(true);
@@ -258,7 +239,7 @@ describe("socket.io-adapter's Adapter with a custom parser (socket.io-msgpack-pa
         return c;
       }),
     );
-    await until(() => io.of("/").sockets.size === 2, "sockets");
+    await waitFor(() => io.of("/").sockets.size === 2, { what: "sockets" });
     const got: unknown[][] = [];
     for (const c of cs) c.onAny((...x) => got.push(x));
     const warn = console.warn;
@@ -271,7 +252,7 @@ describe("socket.io-adapter's Adapter with a custom parser (socket.io-msgpack-pa
       console.warn = warn;
     }
     io.emit("m", { a: 1 }, new Uint8Array([5]));
-    await until(() => got.length === 2, "m");
+    await waitFor(() => got.length === 2, { what: "m" });
     expect(got.map((x) => x[0])).toEqual(["m", "m"]);
     for (const c of cs) c.on("q", (cb: (v: string) => void) => cb(c.id!));
     const answers = await io.timeout(2000).emitWithAck("q");
@@ -306,16 +287,16 @@ describe("socket.io-adapter's SessionAwareAdapter: connection state recovery", (
     const got: unknown[][] = [];
     c.onAny((...x) => got.push(x));
     io.to("r").emit("m", 1);
-    await until(() => got.length === 1, "m 1");
+    await waitFor(() => got.length === 1, { what: "m 1" });
     const id = c.id;
     // Cut the transport under the client: it reconnects and recovers.
     (c.io as any).engine.close();
-    await until(() => io.of("/").sockets.size === 0, "gone");
+    await waitFor(() => io.of("/").sockets.size === 0, { what: "gone" });
     io.to("r").emit("m", 2);
     io.emit("m", 3);
     io.except("r").emit("m", "not for r");
-    await until(() => got.some((x) => x[0] === "hello"), "reconnected");
-    await until(() => got.filter((x) => x[0] === "m").length === 3, "missed");
+    await waitFor(() => got.some((x) => x[0] === "hello"), { what: "reconnected" });
+    await waitFor(() => got.filter((x) => x[0] === "m").length === 3, { what: "missed" });
     expect(got.filter((x) => x[0] === "m").map((x) => x.slice(0, 2))).toEqual([["m", 1], ["m", 2], ["m", 3]]);
     expect(got.find((x) => x[0] === "hello")!.slice(0, 2)).toEqual(["hello", true]);
     expect(c.id).toBe(id);

@@ -8,6 +8,7 @@
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
 import WebSocket from "ws";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { once, sleep, waitFor } from "../helpers/wait.ts";
 import { type RunningWorker, startWorker } from "./harness.ts";
 
 let w: RunningWorker;
@@ -18,7 +19,6 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function echoes(c: ClientSocket, v: string): Promise<boolean> {
   try {
@@ -32,10 +32,7 @@ async function echoes(c: ClientSocket, v: string): Promise<boolean> {
 // Beside the rest of the suite on 2 shared cores, the bystander's pings can be more than 2 s late.
 it.runIf(process.env.UNIO_WORKERS_LOAD === "1")("a bystander keeps its echo through 500 silent never-CONNECT connections", { timeout: 30_000 }, async () => {
   const by = connect(w.url, { transports: ["websocket"], query: { shard: "flood", hard: "1" }, forceNew: true, reconnection: false });
-  await new Promise<void>((resolve, reject) => {
-    by.once("connect", () => resolve());
-    by.once("connect_error", reject);
-  });
+  await once(by, "connect", { failOn: "connect_error" });
   let disconnected = "";
   by.on("disconnect", (reason) => (disconnected = reason));
   const silent: WebSocket[] = [];
@@ -49,22 +46,17 @@ it.runIf(process.env.UNIO_WORKERS_LOAD === "1")("a bystander keeps its echo thro
   const during: boolean[] = [];
   for (let i = 0; i < 5; i++) {
     during.push(await echoes(by, `during ${i}`));
+    // Sampling over a window: the bystander must echo all through it.
     await sleep(200);
   }
   // Every silent socket gets its close frame (ping timeout, 2 s after its handshake).
-  await new Promise<void>((resolve) => {
-    const iv = setInterval(() => {
-      if (silent.every((ws) => ws.readyState >= WebSocket.CLOSING) || Date.now() - t0 > 12_000) {
-        clearInterval(iv);
-        resolve();
-      }
-    }, 20);
-  });
+  await waitFor(() => silent.every((ws) => ws.readyState >= WebSocket.CLOSING), { timeout: 12_000, interval: 20, what: "500 close frames" });
   closeFrames.push(Date.now() - t0);
   const after: boolean[] = [];
   for (let i = 0; i < 10; i++) {
     after.push(await echoes(by, `after ${i}`));
     if (i >= 3 && !after[i]) break;
+    // Sampling over a window: the bystander must echo all through it.
     await sleep(300);
   }
   console.log(`500 silent sockets: all close frames by ${closeFrames[0]} ms; bystander echoes during ${during}, after ${after}`);

@@ -7,6 +7,7 @@
  */
 import { Socket as EioSocket } from "engine.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { once, sleep, waitFor } from "../helpers/wait.ts";
 import { type RunningWorker, startWorker } from "./harness.ts";
 
 let w: RunningWorker;
@@ -20,18 +21,10 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function open(query: string): Promise<EioSocket> {
-  return new Promise((resolve, reject) => {
-    const s = new EioSocket(`${w.url}/?${query}`, { path: "/engine.io/", transports: ["websocket"] });
-    const t = setTimeout(() => reject(new Error("open timed out")), 5000);
-    s.once("open", () => {
-      clearTimeout(t);
-      resolve(s);
-    });
-    s.once("error", reject);
-  });
+async function open(query: string): Promise<EioSocket> {
+  const s = new EioSocket(`${w.url}/?${query}`, { path: "/engine.io/", transports: ["websocket"] });
+  await once(s, "open", { failOn: "error" });
+  return s;
 }
 
 interface Measure {
@@ -51,10 +44,12 @@ async function measure(shard: string, manual: boolean, sockets: number, ms: numb
     s.on("ping", () => pings++);
     s.on("close", () => closes++);
   }
-  await sleep(600); // let the first cycle settle
+  // Past the first cycle: every socket had its first ping.
+  await waitFor(() => pings >= sockets, { what: `a first ping on each of ${sockets} sockets` });
   const statsUrl = `${w.url}/__test/stats?${q}`;
   const before = (await (await fetch(statsUrl)).json()) as Record<string, number>;
   pings = 0;
+  // The measurement window: what the object does in `ms` of idle clients (a rate, so a fixed time).
   await sleep(ms);
   const after = (await (await fetch(statsUrl)).json()) as Record<string, number>;
   const closedEarly = closes;

@@ -14,6 +14,7 @@
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sleep } from "../helpers/wait.ts";
 import { type RunningWorker, startWorker } from "./harness.ts";
 
 const TOLERANCE = 100;
@@ -27,8 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await w?.dispose();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Raw {
   ws: WebSocket;
@@ -95,6 +94,7 @@ async function openWaves(n: number, waves: number, gap: number, query: string, b
   const per = Math.ceil(n / waves);
   for (let i = 0; i < n; i += per) {
     for (let j = i; j < Math.min(n, i + per); j++) all.push(raw(query, behaviour));
+    // Pacing, not waiting: the waves start `gap` ms apart so that their deadlines fall in different phases.
     await sleep(gap);
   }
   return Promise.all(all);
@@ -184,6 +184,8 @@ describe("pingInterval 300, pingTimeout 200: 1,000 sockets in one object", () =>
   it("every heartbeat and ping timeout on time", { timeout: 30_000 }, async () => {
     const behaviour = { pong: true, connect: true };
     const rs = await openWaves(1000, 50, 100, "shard=steady-1000", behaviour);
+    // The scenario, not a wait for an outcome: the sockets answer pings for 2 s (about six
+    // cycles of pingInterval 300, in their different phases), then all fall silent at once.
     await sleep(2000);
     const silentFrom = Date.now();
     behaviour.pong = false;

@@ -6,11 +6,13 @@
  */
 import { createRequire } from "node:module";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { once, waitFor, within } from "../helpers/wait.ts";
 import { type RunningWorker, startWorker } from "./harness.ts";
 
 interface V2Socket {
   id: string;
   connected: boolean;
+  io: { engine: { on(ev: string, fn: (...a: any[]) => void): void } };
   on(ev: string, fn: (...a: any[]) => void): V2Socket;
   once(ev: string, fn: (...a: any[]) => void): V2Socket;
   emit(ev: string, ...args: unknown[]): V2Socket;
@@ -31,30 +33,17 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-function within<T>(p: Promise<T>, ms = 5000, what = "answer"): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-    p.then((v) => (clearTimeout(t), resolve(v)), (e) => (clearTimeout(t), reject(e)));
-  });
-}
-
 async function client(shard: string, transports: string[], nsp = "/"): Promise<V2Socket> {
   const c = ioV2(`${w.url}${nsp}`, { transports, query: { shard }, forceNew: true, reconnection: false });
   clients.push(c);
-  await within(new Promise<void>((resolve, reject) => {
-    c.once("connect", () => resolve());
-    c.once("error", (e: unknown) => reject(new Error(String(e))));
-  }), 5000, "connect");
+  await once(c, "connect", { failOn: "error" });
   return c;
 }
 
 const ask = <T = any>(c: V2Socket, event: string, ...args: unknown[]): Promise<T> =>
-  within(new Promise<T>((resolve) => c.emit(event, ...args, (v: T) => resolve(v))), 5000, event);
+  within(new Promise<T>((resolve) => c.emit(event, ...args, (v: T) => resolve(v))), { what: `the ack of ${event}` });
 
-const next = <T = unknown>(c: V2Socket, event: string): Promise<T> =>
-  within(new Promise<T>((resolve) => c.once(event, (v: T) => resolve(v))), 3000, event);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const next = <T = unknown>(c: V2Socket, event: string): Promise<T> => once<T>(c, event);
 
 describe.each([["polling"], ["websocket"]])("socket.io-client 2 over %s", (transport) => {
   it("connects to / and /admin, acks, binary both ways, rooms", async () => {
@@ -82,7 +71,8 @@ describe("hibernation", () => {
     main.on("disconnect", (reason: string) => lost.push(reason));
     await ask(main, "join", ["blue"]);
     await ask(main, "set", "name", "ada");
-    await sleep(50);
+    // A later event: the set's write-back (a timer right after it) is done.
+    expect(await ask(main, "get", "name")).toBe("ada");
     const res = await fetch(`${w.url}/__test/evict?shard=${shard}`);
     expect(res.status).toBe(200);
     expect(await ask(main, "whoami")).toEqual({ id: main.id, nsp: "/", recovered: true });
@@ -90,7 +80,10 @@ describe("hibernation", () => {
     expect(await ask(main, "get", "name")).toBe("ada");
     const [bin] = await ask<[Uint8Array]>(main, "echo", Buffer.from([7]));
     expect([...bin]).toEqual([7]);
-    await sleep(1500); // pingInterval 500 + pingTimeout 400: the rebuilt session must hear the pings
+    // pingInterval 500 + pingTimeout 400: the rebuilt session must hear the pings; three pongs span 1.5 s.
+    let pongs = 0;
+    main.io.engine.on("pong", () => pongs++);
+    await waitFor(() => pongs >= 3 || lost.length > 0, { what: "three pongs from the rebuilt session" });
     expect(lost).toEqual([]);
     expect(main.connected).toBe(true);
   });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { objectIdOfSid } from "../../src/runtimes/workers/sid.ts";
 import { type RunningWorker, startWorker } from "./harness.ts";
+import { once, waitFor } from "../helpers/wait.ts";
 
 type Transports = ("polling" | "websocket")[];
 type Stats = Record<string, number>;
@@ -25,44 +26,14 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-function open(query: string, transports: Transports): Promise<EioSocket> {
-  return new Promise((resolve, reject) => {
-    const s = new EioSocket(`${w.url}/?${query}`, { path: "/engine.io/", transports });
-    const t = setTimeout(() => reject(new Error("open timed out")), 5000);
-    s.once("open", () => {
-      clearTimeout(t);
-      resolve(s);
-    });
-    s.once("error", (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-  });
-}
-
-function waitFor<T>(register: (done: (v: T) => void) => void, ms = 5000, what = "event"): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-    register((v) => {
-      clearTimeout(t);
-      resolve(v);
-    });
-  });
+async function open(query: string, transports: Transports): Promise<EioSocket> {
+  const s = new EioSocket(`${w.url}/?${query}`, { path: "/engine.io/", transports });
+  await once(s, "open", { failOn: "error" });
+  return s;
 }
 
 /** The next message that satisfies `pred`. */
-function message(s: EioSocket, pred: (m: unknown) => boolean = () => true): Promise<unknown> {
-  return waitFor((done) => {
-    const on = (m: unknown) => {
-      if (!pred(m)) return;
-      s.off("message", on);
-      done(m);
-    };
-    s.on("message", on);
-  }, 5000, "message");
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const message = (s: EioSocket, pred: (m: unknown) => boolean = () => true) => once<unknown>(s, "message", { match: pred });
 
 async function stats(shard: string, manual = false): Promise<Stats> {
   const res = await fetch(`${w.url}/__test/stats?shard=${shard}${manual ? "&manual=1" : ""}`);
@@ -84,7 +55,7 @@ const modes: Array<[string, Transports, string]> = [
 describe("Engine.IO in a Durable Object", () => {
   it.each(modes)("%s: text and binary echo, sid naming the object", async (_n, transports, final) => {
     const s = await open("shard=echo", transports);
-    if (s.transport.name !== final) await waitFor<void>((done) => s.once("upgrade", () => done()), 5000, "upgrade");
+    if (s.transport.name !== final) await once(s, "upgrade");
     expect(s.transport.name).toBe(final);
     const id = await (await fetch(`${w.url}/__test/id?shard=echo`)).text();
     expect(objectIdOfSid(s.id!)).toBe(id);
@@ -133,7 +104,7 @@ describe("Engine.IO in a Durable Object", () => {
       const s = await open("shard=gone", ["polling"]);
       const sid = s.id!;
       s.close();
-      await sleep(100);
+      await waitFor(async () => (await stats("gone")).sessions === 0, { what: "the object to end the session" });
       const res = await fetch(`${w.url}/engine.io/?EIO=4&transport=polling&sid=${sid}`);
       expect(res.status).toBe(400);
       expect(await res.json()).toEqual({ code: 1, message: "Session ID unknown" });
@@ -152,10 +123,11 @@ describe("Engine.IO in a Durable Object", () => {
         const pings = [0, 0];
         sockets.forEach((s, i) => s.on("ping", () => pings[i]!++));
         const before = await stats(shard, manual);
-        await sleep(3000); // pingInterval 500: about six cycles
+        // pingInterval 500: six cycles.
+        await waitFor(() => pings.every((n) => n >= 6) || closed > 0, { what: "six pings on each socket" });
         const after = await stats(shard, manual);
         expect(closed).toBe(0);
-        for (const n of pings) expect(n).toBeGreaterThanOrEqual(4);
+        for (const n of pings) expect(n).toBeGreaterThanOrEqual(6);
         // The websocket's pongs: answered by the runtime (never an object event), or delivered as messages.
         if (manual) {
           expect(after.autoPongs! - before.autoPongs!).toBe(0);
@@ -178,7 +150,7 @@ describe("Engine.IO in a Durable Object", () => {
         // It talks once, then goes silent. (Local workerd does not finish the TCP close of a
         // hibernatable socket that never sent a frame when the close comes from an alarm.)
         ws.once("open", () => ws.send("4hello"));
-        const code = await waitFor<number>((done) => ws.once("close", (c) => done(c)), 4000, "server close");
+        const code = await once<number>(ws, "close", { what: "server close" });
         expect(frames[0]!.startsWith("0{")).toBe(true);
         expect(frames).toContain("2");
         expect(code).toBeGreaterThan(0);
@@ -193,14 +165,16 @@ describe("Engine.IO in a Durable Object", () => {
     ])("%s: same session, no reconnection, heartbeats go on", async (_n, transports) => {
       const shard = "evict-" + transports.length;
       const s = await open(`shard=${shard}`, transports);
-      if (s.transport.name !== "websocket") await waitFor<void>((done) => s.once("upgrade", () => done()), 5000, "upgrade");
+      if (s.transport.name !== "websocket") await once(s, "upgrade");
       let opens = 0;
       let closes = 0;
       s.on("open", () => opens++);
       s.on("close", () => closes++);
       s.send("before");
       expect(await message(s, (m) => m === "before")).toBe("before");
-      await sleep(100);
+      // A second round trip: the object wrote the first event's changes back (a timer right after it) by now.
+      s.send("before-2");
+      expect(await message(s, (m) => m === "before-2")).toBe("before-2");
 
       await evict(shard);
       const fresh = await stats(shard);
@@ -213,7 +187,10 @@ describe("Engine.IO in a Durable Object", () => {
       s.send(new Uint8Array([9, 8, 7]));
       const bin = await message(s, (m) => typeof m !== "string");
       expect([...new Uint8Array(bin as ArrayBuffer)]).toEqual([9, 8, 7]);
-      await sleep(2500); // heartbeats now run from the rebuilt session
+      // Heartbeats now run from the rebuilt session: five of them (pingInterval 500).
+      let pings = 0;
+      s.on("ping", () => pings++);
+      await waitFor(() => pings >= 5 || closes > 0, { what: "five pings from the rebuilt session" });
       expect(closes).toBe(0);
       expect(opens).toBe(0);
       s.send("after");
@@ -223,7 +200,7 @@ describe("Engine.IO in a Durable Object", () => {
 
     it("a polling session does not survive (it cannot hibernate); the client sees it end", async () => {
       const s = await open("shard=evict-poll", ["polling"]);
-      const closed = waitFor<string>((done) => s.once("close", (r) => done(r)), 5000, "close");
+      const closed = once<string>(s, "close");
       await evict("evict-poll");
       expect(await closed).toBeTruthy();
     });

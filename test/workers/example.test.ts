@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { once, within } from "../helpers/wait.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const exampleDir = join(root, "examples/workers");
@@ -18,22 +19,6 @@ let outDir: string;
 let mf: Miniflare | undefined;
 let url: string;
 const clients: ClientSocket[] = [];
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
-}
 
 beforeAll(async () => {
   outDir = mkdtempSync(join(tmpdir(), "unio-example-"));
@@ -46,8 +31,7 @@ beforeAll(async () => {
         (err, _stdout, stderr) => (err ? reject(new Error(`wrangler failed: ${stderr}`)) : resolve()),
       );
     }),
-    90_000,
-    "wrangler bundle",
+    { timeout: 90_000, what: "wrangler bundle" },
   );
   const bundle = readdirSync(outDir).find((f) => f.endsWith("socket.io.js"))!;
   mf = new Miniflare({
@@ -74,8 +58,8 @@ afterAll(async () => {
 async function join_(room: string, nick: string): Promise<{ c: ClientSocket; history: unknown[] }> {
   const c = connect(url, { transports: ["websocket"], query: { room }, forceNew: true, reconnection: false });
   clients.push(c);
-  await within(new Promise<void>((r) => c.once("connect", () => r())), 5000, "connect");
-  const r = (await within(c.timeout(3000).emitWithAck("join", nick), 5000, "join")) as { ok: boolean; history: unknown[] };
+  await once(c, "connect", { failOn: "connect_error" });
+  const r = (await within(c.timeout(3000).emitWithAck("join", nick), { what: "join" })) as { ok: boolean; history: unknown[] };
   expect(r.ok).toBe(true);
   return { c, history: r.history };
 }
@@ -98,7 +82,7 @@ describe("examples/workers, bundled by wrangler", () => {
     const { c: bob } = await join_("general", "bob");
     const { c: cy } = await join_("random", "cy");
 
-    const toBob = within(new Promise((r) => bob.once("message", r)), 3000, "message");
+    const toBob = once(bob, "message");
     let leaked = false;
     cy.on("message", () => (leaked = true));
     ada.emit("message", "hello general");
@@ -107,8 +91,8 @@ describe("examples/workers, bundled by wrangler", () => {
     const { history } = await join_("general", "dee");
     expect(history).toEqual([expect.objectContaining({ nick: "ada", text: "hello general" })]);
 
-    const shoutAtCy = within(new Promise((r) => cy.once("shout", r)), 3000, "shout in the other room");
-    const shoutAtBob = within(new Promise((r) => bob.once("shout", r)), 3000, "shout");
+    const shoutAtCy = once(cy, "shout", { what: "the shout in the other room" });
+    const shoutAtBob = once(bob, "shout");
     ada.emit("shout", "hi everyone");
     expect(await shoutAtCy).toMatchObject({ nick: "ada", text: "hi everyone" });
     expect(await shoutAtBob).toMatchObject({ nick: "ada", text: "hi everyone" });

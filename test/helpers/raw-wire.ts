@@ -1,28 +1,16 @@
 /**
- * Hand-made clients for hostile input: raw HTTP/1.1 over TCP (any header,
- * any body framing, resets) and a raw WebSocket client that writes any
- * frame (fragments, bad UTF-8, floods) and reads the server's frames.
- * Loopback only; every wait is bounded.
+ * Hand-made clients: raw HTTP/1.1 over TCP (any header, any body framing,
+ * resets) and the one raw WebSocket client of the suite, which writes any
+ * frame (fragments, bad UTF-8, floods, a compressed message built by hand)
+ * and shows what arrives on the wire: each message's RSV1 bit (compressed)
+ * and size, beside its data. Loopback only; every wait is bounded.
  */
 import { randomBytes } from "node:crypto";
 import { connect, type Socket as NetSocket } from "node:net";
+import { constants, createDeflateRaw, inflateRawSync } from "node:zlib";
+import { once, sleep, within } from "./wait.ts";
 
 export const HOST = "127.0.0.1";
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `fn` until it returns a truthy value or `ms` elapse; returns the last value. */
-export async function until<T>(fn: () => Promise<T> | T, ms = 3000, every = 25): Promise<T> {
-  const end = Date.now() + ms;
-  let v = await fn();
-  while (!v && Date.now() < end) {
-    await sleep(every);
-    v = await fn();
-  }
-  return v;
-}
 
 // ── raw HTTP ───────────────────────────────────────────────────────────────
 
@@ -114,6 +102,7 @@ export function rawRequest(port: number, head: string, body?: string | Buffer, o
       sock.write(head);
       if (body !== undefined) sock.write(body);
       for (const p of opts.pieces ?? []) {
+        // Pacing, not waiting: a body arriving in pieces, 20 ms apart.
         await sleep(20);
         if (sock.destroyed) break;
         sock.write(p);
@@ -133,20 +122,33 @@ export function head(method: string, path: string, port: number, headers: Array<
 
 export type Frame = string | Uint8Array;
 
+/** A data message as it came over the wire. */
+export interface WireFrame {
+  /** RSV1 on its first frame: the message was compressed (permessage-deflate). */
+  compressed: boolean;
+  opcode: number;
+  /** Payload bytes on the wire (all fragments). */
+  wireBytes: number;
+  /** The message, inflated when compressed: text as string, binary as Uint8Array. */
+  data: Frame;
+}
+
 export interface FrameSpec {
   fin?: boolean;
   opcode: number;
   payload?: Buffer | string;
   /** Client frames must be masked; a test may send unmasked ones. */
   mask?: boolean;
+  /** RSV1: a permessage-deflate compressed message. */
+  rsv1?: boolean;
 }
 
-export function encodeFrame({ fin = true, opcode, payload = Buffer.alloc(0), mask = true }: FrameSpec): Buffer {
+export function encodeFrame({ fin = true, opcode, payload = Buffer.alloc(0), mask = true, rsv1 = false }: FrameSpec): Buffer {
   const data = typeof payload === "string" ? Buffer.from(payload) : payload;
   const len = data.length;
   const headLen = 2 + (len < 126 ? 0 : len < 65536 ? 2 : 8) + (mask ? 4 : 0);
   const out = Buffer.allocUnsafe(headLen + len);
-  out[0] = (fin ? 0x80 : 0) | opcode;
+  out[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
   let p = 2;
   if (len < 126) out[1] = len;
   else if (len < 65536) {
@@ -177,19 +179,28 @@ export interface RawWsOptions {
   headersFirst?: boolean;
   /** Answer Engine.IO pings ("2") with pongs ("3"). Default true. */
   autoPong?: boolean;
+  /**
+   * Offer permessage-deflate, with no context takeover on both sides so that
+   * each message inflates on its own (every runtime here accepts it; Bun insists on it).
+   */
+  deflate?: boolean;
   timeoutMs?: number;
 }
+
+const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 /**
  * A WebSocket client over a bare TCP socket: the handshake and every frame
  * are written by hand, so a test can send what no library would.
  */
 export class RawWs {
-  readonly frames: Frame[] = [];
-  #waiters: Array<(f: Frame | null) => void> = [];
+  /** Messages received and not yet read, as they came over the wire. */
+  readonly wire: WireFrame[] = [];
+  #waiters: Array<(f: WireFrame | null) => void> = [];
   #buf: Buffer = Buffer.alloc(0);
   #fragments: Buffer[] = [];
   #fragOpcode = 0;
+  #fragCompressed = false;
   /** Close code the server sent (1005 when none), or null while open. */
   closeCode: number | null = null;
   /** Resolves when the TCP connection ends, with the close code seen (or 1006). */
@@ -200,6 +211,8 @@ export class RawWs {
   private constructor(
     readonly sock: NetSocket,
     autoPong: boolean,
+    /** The 101's headers, lower-cased. */
+    readonly headers: Record<string, string>,
   ) {
     this.autoPong = autoPong;
     this.closed = new Promise((r) => (this.#onClosed = r));
@@ -208,6 +221,16 @@ export class RawWs {
       for (const w of this.#waiters.splice(0)) w(null);
     });
     sock.on("error", () => {});
+  }
+
+  /** The data of the messages received and not yet read. */
+  get frames(): Frame[] {
+    return this.wire.map((f) => f.data);
+  }
+
+  /** Whether the server accepted permessage-deflate in its 101. */
+  get negotiated(): boolean {
+    return (this.headers["sec-websocket-extensions"] ?? "").includes("permessage-deflate");
   }
 
   get isClosed(): boolean {
@@ -239,7 +262,7 @@ export class RawWs {
         if (end === -1) return;
         const status = /^HTTP\/1\.1 (\d{3})/.exec(buf.toString("latin1", 0, end));
         if (status?.[1] === "101") {
-          const ws = new RawWs(sock, opts.autoPong !== false);
+          const ws = new RawWs(sock, opts.autoPong !== false, parseResponse(buf.subarray(0, end + 4), false).res.headers);
           settle(ws);
           const rest = buf.subarray(end + 4);
           sock.on("data", (chunk: Buffer) => ws.#onData(chunk));
@@ -260,11 +283,21 @@ export class RawWs {
           ["Sec-WebSocket-Key", key],
           ["Sec-WebSocket-Version", "13"],
         ];
+        if (opts.deflate) {
+          ws.push(["Sec-WebSocket-Extensions", "permessage-deflate; client_no_context_takeover; server_no_context_takeover"]);
+        }
         const extra = opts.headers ?? [];
         const headers = opts.headersFirst ? [...extra, ...ws] : [...ws, ...extra];
         sock.write(head("GET", path, port, headers));
       });
     });
+  }
+
+  /** Opens `path` like `open`, but rejects unless the server upgraded. */
+  static async connect(port: number, path: string, opts: RawWsOptions = {}): Promise<RawWs> {
+    const ws = await RawWs.open(port, path, { timeoutMs: 5000, ...opts });
+    if (!isRawWs(ws)) throw new Error(`not upgraded: ${ws.status ?? "no answer"} ${ws.raw.slice(0, 300)}`);
+    return ws;
   }
 
   #onData(chunk: Buffer): void {
@@ -285,14 +318,15 @@ export class RawWs {
       }
       if (b.length < p + len) return;
       const fin = (b[0]! & 0x80) !== 0;
+      const rsv1 = (b[0]! & 0x40) !== 0;
       const opcode = b[0]! & 0x0f;
       const payload = b.subarray(p, p + len);
       this.#buf = b.subarray(p + len);
-      this.#onFrame(fin, opcode, Buffer.from(payload));
+      this.#onFrame(fin, rsv1, opcode, Buffer.from(payload));
     }
   }
 
-  #onFrame(fin: boolean, opcode: number, payload: Buffer): void {
+  #onFrame(fin: boolean, rsv1: boolean, opcode: number, payload: Buffer): void {
     if (opcode === 0x8) {
       this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
       if (!this.sock.destroyed) this.sock.end(encodeFrame({ opcode: 0x8, payload: payload.subarray(0, 2) }));
@@ -300,28 +334,40 @@ export class RawWs {
     }
     if (opcode === 0x9) return void this.writeFrame({ opcode: 0xa, payload });
     if (opcode === 0xa) return;
-    if (opcode !== 0) this.#fragOpcode = opcode;
+    if (opcode !== 0) {
+      this.#fragOpcode = opcode;
+      this.#fragCompressed = rsv1;
+    }
     this.#fragments.push(payload);
     if (!fin) return;
-    const data = Buffer.concat(this.#fragments);
+    const wireBytes = this.#fragments.reduce((n, f) => n + f.length, 0);
+    const joined = Buffer.concat(this.#fragments);
     this.#fragments = [];
-    const frame: Frame = this.#fragOpcode === 0x1 ? data.toString("utf8") : new Uint8Array(data);
-    if (this.autoPong && frame === "2") {
+    const compressed = this.#fragCompressed;
+    const raw = compressed ? inflateRawSync(Buffer.concat([joined, TAIL]), { finishFlush: constants.Z_SYNC_FLUSH }) : joined;
+    const data: Frame = this.#fragOpcode === 0x1 ? raw.toString("utf8") : new Uint8Array(raw);
+    if (this.autoPong && data === "2") {
       this.sendText("3");
       return;
     }
+    const frame: WireFrame = { compressed, opcode: this.#fragOpcode, wireBytes, data };
     const w = this.#waiters.shift();
     if (w) w(frame);
-    else this.frames.push(frame);
+    else this.wire.push(frame);
   }
 
   /** The next data frame, or null if the connection ended or `ms` passed. */
-  next(ms = 2000): Promise<Frame | null> {
-    const f = this.frames.shift();
+  async next(ms = 2000): Promise<Frame | null> {
+    return (await this.nextFrame(ms))?.data ?? null;
+  }
+
+  /** The next message as it came over the wire, or null if the connection ended or `ms` passed. */
+  nextFrame(ms = 2000): Promise<WireFrame | null> {
+    const f = this.wire.shift();
     if (f !== undefined) return Promise.resolve(f);
     if (this.sock.destroyed) return Promise.resolve(null);
     return new Promise((resolve) => {
-      const waiter = (fr: Frame | null) => {
+      const waiter = (fr: WireFrame | null) => {
         clearTimeout(timer);
         resolve(fr);
       };
@@ -345,6 +391,17 @@ export class RawWs {
     }
   }
 
+  /** The next text message starting with `prefix` (others are dropped), as it came over the wire, or null. */
+  async nextText(prefix: string, ms = 3000): Promise<WireFrame | null> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const left = end - Date.now();
+      if (left <= 0) return null;
+      const f = await this.nextFrame(left);
+      if (f === null || (typeof f.data === "string" && f.data.startsWith(prefix))) return f;
+    }
+  }
+
   writeFrame(spec: FrameSpec): boolean {
     if (this.sock.destroyed) return false;
     return this.sock.write(encodeFrame(spec));
@@ -358,10 +415,21 @@ export class RawWs {
     return this.writeFrame({ opcode: 0x2, payload: Buffer.from(bytes) });
   }
 
-  /** Whether the server closed the connection within `ms`. */
+  /** Sends `deflated` (raw deflate data, sync-flush tail removed) as one compressed text message. */
+  sendCompressed(deflated: Buffer): boolean {
+    return this.writeFrame({ opcode: 0x1, payload: deflated, rsv1: true });
+  }
+
+  /**
+   * Whether the server closed the connection within `ms`. Where the test
+   * expects false, the window asserts silence: the server left it open that long.
+   */
   async closedWithin(ms: number): Promise<boolean> {
     if (this.sock.destroyed) return true;
-    return Promise.race([this.closed.then(() => true), sleep(ms).then(() => this.sock.destroyed)]);
+    return within(this.closed, { timeout: ms, what: "the server to close" }).then(
+      () => true,
+      () => this.sock.destroyed,
+    );
   }
 
   /** A clean close from our side. */
@@ -380,4 +448,24 @@ export class RawWs {
 
 export function isRawWs(v: RawWs | RawResponse): v is RawWs {
   return v instanceof RawWs;
+}
+
+/**
+ * A deflate bomb: `"4"` then `megabytes` MiB of `a`, raw-deflated as a
+ * permessage-deflate message (about 1 KiB on the wire per MiB inflated).
+ * Built in 1 MiB steps, so the test process never holds the inflated text.
+ */
+export async function deflateBomb(megabytes: number): Promise<Buffer> {
+  const z = createDeflateRaw({ level: 9 });
+  const out: Buffer[] = [];
+  z.on("data", (c: Buffer) => out.push(c));
+  const mib = Buffer.alloc(1 << 20, 0x61);
+  z.write("4");
+  for (let i = 0; i < megabytes; i++) {
+    if (!z.write(mib)) await once(z, "drain", { timeout: 30_000 });
+  }
+  await new Promise<void>((r) => z.flush(constants.Z_SYNC_FLUSH, () => r()));
+  const all = Buffer.concat(out);
+  // permessage-deflate drops the sync flush's empty block marker (RFC 7692 §7.2.1).
+  return all.subarray(0, all.length - 4);
 }
