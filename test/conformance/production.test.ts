@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { MetricsSnapshot } from "../../src/index.ts";
 import { treeRss } from "../helpers/http-bytes.ts";
+import { once, sleep, waitFor, within } from "../helpers/wait.ts";
 import { type RunningFixture, startFixture } from "./harness.ts";
 import { itWhen, RUNTIMES, selectedRuntimes } from "./runtimes.ts";
 
@@ -35,11 +36,6 @@ const ENV = {
   FIXTURE_ENGINE_PRODUCTION: JSON.stringify({ maxConnections: 3 }),
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function within<T>(p: Promise<T>, ms = 5000, what = "event"): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms))]);
-}
 
 /** A raw HTTP GET from a chosen local address (127.0.0.2 is another client to the server). */
 function getFrom(url: string, localAddress: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
@@ -70,8 +66,7 @@ async function rawSocketIo(fx: RunningFixture): Promise<{ ws: WebSocket; id: str
         else if (text.startsWith("40{")) resolve(JSON.parse(text.slice(2)).sid as string);
       });
     }),
-    5000,
-    "CONNECT reply",
+    { what: "the CONNECT reply" },
   );
   return { ws, id, frames };
 }
@@ -95,10 +90,7 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
   async function client(nsp = "/", transports: Array<"websocket" | "polling"> = ["websocket"]): Promise<ClientSocket> {
     const c = ioc(`${fx.url}${nsp}`, { forceNew: true, reconnection: false, transports });
     clients.push(c);
-    await within(new Promise<void>((resolve, reject) => {
-      c.once("connect", () => resolve());
-      c.once("connect_error", reject);
-    }), 5000, "connect");
+    await once(c, "connect", { failOn: "connect_error" });
     return c;
   }
 
@@ -161,12 +153,7 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
       // The client closes one session: a place is free again.
       const post = await fetch(`${base}&sid=${sids[0]}`, { method: "POST", body: "1" });
       expect(post.status).toBe(200);
-      let admitted = 0;
-      for (let i = 0; i < 40 && admitted !== 200; i++) {
-        admitted = (await fetch(base)).status;
-        if (admitted !== 200) await sleep(50);
-      }
-      expect(admitted).toBe(200);
+      await waitFor(async () => (await fetch(base)).status === 200, { what: "a handshake admitted again" });
     });
 
     it("a handshake flood from one address gets 429 + Retry-After past the limit; another address connects and works", async () => {
@@ -200,9 +187,9 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
       // (The Manager opens it itself: a second connect() would send a second CONNECT, which ends the connection.)
       const sibling = flooder.io.socket("/custom");
       clients.push(sibling);
-      await within(new Promise((resolve) => sibling.once("connect", () => resolve(undefined))), 5000, "sibling connect");
+      await once(sibling, "connect", { failOn: "connect_error" });
       const bystander = await client();
-      const limited = new Promise<string>((resolve) => flooder.once("limited", resolve));
+      const limited = once<string>(flooder, "limited", { what: 'the "limited" notice' });
       const flood = async () => {
         for (let round = 0; round < 10; round++) {
           for (let i = 0; i < 2000; i++) flooder.emit("count", "x".repeat(100));
@@ -224,7 +211,7 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
       const elapsed = (Date.now() - t0) / 1000;
       const grown = treeRss(fx.pid) - rssBefore;
       expect(answered).toEqual([0, 1, 2, 3, 4]);
-      expect(await within(limited, 5000, '"limited"')).toBe("count");
+      expect(await limited).toBe("count");
       // The bucket: 20 at once, then 20 a second for as long as the flood lasted.
       const delivered = (await sibling.timeout(3000).emitWithAck("counted-of", flooder.id)) as number;
       expect(delivered).toBeGreaterThanOrEqual(20);
@@ -245,12 +232,12 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
       const watcher = await client();
       const slow = await client("/", ["polling"]);
       // All of it is queued in one tick, before the pending GET can carry it.
-      const drained = new Promise<string>((resolve) => observer.on("drained", (id: string) => id === slow.id && resolve(id)));
+      const drained = once<string>(observer, "drained", { match: (id: string) => id === slow.id, what: '"drain" of the polling client' });
       const filled = (await watcher.timeout(3000).emitWithAck("fill", { target: slow.id, count: 50, size: 4000 })) as {
         bufferedAmount: number;
       };
       expect(filled.bufferedAmount).toBeGreaterThan(LOW_WATER);
-      await within(drained, 5000, '"drain"');
+      await drained;
       const after = (await watcher.timeout(3000).emitWithAck("buffered", { target: slow.id })) as { bufferedAmount: number };
       expect(after.bufferedAmount).toBeLessThanOrEqual(LOW_WATER);
     });
@@ -262,7 +249,11 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
         const watcher = await client();
         const { ws, id } = await rawSocketIo(fx);
         try {
-          const drained = new Promise<string>((resolve) => observer.on("drained", (sid: string) => sid === id && resolve(sid)));
+          const drained = once<string>(observer, "drained", {
+            match: (sid: string) => sid === id,
+            timeout: 20_000,
+            what: '"drain" of the WebSocket client',
+          });
           (ws as unknown as { _socket: { pause(): void } })._socket.pause();
           // 2 MB at a time for a client that reads nothing, until the runtime holds 8 MB the
           // kernel's socket buffers could not take (some runtimes count a write as buffered
@@ -280,7 +271,7 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
           const flood = (await watcher.timeout(3000).emitWithAck("volatile-flood", { target: id, count: 10 })) as { dropped: number };
           expect(flood.dropped).toBe(10);
           (ws as unknown as { _socket: { resume(): void } })._socket.resume();
-          expect(await within(drained, 15_000, '"drain"')).toBe(id);
+          expect(await drained).toBe(id);
         } finally {
           ws.terminate();
         }
@@ -297,13 +288,7 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
         dropped: number;
       };
       expect(flood.dropped).toBe(0);
-      await within(
-        (async () => {
-          while (ticks < 10) await sleep(10);
-        })(),
-        3000,
-        "10 ticks",
-      );
+      await waitFor(() => ticks >= 10, { what: "10 ticks" });
       expect(ticks).toBe(10);
     });
     it("volatile room broadcasts with the mark: members that keep up get all of a tick's", async () => {
@@ -316,13 +301,7 @@ describe.each(selectedRuntimes(RUNTIMES, []))("production controls on $name", (r
       }
       const flood = (await watcher.timeout(3000).emitWithAck("volatile-room", { room: "vroom", count: 10 })) as { dropped: number };
       expect(flood.dropped).toBe(0);
-      await within(
-        (async () => {
-          while (ticks[0]! < 10 || ticks[1]! < 10) await sleep(10);
-        })(),
-        3000,
-        "10 ticks each",
-      );
+      await waitFor(() => ticks[0]! >= 10 && ticks[1]! >= 10, { what: "10 ticks each" });
       expect(ticks).toEqual([10, 10]);
     });
   });
