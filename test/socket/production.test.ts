@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { forEachMetric, toPrometheus } from "../../src/index.ts";
 import { PacketType } from "../../src/protocol/socket-io.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectTo, createServer, type FakeEngineSocket, flush, lastSocket } from "./fake-engine.ts";
 
 /** The ACK packets the client would send for the ids the server asked. */
@@ -221,7 +222,9 @@ describe("eventRateLimit", () => {
       conn.receive('2["a"]');
       conn.receive('2["b"]');
       await flush();
-      await new Promise((r) => setTimeout(r, 5));
+      // Reported as any throwing handler is (an uncaught error, on its own turn), and nothing else happens.
+      await waitFor(() => errors.length === 1, { what: "the app's error reported" });
+      expect((errors[0] as Error).message).toBe("app bug");
       expect(conn.readyState).toBe("open");
     } finally {
       process.off("uncaughtException", onUncaught);
