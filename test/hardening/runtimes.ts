@@ -40,6 +40,14 @@ export interface HardeningCapabilities {
    * session ends at the client's next request or at its ping timeout.
    */
   seesAbortedRequests: boolean;
+  /**
+   * The server sees how many bytes wait to go out on a WebSocket, so
+   * `maxBufferedBytes` closes a client that stops reading. workerd does not
+   * expose the queued byte count of a hibernatable WebSocket (the shim
+   * reports 0): the runtime queues the writes and such a client ends by its
+   * heartbeat instead (its pongs stop coming).
+   */
+  wsBackpressure: boolean;
 }
 
 export type { RuntimeSpec };
@@ -49,12 +57,12 @@ export type HardeningRuntime = RuntimeSpec & { hardening: HardeningCapabilities 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export const HARDENING_RUNTIMES: HardeningRuntime[] = [
-  ...processRuntimes("test/hardening/fixtures", ["--v8-flags=--expose-gc"]).map((r) => ({ ...r, hardening: { memory: true, protocolErrorCloseMs: 3000, strictHttpParser: true, seesAbortedRequests: true } })),
+  ...processRuntimes("test/hardening/fixtures", ["--v8-flags=--expose-gc"]).map((r) => ({ ...r, hardening: { memory: true, protocolErrorCloseMs: 3000, strictHttpParser: true, seesAbortedRequests: true, wsBackpressure: true } })),
   {
     name: "workers",
     command: [process.execPath, "--import", "tsx", `${root}test/hardening/fixtures/workers.ts`],
     capabilities: { remoteAddress: true, wsDeflate: "runtime", httpCompression: "platform" },
-    hardening: { memory: false, protocolErrorCloseMs: null, strictHttpParser: false, seesAbortedRequests: false },
+    hardening: { memory: false, protocolErrorCloseMs: null, strictHttpParser: false, seesAbortedRequests: false, wsBackpressure: false },
   },
 ];
 
