@@ -62,8 +62,10 @@ async function flood(n: number, closeWithin: number) {
     await sleep(300);
   }
   for (const ws of silent) ws.terminate();
+  // Read before our own disconnect, which would report "io client disconnect".
+  const outcome = { disconnected, during, after, closedBy };
   by.disconnect();
-  return { disconnected, during, after, closedBy };
+  return outcome;
 }
 
 // Correctness, always: the 500 never-CONNECT connections; the bystander stays connected and
