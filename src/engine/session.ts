@@ -357,9 +357,14 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
       case CLOSE_DUE:
         this.#onClose("forced close");
         break;
-      case CLIENT_PING_DUE:
-        this.#onClose("ping timeout");
+      case CLIENT_PING_DUE: {
+        // v3: a PONG from the client is the wrong direction; where the runtime answered one
+        // without telling us (Workers' auto-response), it still counts as that error.
+        const t = this.transport;
+        if (t instanceof WebSocketTransport && (t.conn.lastAutoPong?.() ?? null) !== null) this.onTransportError("invalid heartbeat direction");
+        else this.#onClose("ping timeout");
         break;
+      }
       case DRAIN_CHECK:
         this.#drainCheck = null;
         if (this.bufferedAmount <= this.host.opts.bufferedLowWaterMark) this.emitReserved("drain");

@@ -38,8 +38,13 @@ export interface ControlResponse {
 }
 
 const env = (key: string, fallback: number): number => {
-  const g = globalThis as { process?: { env: Record<string, string | undefined> }; Deno?: { env: { get(k: string): string | undefined } } };
-  const raw = g.process?.env?.[key] ?? g.Deno?.env.get(key);
+  const g = globalThis as {
+    process?: { env: Record<string, string | undefined> };
+    Deno?: { env: { get(k: string): string | undefined } };
+    // workerd has no environment at load: the Workers launcher bundles the settings as this global.
+    UNIO_FIXTURE_ENV?: Record<string, string>;
+  };
+  const raw = g.process?.env?.[key] ?? g.Deno?.env.get(key) ?? g.UNIO_FIXTURE_ENV?.[key];
   return raw === undefined || raw === "" ? fallback : Number(raw);
 };
 
@@ -78,8 +83,9 @@ const liveTimers = new Set<unknown>();
   };
 }
 
-export function createApp(hooks: RuntimeHooks) {
-  const io = new Server({
+/** The server options of the fixture, read from H_* settings; Workers give them to defineDurableServer. */
+export function hardeningOptions() {
+  return {
     pingInterval: env("H_PING_INTERVAL", 1000),
     pingTimeout: env("H_PING_TIMEOUT", 1000),
     upgradeTimeout: env("H_UPGRADE_TIMEOUT", 700),
@@ -90,8 +96,11 @@ export function createApp(hooks: RuntimeHooks) {
     serveClient: false,
     // socket.io-client 2 peers too: hostile v3 framing must be as harmless as v4's.
     allowEIO3: true,
-  });
+  };
+}
 
+/** Installs the app on `io` (a new Server with hardeningOptions() unless given: Workers build theirs). */
+export function createApp(hooks: RuntimeHooks, io: Server = new Server(hardeningOptions())) {
   const logs = new Map<string, string[]>();
   const uncaught: string[] = [];
   const connectionErrors: Record<string, number> = {};

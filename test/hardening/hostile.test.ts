@@ -36,7 +36,7 @@ import {
   sioWs,
   stats,
 } from "./helpers.ts";
-import { type RuntimeSpec, selectedRuntimes } from "./runtimes.ts";
+import { type HardeningCapabilities, type RuntimeSpec, selectedRuntimes } from "./runtimes.ts";
 import { type Frame, RawWs, head, isRawWs, rawRequest } from "../helpers/raw-wire.ts";
 import { once, sleep, waitFor } from "../helpers/wait.ts";
 
@@ -46,6 +46,7 @@ type Outcome = Record<string, unknown>;
 interface Ctx {
   fx: RunningFixture;
   runtime: Runtime;
+  caps: HardeningCapabilities;
   tag: string;
 }
 
@@ -56,7 +57,7 @@ interface Row {
   /** The published advisory or reference bug this row is the regression test of. */
   advisory?: string;
   /** The outcome: the reference server's, or per runtime where the runtime answers first. */
-  expect: Outcome | ((runtime: Runtime) => Outcome);
+  expect: Outcome | ((runtime: Runtime, caps: HardeningCapabilities) => Outcome);
   act(ctx: Ctx): Promise<Outcome>;
 }
 
@@ -99,6 +100,21 @@ async function sioSend(ctx: Ctx, frames: Frame[], expectClose: boolean): Promise
   const server = (await serverSaw(ctx, SETUP)).filter((e) => !e.startsWith("engine-close") && !e.startsWith("disconnect:"));
   return { closed, echoes, server };
 }
+
+/**
+ * Whether the runtime dropped a connection that broke the WebSocket framing;
+ * "left to the platform" where it is not seen to (capability protocolErrorCloseMs).
+ */
+async function closedOrUnobservable(ctx: Ctx, ws: RawWs): Promise<boolean | "left to the platform"> {
+  const ms = ctx.caps.protocolErrorCloseMs;
+  if (ms !== null) return ws.closedWithin(ms);
+  ws.close();
+  return "left to the platform";
+}
+
+const droppedOnProtocolError = (caps: HardeningCapabilities) => (caps.protocolErrorCloseMs === null ? "left to the platform" : true);
+/** A memory outcome, or "not measurable" where the runtime gives no figure (capability memory). */
+const measurable = (caps: HardeningCapabilities, outcome: boolean) => (caps.memory ? outcome : "not measurable");
 
 async function httpReply(ctx: Ctx, path: string, init: Parameters<typeof http>[2] = {}): Promise<Outcome> {
   return errorReply(await http(ctx.fx, path, init));
@@ -270,7 +286,8 @@ const rows: Row[] = [
   {
     name: "a 100 KB URL is refused by the runtime's HTTP server before unio",
     sends: "GET ?EIO=4&transport=polling&big=<100000 x a>",
-    expect: (rt) => ({ status: rt === "deno" ? 400 : 431, sessions: 0 }),
+    // Where the parser lets it through (workerd), it is a valid handshake: one session, ended by its heartbeat.
+    expect: (rt, caps) => (caps.strictHttpParser ? { status: rt === "deno" ? 400 : 431, sessions: 0 } : { status: 200, sessions: 1 }),
     async act(ctx) {
       const before = (await stats(ctx.fx)).connectionErrors;
       const r = await rawRequest(ctx.fx.port, head("GET", sioQuery(ctx.tag, "polling", `&big=${"a".repeat(100_000)}`), ctx.fx.port));
@@ -327,7 +344,13 @@ const rows: Row[] = [
     name: "Origin with DEL (0x7f): code 3 INVALID_ORIGIN where it reaches unio, the runtime's 400 otherwise",
     sends: "GET handshake with Origin: http://a<0x7f>b",
     // Node's and Deno's HTTP parsers refuse the byte themselves; Bun passes it on.
-    expect: (rt) => (rt === "bun" ? { status: 400, json: E.bad, seen: ["connection_error:3"] } : { status: 400, json: "", seen: [] }),
+    // workerd passes it too, and the router refuses it before the object: the server sees nothing.
+    expect: (rt, caps) =>
+      !caps.strictHttpParser
+        ? { status: 400, json: E.bad, seen: [] }
+        : rt === "bun"
+          ? { status: 400, json: E.bad, seen: ["connection_error:3"] }
+          : { status: 400, json: "", seen: [] },
     async act(ctx) {
       const r = await rawRequest(ctx.fx.port, head("GET", sioQuery(ctx.tag, "polling"), ctx.fx.port, [["Origin", "http://a\x7fb"]]));
       return { ...errorReply(r), seen: await logOf(ctx.fx, ctx.tag) };
@@ -350,7 +373,7 @@ const rows: Row[] = [
   {
     name: "Origin with a bad character on a WebSocket upgrade: no socket is opened",
     sends: "Upgrade: websocket with Origin: http://a<0x7f>b",
-    expect: (rt) => (rt === "bun" ? { status: 400, json: E.bad } : { status: 400, json: "" }),
+    expect: (rt, caps) => (rt === "bun" || !caps.strictHttpParser ? { status: 400, json: E.bad } : { status: 400, json: "" }),
     async act(ctx) {
       const r = await RawWs.open(ctx.fx.port, sioQuery(ctx.tag, "websocket"), { headers: [["Origin", "http://a\x7fb"]] });
       return isRawWs(r) ? { upgraded: true } : errorReply(r);
@@ -361,12 +384,15 @@ const rows: Row[] = [
     sends: "Upgrade request with 2,100 junk headers, then Upgrade/Connection/Sec-WebSocket-Key",
     advisory: "CVE-2024-37890 (ws < 8.17.1 crashed on the dropped key)",
     // Node keeps 2,000 headers (maxHeadersCount) and ws refuses the mangled upgrade; Bun and Deno cap headers themselves.
-    expect: (rt) =>
-      rt === "node"
-        ? { status: 400, body: "Invalid Upgrade header" }
-        : rt === "bun"
-          ? { status: 431, body: "" }
-          : { status: 400, body: "" },
+    // workerd keeps every header: a plain upgrade.
+    expect: (rt, caps) =>
+      !caps.strictHttpParser
+        ? { upgraded: true }
+        : rt === "node"
+          ? { status: 400, body: "Invalid Upgrade header" }
+          : rt === "bun"
+            ? { status: 431, body: "" }
+            : { status: 400, body: "" },
     async act(ctx) {
       const hs = Array.from({ length: 2100 }, (_, i) => [`x-h${i}`, "v"] as [string, string]);
       const r = await RawWs.open(ctx.fx.port, sioQuery(ctx.tag, "websocket"), { headers: hs, headersFirst: true });
@@ -378,7 +404,7 @@ const rows: Row[] = [
     sends: "Upgrade request with the WebSocket headers first, then 2,100 junk headers",
     advisory: "CVE-2024-37890",
     // Node drops the extra headers and upgrades; Bun and Deno refuse the request.
-    expect: (rt) => (rt === "node" ? { upgraded: true, open: true } : { status: rt === "bun" ? 431 : 400 }),
+    expect: (rt, caps) => (rt === "node" || !caps.strictHttpParser ? { upgraded: true, open: true } : { status: rt === "bun" ? 431 : 400 }),
     async act(ctx) {
       const hs = Array.from({ length: 2100 }, (_, i) => [`x-h${i}`, "v"] as [string, string]);
       const r = await RawWs.open(ctx.fx.port, sioQuery(ctx.tag, "websocket"), { headers: hs });
@@ -494,7 +520,11 @@ const rows: Row[] = [
   {
     name: "a client aborting a pending GET: the held response is settled and the session closes",
     sends: "GET (held), then the client aborts it",
-    expect: { server: ["engine-close:transport error:poll connection closed prematurely"], next: { status: 400, json: E.sid } },
+    // Unheard (workerd): the next GET overlaps the held one, which ends the session gracefully (noop, close).
+    expect: (_rt, caps) =>
+      caps.seesAbortedRequests
+        ? { server: ["engine-close:transport error:poll connection closed prematurely"], next: { status: 400, json: E.sid } }
+        : { server: [], next: { status: 200, json: "6\x1e1" } },
     async act(ctx) {
       const sid = await pollingOpen(ctx.fx, ctx.tag);
       const ac = new AbortController();
@@ -595,11 +625,11 @@ const rows: Row[] = [
     name: "a malformed frame (reserved opcode, unmasked) during an upgrade closes the probe only",
     sends: "polling session, WS with its sid, an unmasked frame with opcode 0x3",
     advisory: "CVE-2022-21676",
-    expect: { probeClosed: true, pollingAlive: true, server: [] },
+    expect: (_rt, caps) => ({ probeClosed: droppedOnProtocolError(caps), pollingAlive: true, server: [] }),
     async act(ctx) {
       const { sid, ws } = await probe(ctx);
       ws.writeFrame({ opcode: 0x3, payload: "2probe", mask: false });
-      const probeClosed = await ws.closedWithin(2000);
+      const probeClosed = await closedOrUnobservable(ctx, ws);
       return { probeClosed, pollingAlive: await pollingAlive(ctx, sid), server: await serverSaw(ctx, ["engine-open:polling"]) };
     },
   },
@@ -672,18 +702,18 @@ const rows: Row[] = [
     name: "a flood of 1-byte WebSocket fragments closes that connection",
     sends: "a text frame without FIN, then up to 200,000 1-byte continuation frames",
     advisory: "CVE-2026-48779 (ws < 8.21.0)",
-    expect: { closed: true, transportEnded: true, rssGrowthUnder64MB: true },
+    expect: (_rt, caps) => ({ closed: droppedOnProtocolError(caps), transportEnded: true, rssGrowthUnder64MB: measurable(caps, true) }),
     async act(ctx) {
       const ws = await sioWs(ctx.fx, ctx.tag);
       const before = (await stats(ctx.fx)).rss;
       ws.writeFrame({ opcode: 0x1, fin: false, payload: "4" });
       await flood(ws, FRAGMENT(0x78), 200_000, 8000);
-      const closed = await ws.closedWithin(3000);
+      const closed = await closedOrUnobservable(ctx, ws);
       const log = await logHas(ctx.fx, ctx.tag, "engine-close");
       return {
         closed,
         transportEnded: log.some((e) => e.startsWith("engine-close:transport")),
-        rssGrowthUnder64MB: (await stats(ctx.fx)).rss - before < 64 * 1024 * 1024,
+        rssGrowthUnder64MB: measurable(ctx.caps, (await stats(ctx.fx)).rss - before < 64 * 1024 * 1024),
       };
     },
   },
@@ -691,18 +721,18 @@ const rows: Row[] = [
     name: "a flood of empty continuation frames (an incomplete message) closes that connection",
     sends: "a text frame without FIN, then up to 300,000 empty continuation frames",
     advisory: "CVE-2026-62389 (ws < 8.21.1)",
-    expect: { closed: true, transportEnded: true, rssGrowthUnder64MB: true },
+    expect: (_rt, caps) => ({ closed: droppedOnProtocolError(caps), transportEnded: true, rssGrowthUnder64MB: measurable(caps, true) }),
     async act(ctx) {
       const ws = await sioWs(ctx.fx, ctx.tag);
       const before = (await stats(ctx.fx)).rss;
       ws.writeFrame({ opcode: 0x1, fin: false, payload: "4" });
       await flood(ws, EMPTY_FRAGMENT, 300_000, 8000);
-      const closed = await ws.closedWithin(3000);
+      const closed = await closedOrUnobservable(ctx, ws);
       const log = await logHas(ctx.fx, ctx.tag, "engine-close");
       return {
         closed,
         transportEnded: log.some((e) => e.startsWith("engine-close:transport")),
-        rssGrowthUnder64MB: (await stats(ctx.fx)).rss - before < 64 * 1024 * 1024,
+        rssGrowthUnder64MB: measurable(ctx.caps, (await stats(ctx.fx)).rss - before < 64 * 1024 * 1024),
       };
     },
   },
@@ -963,7 +993,11 @@ const rows: Row[] = [
     name: "450- followed by endless binary frames: closed at the first, memory flat",
     sends: 'WS 450-["echo"] then up to 20,000 binary frames',
     advisory: "CVE-2026-69185",
-    expect: { closed: true, server: ["error:got binary data when not reconstructing a packet", "disconnect:forced close", "engine-close:forced close"], rssGrowthUnder64MB: true },
+    expect: (_rt, caps) => ({
+      closed: true,
+      server: ["error:got binary data when not reconstructing a packet", "disconnect:forced close", "engine-close:forced close"],
+      rssGrowthUnder64MB: measurable(caps, true),
+    }),
     async act(ctx) {
       const ws = await sioWs(ctx.fx, ctx.tag);
       const before = (await stats(ctx.fx)).rss;
@@ -972,7 +1006,7 @@ const rows: Row[] = [
       await flood(ws, bin, 20_000, 4000);
       const closed = await ws.closedWithin(3000);
       const server = await serverSaw(ctx, SETUP, "engine-close");
-      return { closed, server, rssGrowthUnder64MB: (await stats(ctx.fx)).rss - before < 64 * 1024 * 1024 };
+      return { closed, server, rssGrowthUnder64MB: measurable(ctx.caps, (await stats(ctx.fx)).rss - before < 64 * 1024 * 1024) };
     },
   },
   {
@@ -1193,8 +1227,8 @@ describe.each(selectedRuntimes())("hostile input on $name", (runtime) => {
   });
 
   it.each(rows)("$name", async (row) => {
-    const ctx: Ctx = { fx, runtime: runtime.name, tag: newTag(row.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 40)) };
-    const expected = typeof row.expect === "function" ? row.expect(runtime.name) : row.expect;
+    const ctx: Ctx = { fx, runtime: runtime.name, caps: runtime.hardening, tag: newTag(row.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 40)) };
+    const expected = typeof row.expect === "function" ? row.expect(runtime.name, runtime.hardening) : row.expect;
     const observed = await row.act(ctx);
     expect(observed, `sent: ${row.sends}`).toEqual(expected);
     for (const b of bystanders) expect(await bystanderEchoes(b), `bystander over ${b.name}`).toBe(true);
@@ -1219,6 +1253,6 @@ describe.each(selectedRuntimes())("hostile input on $name", (runtime) => {
     expect(s.timers).toBeLessThanOrEqual(3);
     expect(s.uncaught).toBe(0);
     // Hostile rows sent ~30 MB in total; what stays must be far less.
-    expect(s.rss - baseline.rss).toBeLessThan(200 * 1024 * 1024);
+    if (runtime.hardening.memory) expect(s.rss - baseline.rss).toBeLessThan(200 * 1024 * 1024);
   });
 });
