@@ -20,11 +20,11 @@ import {
   ctl,
   next,
   type Proxy,
+  type RedisCluster,
   type RedisServer,
   record,
-  startNode,
   startProxy,
-  startRedis,
+  startRedisCluster,
 } from "./harness.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -38,28 +38,26 @@ async function assertNotReceived(seen: unknown[][], client: Client, from: Client
 }
 
 describe("@socket.io/redis-adapter 8.3 on unio (ioredis, node-redis) and on socket.io 4.8", () => {
-  let redis: RedisServer;
+  let cluster: RedisCluster;
   let nodes: ClusterNode[] = [];
   let raw: Redis;
   /** unio + the official adapter on ioredis, the same on node-redis, socket.io + the official adapter. */
   let clients: () => Promise<[Client, Client, Client]>;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    nodes = await Promise.all([
-      startNode({ name: "unio-ioredis", redisUrl: redis.url, adapter: "sio-pubsub", client: "ioredis", requestsTimeout: 2000 }),
-      startNode({ name: "unio-node-redis", redisUrl: redis.url, adapter: "sio-pubsub", client: "node-redis", requestsTimeout: 2000 }),
-      startNode({ name: "reference", runtime: "reference", redisUrl: redis.url, requestsTimeout: 2000 }),
+    cluster = await startRedisCluster([
+      { name: "unio-ioredis", adapter: "sio-pubsub", client: "ioredis", requestsTimeout: 2000 },
+      { name: "unio-node-redis", adapter: "sio-pubsub", client: "node-redis", requestsTimeout: 2000 },
+      { name: "reference", runtime: "reference", requestsTimeout: 2000 },
     ]);
-    raw = new Redis(redis.url);
+    nodes = cluster.nodes;
+    raw = new Redis(cluster.redis.url);
     clients = () => Promise.all(nodes.map((n) => connect(n.url))) as Promise<[Client, Client, Client]>;
   });
 
   afterAll(async () => {
-    closeAllClients();
     raw?.disconnect();
-    await Promise.all(nodes.map((n) => n.kill()));
-    await redis?.stop();
+    await cluster?.stop();
   });
 
   it("every node counts three servers (the adapter's NUMSUB)", async () => {
@@ -230,23 +228,19 @@ describe("@socket.io/redis-adapter 8.3 on unio (ioredis, node-redis) and on sock
 });
 
 describe("@socket.io/redis-adapter 8.3's sharded adapter (SPUBLISH) on unio and socket.io 4.8", () => {
-  let redis: RedisServer;
+  let cluster: RedisCluster;
   let nodes: ClusterNode[] = [];
 
   beforeAll(async () => {
-    redis = await startRedis();
-    nodes = await Promise.all([
-      startNode({ name: "unio-ioredis", redisUrl: redis.url, adapter: "sio-sharded", client: "ioredis" }),
-      startNode({ name: "unio-node-redis", redisUrl: redis.url, adapter: "sio-sharded", client: "node-redis" }),
-      startNode({ name: "reference", runtime: "reference-sharded", redisUrl: redis.url }),
+    cluster = await startRedisCluster([
+      { name: "unio-ioredis", adapter: "sio-sharded", client: "ioredis" },
+      { name: "unio-node-redis", adapter: "sio-sharded", client: "node-redis" },
+      { name: "reference", runtime: "reference-sharded" },
     ]);
+    nodes = cluster.nodes;
   });
 
-  afterAll(async () => {
-    closeAllClients();
-    await Promise.all(nodes.map((n) => n.kill()));
-    await redis?.stop();
-  });
+  afterAll(() => cluster?.stop());
 
   it("broadcasts to rooms (dynamic channels), fetchSockets, serverSideEmit with ack and acks, every way", async () => {
     const cs = await Promise.all(nodes.map((n) => connect(n.url)));
@@ -289,13 +283,13 @@ describe("@socket.io/redis-adapter 8.3: bytes that are not msgpack on its broadc
   // cannot catch it without patching the adapter (README: "Adapters").
   // node-redis catches it: the node drops the message and carries on.
   it("a unio node on node-redis drops it; on ioredis unio behaves as socket.io 4.8 does", async () => {
-    const redis = await startRedis();
-    const nodes = await Promise.all([
-      startNode({ name: "unio-node-redis", redisUrl: redis.url, adapter: "sio-pubsub", client: "node-redis" }),
-      startNode({ name: "unio-ioredis", redisUrl: redis.url, adapter: "sio-pubsub", client: "ioredis" }),
-      startNode({ name: "reference", runtime: "reference", redisUrl: redis.url }),
+    const cluster = await startRedisCluster([
+      { name: "unio-node-redis", adapter: "sio-pubsub", client: "node-redis" },
+      { name: "unio-ioredis", adapter: "sio-pubsub", client: "ioredis" },
+      { name: "reference", runtime: "reference" },
     ]);
-    const raw = new Redis(redis.url);
+    const { nodes } = cluster;
+    const raw = new Redis(cluster.redis.url);
     try {
       const c = await connect(nodes[0]!.url);
       const seen: unknown[][] = [];
@@ -313,15 +307,14 @@ describe("@socket.io/redis-adapter 8.3: bytes that are not msgpack on its broadc
       // The same outcome as socket.io's on the same client library, whatever it is.
       expect(nodes[1]!.child.exitCode).toBe(nodes[2]!.child.exitCode);
     } finally {
-      closeAllClients();
       raw.disconnect();
-      await Promise.all(nodes.map((n) => n.kill()));
-      await redis.stop();
+      await cluster.stop();
     }
   }, 60_000);
 });
 
 describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connection state recovery across nodes", () => {
+  let cluster: RedisCluster;
   let redis: RedisServer;
   let u1: ClusterNode;
   let u2: ClusterNode;
@@ -329,12 +322,13 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
   const proxies: Proxy[] = [];
 
   beforeAll(async () => {
-    redis = await startRedis();
-    [u1, u2, ref] = await Promise.all([
-      startNode({ name: "u1", redisUrl: redis.url, adapter: "sio-streams", client: "ioredis", csr: true, requestsTimeout: 2000 }),
-      startNode({ name: "u2", redisUrl: redis.url, adapter: "sio-streams", client: "node-redis", csr: true, requestsTimeout: 2000 }),
-      startNode({ name: "ref", runtime: "reference-streams", redisUrl: redis.url, csr: true }),
+    cluster = await startRedisCluster([
+      { name: "u1", adapter: "sio-streams", client: "ioredis", csr: true, requestsTimeout: 2000 },
+      { name: "u2", adapter: "sio-streams", client: "node-redis", csr: true, requestsTimeout: 2000 },
+      { name: "ref", runtime: "reference-streams", csr: true },
     ]);
+    redis = cluster.redis;
+    [u1, u2, ref] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
   });
 
   afterEach(async () => {
@@ -342,11 +336,7 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
     await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
 
-  afterAll(async () => {
-    closeAllClients();
-    await Promise.all([u1, u2, ref].map((n) => n?.kill()));
-    await redis?.stop();
-  });
+  afterAll(() => cluster?.stop());
 
   async function behindProxy(node: ClusterNode): Promise<{ client: Client; proxy: Proxy }> {
     const proxy = await startProxy(node.port);
