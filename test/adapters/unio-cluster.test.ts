@@ -16,6 +16,7 @@ import {
 } from "../../src/cluster.ts";
 import { Server } from "../../src/index.ts";
 import { type Running, startNode } from "../helpers/node.ts";
+import { once, waitFor } from "../helpers/wait.ts";
 
 /** The "broker": every message is serialized, as a real one would, and arrives on a later turn. */
 class Bus {
@@ -82,29 +83,11 @@ async function node(bus: Bus, name: string): Promise<{ io: Server; url: string }
   return { io, url: r.url };
 }
 
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e) => (clearTimeout(t), reject(e)),
-    );
-  });
-}
-
 async function client(url: string): Promise<ClientSocket> {
   const c = connect(url, { transports: ["websocket"], forceNew: true, reconnection: false });
   clients.push(c);
-  await within(new Promise<void>((r, j) => (c.once("connect", () => r()), c.once("connect_error", j))), 3000, "connect");
+  await once(c, "connect", { failOn: "connect_error", timeout: 3000, what: "connect" });
   return c;
-}
-
-async function until(predicate: () => Promise<boolean>, what: string): Promise<void> {
-  const start = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - start > 3000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe("an adapter written with unio/cluster only", () => {
@@ -113,7 +96,7 @@ describe("an adapter written with unio/cluster only", () => {
     const one = await node(bus, "one");
     const two = await node(bus, "two");
     // The heartbeats introduce the nodes to each other.
-    await until(async () => (await one.io.of("/").adapter.serverCount()) === 2, "node discovery");
+    await waitFor(async () => (await one.io.of("/").adapter.serverCount()) === 2, { timeout: 3000, what: "node discovery" });
 
     const a = await client(one.url);
     const b = await client(two.url);
@@ -123,11 +106,16 @@ describe("an adapter written with unio/cluster only", () => {
     // A broadcast from server one reaches the client of server two, once.
     const got: string[] = [];
     b.on("news", (v: string) => got.push(v));
-    const atA = within(new Promise<string>((r) => a.once("news", r)), 2000, "news on a");
+    const atA = once<string>(a, "news", { timeout: 2000, what: "news on a" });
+    const atB = once<string>(b, "news", { timeout: 3000, what: "news on b" });
     one.io.to("room").emit("news", "hello everyone");
     expect(await atA).toBe("hello everyone");
-    await until(async () => got.length > 0, "news on b");
-    await new Promise((r) => setTimeout(r, 50)); // a duplicate would have arrived by now
+    expect(await atB).toBe("hello everyone");
+    // A marker broadcast after it takes the same way (the bus keeps one sender's order, the socket too):
+    // once it reached b, a duplicate of the news would have.
+    const marker = once(b, "marker", { timeout: 3000, what: "the marker on b" });
+    one.io.to("room").emit("marker");
+    await marker;
     expect(got).toEqual(["hello everyone"]);
     expect(bus.seen).toContain(MessageType.BROADCAST);
 
@@ -149,6 +137,9 @@ describe("an adapter written with unio/cluster only", () => {
 
     // socketsLeave from server one moves the socket of server two.
     one.io.in(b.id!).socketsLeave("room");
-    await until(async () => !(await two.io.in("room").fetchSockets()).some((s) => s.id === b.id), "remote leave");
+    await waitFor(async () => !(await two.io.in("room").fetchSockets()).some((s) => s.id === b.id), {
+      timeout: 3000,
+      what: "remote leave",
+    });
   });
 });

@@ -6,8 +6,10 @@
  * that dies while a GET is forwarded.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import WebSocket from "ws";
-import { type RedisServer, startRedis } from "../redis/harness.ts";
+import { once, waitFor } from "../helpers/wait.ts";
+import { type RedisServer, startAll, startRedis } from "../redis/harness.ts";
 import { type Node, startNode } from "./harness.ts";
 
 const ENV = { MAX_FORWARDS: "2", MAX_BUFFER: "1000", PING_INTERVAL: "2000", REQUEST_TIMEOUT: "1500" };
@@ -18,10 +20,11 @@ let b: Node;
 
 beforeAll(async () => {
   redis = await startRedis();
-  [a, b] = await Promise.all([startNode("node", "node-a", redis.url, ENV), startNode("node", "node-b", redis.url, ENV)]);
+  [a, b] = (await startAll([startNode("node", "node-a", redis.url, ENV), startNode("node", "node-b", redis.url, ENV)])) as [Node, Node];
 });
 
 afterAll(async () => {
+  for (const c of statsClients.values()) c.disconnect();
   await Promise.all([a, b].map((n) => n?.kill()));
   await redis?.stop();
 });
@@ -45,18 +48,38 @@ async function socketIoSession(node: Node): Promise<string> {
   return sid;
 }
 
-/** The next frame other than a ping (which is answered, as a client does). */
-function nextFrame(ws: WebSocket, timeout = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no frame")), timeout);
-    const on = (data: Buffer, binary: boolean) => {
-      if (!binary && data.toString() === "2") return void ws.send("3");
-      clearTimeout(timer);
-      ws.off("message", on);
-      resolve(binary ? `<binary ${data.toString("hex")}>` : data.toString());
-    };
-    ws.on("message", on);
+/** One WebSocket socket.io-client per node, for its "stats" (its own session: never forwarded). */
+const statsClients = new Map<Node, ClientSocket>();
+
+/** The node's session-router counters: forwards under way from it, requests it served for others. */
+async function routerStats(node: Node): Promise<{ inflight: number; served: number }> {
+  let c = statsClients.get(node);
+  if (!c) {
+    c = ioc(node.url, { transports: ["websocket"], forceNew: true, reconnection: false });
+    statsClients.set(node, c);
+    await once(c, "connect", { failOn: "connect_error", what: `a stats client on ${node.name}` });
+  }
+  const { router } = await c.timeout(5000).emitWithAck("stats");
+  return router;
+}
+
+/**
+ * The frames `ws` receives but pings (answered, as a client does), kept in
+ * order from the start: two frames read from one TCP chunk are emitted in
+ * the same turn, so a listener added per frame would miss the second.
+ */
+function frames(ws: WebSocket): { next(timeout?: number): Promise<string> } {
+  const queue: string[] = [];
+  ws.on("message", (data: Buffer, binary: boolean) => {
+    if (!binary && data.toString() === "2") return void ws.send("3");
+    queue.push(binary ? `<binary ${data.toString("hex")}>` : data.toString());
   });
+  return {
+    async next(timeout = 5000) {
+      await waitFor(() => queue.length > 0, { timeout, what: "a frame" });
+      return queue.shift()!;
+    },
+  };
 }
 
 describe("two nodes, requests sent to the node the test picks", () => {
@@ -78,16 +101,17 @@ describe("two nodes, requests sent to the node the test picks", () => {
   it("an upgrade landing on B is accepted there and relayed to the session on A, frames both ways, binary too", async () => {
     const sid = await socketIoSession(a);
     const ws = new WebSocket(`ws://127.0.0.1:${b.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
-    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    const received = frames(ws);
+    await once(ws, "open", { failOn: "error" });
     ws.send("2probe");
-    expect(await nextFrame(ws)).toBe("3probe");
+    expect(await received.next()).toBe("3probe");
     ws.send("5");
     ws.send('421["echo","relayed"]');
-    expect(await nextFrame(ws)).toBe('431[{"node":"node-a","data":"relayed"}]');
+    expect(await received.next()).toBe('431[{"node":"node-a","data":"relayed"}]');
     ws.send('451-2["echo",{"_placeholder":true,"num":0}]');
     ws.send(Buffer.from([1, 2, 3]));
-    expect(await nextFrame(ws)).toBe('461-2[{"node":"node-a","data":{"_placeholder":true,"num":0}}]');
-    expect(await nextFrame(ws)).toBe("<binary 010203>");
+    expect(await received.next()).toBe('461-2[{"node":"node-a","data":{"_placeholder":true,"num":0}}]');
+    expect(await received.next()).toBe("<binary 010203>");
     // The session is on the WebSocket now: polling for it is refused, by its owner, wherever it is sent.
     const res = await fetch(b.url + path(sid));
     expect(res.status).toBe(400);
@@ -118,9 +142,12 @@ describe("two nodes, requests sent to the node the test picks", () => {
 
   it("forwards past maxForwards are shed with 503 and the Engine.IO error body", async () => {
     const sids = await Promise.all([handshake(a), handshake(a), handshake(a)]);
+    const served = (await routerStats(a)).served;
     // Two GETs held on A through B (nothing to write until the next ping) fill B's cap of 2.
     const held = sids.slice(0, 2).map((sid) => fetch(b.url + path(sid)));
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(async () => (await routerStats(b)).inflight === 2 && (await routerStats(a)).served === served + 2, {
+      what: "both GETs forwarded by B and held on A",
+    });
     const shed = await fetch(b.url + path(sids[2]));
     expect(shed.status).toBe(503);
     expect(await shed.json()).toEqual({ code: 3, message: "Too many forwarded requests" });
@@ -131,8 +158,11 @@ describe("two nodes, requests sent to the node the test picks", () => {
 
   it("the owner dies while B holds a forwarded GET: 400 Session ID unknown after the deadline, then at once", async () => {
     const sid = await handshake(a);
+    const served = (await routerStats(a)).served;
     const pending = fetch(b.url + path(sid));
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(async () => (await routerStats(b)).inflight === 1 && (await routerStats(a)).served === served + 1, {
+      what: "the GET forwarded by B and held on A",
+    });
     const started = Date.now();
     await a.kill();
     const res = await pending;

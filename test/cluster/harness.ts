@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { io as ioc, type ManagerOptions, type Socket as ClientSocket, type SocketOptions } from "socket.io-client";
-import { exited, freePort, type RedisServer, startRedis, waitForLine } from "../redis/harness.ts";
+import { once, waitFor } from "../helpers/wait.ts";
+import { exited, freePort, type RedisServer, startAll, startRedis, waitForLine } from "../redis/harness.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const fixture = (name: string) => `${root}test/cluster/fixtures/${name}`;
@@ -118,18 +119,19 @@ export async function startBalancer(ports: number[], balance: Balance = "roundro
   child.stderr?.on("data", (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-10_000);
   });
-  // Ready once it accepts connections.
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`haproxy exited: ${stderr}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/`).then(
-      () => true,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`haproxy not ready: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // Ready once it accepts connections (or failed at once, having exited).
+  await waitFor(
+    async () =>
+      child.exitCode !== null ||
+      fetch(`http://127.0.0.1:${port}/`).then(
+        () => true,
+        () => false,
+      ),
+    { timeout: 10_000, interval: 100, what: `haproxy on port ${port}` },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${stderr}`);
+  });
+  if (child.exitCode !== null) throw new Error(`haproxy exited: ${stderr}`);
   return {
     port,
     url: `http://127.0.0.1:${port}`,
@@ -153,11 +155,20 @@ export async function startCluster(
   opts: { balance?: Balance; env?: Record<string, string> } = {},
 ): Promise<Cluster> {
   const redis = await startRedis();
-  const nodes = await Promise.all(runtimes.map((r, i) => startNode(r, `${r}-${i}`, redis.url, opts.env)));
-  const balancer = await startBalancer(
-    nodes.map((n) => n.port),
-    opts.balance,
-  );
+  let nodes: Node[] = [];
+  let balancer: Balancer;
+  try {
+    // Those started are killed if one fails.
+    nodes = await startAll(runtimes.map((r, i) => startNode(r, `${r}-${i}`, redis.url, opts.env)));
+    balancer = await startBalancer(
+      nodes.map((n) => n.port),
+      opts.balance,
+    );
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis.stop();
+    throw err;
+  }
   return {
     redis,
     nodes,
@@ -198,17 +209,7 @@ export async function connect(
 ): Promise<{ socket: ClientSocket; welcome: Welcome }> {
   const socket = ioc(url, { forceNew: true, reconnection: false, ...opts });
   open.add(socket);
-  const welcome = await new Promise<Welcome>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no welcome through ${url}`)), timeout);
-    socket.once("welcome", (w: Welcome) => {
-      clearTimeout(timer);
-      resolve(w);
-    });
-    socket.once("connect_error", (err: Error) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+  const welcome = await once<Welcome>(socket, "welcome", { failOn: "connect_error", timeout, what: `a welcome through ${url}` });
   return { socket, welcome };
 }
 

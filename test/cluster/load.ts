@@ -7,6 +7,7 @@
  * (the full minute).
  */
 import { io as ioc, type Socket } from "socket.io-client";
+import { sleep } from "../helpers/wait.ts";
 
 export interface LoadResult {
   clients: number;
@@ -51,8 +52,8 @@ export async function runLoad(
   const end = Date.now() + opts.duration;
   await Promise.all(
     sockets.map(async (s, k) => {
-      // Spread the clients over the interval so the rate is even.
-      await new Promise((r) => setTimeout(r, (interval * k) / sockets.length));
+      // Pacing (the scenario's time): spread the clients over the interval so the rate is even.
+      await sleep((interval * k) / sockets.length);
       let i = 0;
       while (Date.now() < end && s.connected) {
         const started = performance.now();
@@ -69,7 +70,7 @@ export async function runLoad(
         }
         i++;
         const wait = interval - (performance.now() - started);
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (wait > 0) await sleep(wait); // pacing: one message per client every interval
       }
     }),
   );

@@ -22,11 +22,12 @@ import {
   ctl,
   next,
   type Proxy,
+  type RedisCluster,
   type RedisServer,
   record,
-  startNode,
   startProxy,
   startRedis,
+  startRedisCluster,
 } from "./harness.ts";
 import { sleep, waitFor } from "../helpers/wait.ts";
 
@@ -61,16 +62,22 @@ for (const { adapter, label: adapterLabel } of adapters) {
   for (const { client, label } of flavours) {
     describe(`${adapterLabel} with ${label}`, () => {
       // `subject` runs on the client under test, `peer` on the default ioredis.
+      let cluster: RedisCluster;
       let subject: ClusterNode;
       let peer: ClusterNode;
       const proxies: Proxy[] = [];
       const csr = adapter === "streams";
 
       beforeAll(async () => {
-        [subject, peer] = await Promise.all([
-          startNode({ name: `subject-${client}`, redisUrl: redis.url, adapter, client, csr, requestsTimeout: 2000 }),
-          startNode({ name: "peer-ioredis", redisUrl: redis.url, adapter, client: "ioredis", csr, requestsTimeout: 2000 }),
-        ]);
+        // On the file's redis-server, which cluster.stop() leaves running.
+        cluster = await startRedisCluster(
+          [
+            { name: `subject-${client}`, adapter, client, csr, requestsTimeout: 2000 },
+            { name: "peer-ioredis", adapter, client: "ioredis", csr, requestsTimeout: 2000 },
+          ],
+          { redis },
+        );
+        [subject, peer] = cluster.nodes as [ClusterNode, ClusterNode];
         // The previous cluster's nodes were killed; wait until Redis only counts these two.
         const probe = await connect(subject.url);
         await waitFor(async () => (await ctl(probe, "serverCount")).count === 2, { timeout: 10_000, what: "a cluster of two nodes" });
@@ -82,10 +89,7 @@ for (const { adapter, label: adapterLabel } of adapters) {
         await Promise.all(proxies.splice(0).map((p) => p.close()));
       });
 
-      afterAll(async () => {
-        closeAllClients();
-        await Promise.all([subject, peer].map((n) => n?.kill()));
-      });
+      afterAll(() => cluster?.stop());
 
       it("serverCount counts both nodes from either side", async () => {
         const [a, b] = await Promise.all([connect(subject.url), connect(peer.url)]);

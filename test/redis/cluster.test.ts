@@ -11,14 +11,13 @@ import {
   connect,
   ctl,
   next,
-  type RedisServer,
+  type RedisCluster,
   record,
-  startNode,
-  startRedis,
+  startRedisCluster,
 } from "./harness.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-let redis: RedisServer;
+let cluster: RedisCluster;
 let n1: ClusterNode;
 let n2: ClusterNode;
 let n3: ClusterNode;
@@ -26,21 +25,17 @@ let roomSeq = 0;
 const room = (label: string) => `${label}-${++roomSeq}`;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  [n1, n2, n3] = await Promise.all([
-    startNode({ name: "n1", redisUrl: redis.url, client: "ioredis", requestsTimeout: 2000 }),
-    startNode({ name: "n2", redisUrl: redis.url, client: "node-redis", requestsTimeout: 2000 }),
-    startNode({ name: "n3", redisUrl: redis.url, client: "ioredis", requestsTimeout: 2000 }),
+  cluster = await startRedisCluster([
+    { name: "n1", client: "ioredis", requestsTimeout: 2000 },
+    { name: "n2", client: "node-redis", requestsTimeout: 2000 },
+    { name: "n3", client: "ioredis", requestsTimeout: 2000 },
   ]);
+  [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
 });
 
 afterEach(() => closeAllClients());
 
-afterAll(async () => {
-  closeAllClients();
-  await Promise.all([n1, n2, n3].map((n) => n?.kill()));
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /**
  * Proves `client` did NOT get `event`: the same node then broadcasts a

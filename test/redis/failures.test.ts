@@ -11,36 +11,29 @@ import {
   connect,
   ctl,
   next,
+  type RedisCluster,
   type RedisServer,
-  startNode,
-  startRedis,
+  startRedisCluster,
 } from "./harness.ts";
 import { sleep, waitFor } from "../helpers/wait.ts";
 
 const REQUESTS_TIMEOUT = 1500;
 
+let cluster: RedisCluster;
 let redis: RedisServer;
 let nodes: ClusterNode[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  nodes = await Promise.all(
-    (["ioredis", "node-redis", "ioredis"] as const).map((client, i) =>
-      startNode({ name: `n${i + 1}`, redisUrl: redis.url, client, requestsTimeout: REQUESTS_TIMEOUT }),
-    ),
+  cluster = await startRedisCluster(
+    (["ioredis", "node-redis", "ioredis"] as const).map((client, i) => ({ name: `n${i + 1}`, client, requestsTimeout: REQUESTS_TIMEOUT })),
   );
+  ({ redis, nodes } = cluster);
 });
 
 afterEach(() => closeAllClients());
 
-afterAll(async () => {
-  closeAllClients();
-  for (const n of nodes) {
-    n.signal("SIGCONT");
-    await n.kill();
-  }
-  await redis?.stop();
-});
+// Also resumes a node a test left stopped.
+afterAll(() => cluster?.stop());
 
 describe.sequential("node failures", () => {
   it("a node killed mid-test: the others carry on, its sockets are gone", async () => {

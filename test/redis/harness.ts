@@ -198,6 +198,59 @@ export async function startNode(opts: NodeOptions): Promise<ClusterNode> {
   };
 }
 
+/**
+ * Starts every node at once; when one fails, those that started are killed
+ * before its error is thrown, so no child process outlives a failed set-up.
+ */
+export async function startAll<N extends { kill(): Promise<void> }>(starts: Array<Promise<N>>): Promise<N[]> {
+  const settled = await Promise.allSettled(starts);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (!failed) return settled.map((r) => (r as PromiseFulfilledResult<N>).value);
+  await Promise.all(settled.map((r) => (r.status === "fulfilled" ? r.value.kill() : undefined)));
+  throw failed.reason;
+}
+
+export interface RedisCluster {
+  redis: RedisServer;
+  /** In the order of the specs. */
+  nodes: ClusterNode[];
+  /** Closes every client of this harness, kills the nodes, stops the redis-server it started. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A private redis-server (or `opts.redis`, one already running, which
+ * `stop()` then leaves running) and one node per spec on it. `stop()` also
+ * ends a node a test left stopped (SIGSTOP) or killed.
+ */
+export async function startRedisCluster(
+  specs: Array<Omit<NodeOptions, "redisUrl">>,
+  opts: { redis?: RedisServer } = {},
+): Promise<RedisCluster> {
+  const redis = opts.redis ?? (await startRedis());
+  let nodes: ClusterNode[];
+  try {
+    nodes = await startAll(specs.map((spec) => startNode({ ...spec, redisUrl: redis.url })));
+  } catch (err) {
+    if (!opts.redis) await redis.stop();
+    throw err;
+  }
+  return {
+    redis,
+    nodes,
+    async stop() {
+      closeAllClients();
+      await Promise.all(
+        nodes.map((n) => {
+          n.signal("SIGCONT");
+          return n.kill();
+        }),
+      );
+      if (!opts.redis) await redis.stop();
+    },
+  };
+}
+
 export interface Client {
   socket: ClientSocket;
   id: string;

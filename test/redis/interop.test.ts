@@ -13,10 +13,9 @@ import {
   connect,
   ctl,
   next,
-  type RedisServer,
+  type RedisCluster,
   record,
-  startNode,
-  startRedis,
+  startRedisCluster,
 } from "./harness.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -30,7 +29,7 @@ async function assertNotReceived(seen: unknown[][], client: Client, from: Client
 }
 
 describe("with @socket.io/redis-adapter (Pub/Sub)", () => {
-  let redis: RedisServer;
+  let cluster: RedisCluster;
   let nodes: ClusterNode[] = [];
   let emitterClient: Redis;
   let emitter: Emitter;
@@ -38,22 +37,20 @@ describe("with @socket.io/redis-adapter (Pub/Sub)", () => {
   let clients: () => Promise<[Client, Client, Client]>;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    nodes = await Promise.all([
-      startNode({ name: "unio-1", redisUrl: redis.url, client: "ioredis", requestsTimeout: 2000 }),
-      startNode({ name: "unio-2", redisUrl: redis.url, client: "node-redis", requestsTimeout: 2000 }),
-      startNode({ name: "reference", runtime: "reference", redisUrl: redis.url, requestsTimeout: 2000 }),
+    cluster = await startRedisCluster([
+      { name: "unio-1", client: "ioredis", requestsTimeout: 2000 },
+      { name: "unio-2", client: "node-redis", requestsTimeout: 2000 },
+      { name: "reference", runtime: "reference", requestsTimeout: 2000 },
     ]);
-    emitterClient = new Redis(redis.url);
+    nodes = cluster.nodes;
+    emitterClient = new Redis(cluster.redis.url);
     emitter = new Emitter(emitterClient);
     clients = () => Promise.all(nodes.map((n) => connect(n.url))) as Promise<[Client, Client, Client]>;
   });
 
   afterAll(async () => {
-    closeAllClients();
     emitterClient?.disconnect();
-    await Promise.all(nodes.map((n) => n.kill()));
-    await redis?.stop();
+    await cluster?.stop();
   });
 
   it("every node counts three servers", async () => {
@@ -207,23 +204,19 @@ describe("with @socket.io/redis-adapter (Pub/Sub)", () => {
 });
 
 describe("with @socket.io/redis-adapter's sharded adapter (SPUBLISH)", () => {
-  let redis: RedisServer;
+  let cluster: RedisCluster;
   let nodes: ClusterNode[] = [];
 
   beforeAll(async () => {
-    redis = await startRedis();
-    nodes = await Promise.all([
-      startNode({ name: "unio-s1", redisUrl: redis.url, adapter: "sharded", client: "node-redis", requestsTimeout: 2000 }),
-      startNode({ name: "unio-s2", redisUrl: redis.url, adapter: "sharded", client: "ioredis", requestsTimeout: 2000 }),
-      startNode({ name: "reference-s", runtime: "reference-sharded", redisUrl: redis.url }),
+    cluster = await startRedisCluster([
+      { name: "unio-s1", adapter: "sharded", client: "node-redis", requestsTimeout: 2000 },
+      { name: "unio-s2", adapter: "sharded", client: "ioredis", requestsTimeout: 2000 },
+      { name: "reference-s", runtime: "reference-sharded" },
     ]);
+    nodes = cluster.nodes;
   });
 
-  afterAll(async () => {
-    closeAllClients();
-    await Promise.all(nodes.map((n) => n.kill()));
-    await redis?.stop();
-  });
+  afterAll(() => cluster?.stop());
 
   it("counts three servers, broadcasts with dynamic room channels both ways", async () => {
     const [a, b, ref] = await Promise.all(nodes.map((n) => connect(n.url)));

@@ -11,33 +11,28 @@ import {
   goneFromCluster,
   ctl,
   next,
-  type RedisServer,
+  type RedisCluster,
   record,
-  startNode,
   startProxy,
-  startRedis,
+  startRedisCluster,
 } from "./harness.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-let redis: RedisServer;
+let cluster: RedisCluster;
 let nodes: ClusterNode[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  nodes = await Promise.all([
-    startNode({ name: "node", runtime: "node", client: "ioredis", redisUrl: redis.url, requestsTimeout: 3000 }),
-    startNode({ name: "bun", runtime: "bun", client: "node-redis", redisUrl: redis.url, requestsTimeout: 3000 }),
-    startNode({ name: "deno", runtime: "deno", client: "ioredis", redisUrl: redis.url, requestsTimeout: 3000 }),
+  cluster = await startRedisCluster([
+    { name: "node", runtime: "node", client: "ioredis", requestsTimeout: 3000 },
+    { name: "bun", runtime: "bun", client: "node-redis", requestsTimeout: 3000 },
+    { name: "deno", runtime: "deno", client: "ioredis", requestsTimeout: 3000 },
   ]);
+  nodes = cluster.nodes;
 }, 60_000);
 
 afterEach(() => closeAllClients());
 
-afterAll(async () => {
-  closeAllClients();
-  await Promise.all(nodes.map((n) => n.kill()));
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 async function clientsPerNode(): Promise<Client[]> {
   return Promise.all(nodes.map((n) => connect(n.url)));
@@ -129,23 +124,19 @@ describe("a Node + Bun + Deno cluster", () => {
 });
 
 describe("the other client library on each runtime, with the streams adapter", () => {
-  let redis2: RedisServer;
+  let cluster2: RedisCluster;
   let bun: ClusterNode;
   let deno: ClusterNode;
 
   beforeAll(async () => {
-    redis2 = await startRedis();
-    [bun, deno] = await Promise.all([
-      startNode({ name: "bun-s", runtime: "bun", client: "ioredis", adapter: "streams", csr: true, redisUrl: redis2.url }),
-      startNode({ name: "deno-s", runtime: "deno", client: "node-redis", adapter: "streams", csr: true, redisUrl: redis2.url }),
+    cluster2 = await startRedisCluster([
+      { name: "bun-s", runtime: "bun", client: "ioredis", adapter: "streams", csr: true },
+      { name: "deno-s", runtime: "deno", client: "node-redis", adapter: "streams", csr: true },
     ]);
+    [bun, deno] = cluster2.nodes as [ClusterNode, ClusterNode];
   }, 60_000);
 
-  afterAll(async () => {
-    closeAllClients();
-    await Promise.all([bun, deno].map((n) => n?.kill()));
-    await redis2?.stop();
-  });
+  afterAll(() => cluster2?.stop());
 
   it("Bun (ioredis) and Deno (node-redis) broadcast to each other and answer server-side emits", async () => {
     const [b, d] = await Promise.all([connect(bun.url), connect(deno.url)]);

@@ -5,7 +5,7 @@
  * a round trip of broadcasts, a server-side emit with ack and fetchSockets.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ClusterNode, closeAllClients, connect, ctl, next, type RedisServer, startNode, startRedis } from "./harness.ts";
+import { type ClusterNode, closeAllClients, connect, ctl, next, type RedisCluster, startRedisCluster } from "./harness.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 afterEach(() => closeAllClients());
@@ -17,23 +17,17 @@ const setups: Array<[string, "sio-pubsub" | "sio-streams", Array<["node" | "bun"
 ];
 
 describe.each(setups)("%s (%s) on %j", (_pkg, adapter, runtimes) => {
-  let redis: RedisServer;
+  let cluster: RedisCluster;
   let nodes: ClusterNode[] = [];
 
   beforeAll(async () => {
-    redis = await startRedis();
-    nodes = await Promise.all(
-      runtimes.map(([runtime, client]) =>
-        startNode({ name: `${runtime}-${client}`, runtime, client, adapter, redisUrl: redis.url, requestsTimeout: 3000 }),
-      ),
+    cluster = await startRedisCluster(
+      runtimes.map(([runtime, client]) => ({ name: `${runtime}-${client}`, runtime, client, adapter, requestsTimeout: 3000 })),
     );
+    nodes = cluster.nodes;
   }, 60_000);
 
-  afterAll(async () => {
-    closeAllClients();
-    await Promise.all(nodes.map((n) => n.kill()));
-    await redis?.stop();
-  });
+  afterAll(() => cluster?.stop());
 
   it("broadcasts, serverSideEmit with ack and fetchSockets round-trip between the runtimes", async () => {
     const cs = await Promise.all(nodes.map((n) => connect(n.url)));

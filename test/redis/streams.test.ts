@@ -15,16 +15,17 @@ import {
   ctl,
   next,
   type Proxy,
+  type RedisCluster,
   type RedisServer,
   record,
-  startNode,
   startProxy,
-  startRedis,
+  startRedisCluster,
 } from "./harness.ts";
 import { sleep, waitFor } from "../helpers/wait.ts";
 
 const OFFSET = /^\d+-\d+$/;
 
+let cluster: RedisCluster;
 let redis: RedisServer;
 let u1: ClusterNode;
 let u2: ClusterNode;
@@ -32,12 +33,13 @@ let ref: ClusterNode;
 const proxies: Proxy[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  [u1, u2, ref] = await Promise.all([
-    startNode({ name: "u1", redisUrl: redis.url, adapter: "streams", client: "ioredis", csr: true, requestsTimeout: 2000 }),
-    startNode({ name: "u2", redisUrl: redis.url, adapter: "streams", client: "node-redis", csr: true, requestsTimeout: 2000 }),
-    startNode({ name: "ref", runtime: "reference-streams", redisUrl: redis.url, csr: true }),
+  cluster = await startRedisCluster([
+    { name: "u1", adapter: "streams", client: "ioredis", csr: true, requestsTimeout: 2000 },
+    { name: "u2", adapter: "streams", client: "node-redis", csr: true, requestsTimeout: 2000 },
+    { name: "ref", runtime: "reference-streams", csr: true },
   ]);
+  redis = cluster.redis;
+  [u1, u2, ref] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
 });
 
 afterEach(async () => {
@@ -45,11 +47,7 @@ afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.close()));
 });
 
-afterAll(async () => {
-  closeAllClients();
-  await Promise.all([u1, u2, ref].map((n) => n?.kill()));
-  await redis?.stop();
-});
+afterAll(() => cluster?.stop());
 
 /** A client behind a proxy pointing at `node`, reconnecting (slowly enough to miss packets). */
 async function behindProxy(node: ClusterNode): Promise<{ client: Client; proxy: Proxy }> {

@@ -7,6 +7,7 @@
  */
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { once, waitFor, within } from "../helpers/wait.ts";
 import { type RunningWorker, startWorker } from "./harness.ts";
 
 let w: RunningWorker;
@@ -22,37 +23,14 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
-}
-
 function open(shard: string, nsp = "/"): ClientSocket {
   const c = connect(`${w.url}${nsp}`, { transports: ["websocket"], query: { shard }, forceNew: true, reconnection: false });
   clients.push(c);
   return c;
 }
 
-function connected(c: ClientSocket): Promise<void> {
-  return within(
-    new Promise<void>((resolve, reject) => {
-      c.once("connect", () => resolve());
-      c.once("connect_error", reject);
-    }),
-    5000,
-    "connect",
-  );
+async function connected(c: ClientSocket): Promise<void> {
+  await once(c, "connect", { failOn: "connect_error", timeout: 5000, what: "connect" });
 }
 
 async function client(shard: string, nsp = "/"): Promise<ClientSocket> {
@@ -62,14 +40,25 @@ async function client(shard: string, nsp = "/"): Promise<ClientSocket> {
 }
 
 function ask<T = any>(c: ClientSocket, event: string, ...args: unknown[]): Promise<T> {
-  return within(c.timeout(6000).emitWithAck(event, ...args) as Promise<T>, 7000, event);
+  return within(c.timeout(6000).emitWithAck(event, ...args) as Promise<T>, { timeout: 7000, what: event });
 }
 
-function next<T = unknown>(c: ClientSocket, event: string, ms = 3000): Promise<T> {
-  return within(new Promise<T>((resolve) => c.once(event, (v: T) => resolve(v))), ms, event);
+/** Until the hub lists the objects of `shards` as members of the cluster (their joins reached it). */
+async function members(...shards: string[]): Promise<void> {
+  await Promise.all(
+    shards.map((shard) =>
+      waitFor(async () => (await fetch(`${w.url}/__test/member?shard=${shard}`)).json() as Promise<boolean>, {
+        timeout: 5000,
+        what: `the object of shard ${shard} a member of the cluster`,
+      }),
+    ),
+  );
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** What the shard's object hosts: its Engine.IO sessions and sockets. */
+async function stats(shard: string): Promise<{ sessions: number; sockets: number }> {
+  return (await fetch(`${w.url}/__test/stats?shard=${shard}`)).json() as Promise<{ sessions: number; sockets: number }>;
+}
 
 describe("the cluster of Durable Objects", () => {
   it("serverSideEmitWithAck: every other object answers once, the asking object does not", async () => {
@@ -77,7 +66,7 @@ describe("the cluster of Durable Objects", () => {
     const b = await client("sse-2");
     const c = await client("sse-3");
     const b2 = await client("sse-2");
-    await sleep(100); // the objects' joins reach the hub
+    await members("sse-1", "sse-2", "sse-3");
     const answers = await ask<string[][] | { error: string }>(a, "servers");
     expect(Array.isArray(answers)).toBe(true);
     const ids = (answers as string[][]).flat();
@@ -90,7 +79,7 @@ describe("the cluster of Durable Objects", () => {
     const here = await client("nsp-1", "/dyn-7");
     const there = await client("nsp-3", "/dyn-7");
     await client("nsp-2"); // a member object whose server never created /dyn-7
-    await sleep(100);
+    await members("nsp-1", "nsp-2", "nsp-3");
     const started = Date.now();
     const ids = await ask<string[]>(here, "fetch", here.id);
     expect(ids).toEqual([here.id]);
@@ -104,22 +93,28 @@ describe("the cluster of Durable Objects", () => {
 
   it("a client that dropped recovers a broadcast another object sent while it was away", async () => {
     const x = open("csr-1");
+    // The first packet, with an offset (what the client presents to recover).
+    const hello = once(x, "hello", { timeout: 5000 });
     await connected(x);
-    await next(x, "hello").catch(() => {}); // the first packet, with an offset, came before "connect" resolved or now
+    await hello;
     const id = x.id;
     await ask(x, "join", "cross");
     const stay = await client("csr-1"); // keeps the object a member of the cluster
+    await ask(stay, "join", "cross"); // and sees the broadcast arrive there (below)
     const sender = await client("csr-2");
-    await sleep(100);
+    await members("csr-1", "csr-2");
 
-    const dropped = within(new Promise<void>((r) => x.once("disconnect", () => r())), 3000, "disconnect");
+    const dropped = once(x, "disconnect", { timeout: 3000 });
     x.io.engine.close();
     await dropped;
-    await sleep(100);
+    // The object saw the drop (only `stay`'s session is left): what is sent now is missed, and kept for the recovery.
+    await waitFor(async () => (await stats("csr-1")).sessions === 1, { timeout: 5000, what: "csr-1 dropping x's session" });
+    const atStay = once(stay, "missed", { timeout: 5000 });
     sender.emit("to", "cross", "missed", "from the other object");
-    await sleep(300);
+    // The object applied the broadcast (and kept it for x) when `stay` got it.
+    expect(await atStay).toBe("from the other object");
 
-    const missed = next<string>(x, "missed", 5000);
+    const missed = once<string>(x, "missed", { timeout: 5000 });
     x.connect();
     await connected(x);
     expect(x.recovered).toBe(true);

@@ -84,6 +84,11 @@ export default {
       const stub = env.IO.get(env.IO.idFromName(shardOf(req)));
       if (url.pathname === "/__test/evict") return Response.json(await stub.unioTestEvict());
       if (url.pathname === "/__test/stats") return Response.json(await stub.unioTestStats());
+      // Whether the hub lists the shard's object as a member: its join reached the hub.
+      if (url.pathname === "/__test/member") {
+        const members: string[] = await env.IO.get(env.IO.idFromName("unio-hub")).unioHubMembers();
+        return Response.json(members.includes(env.IO.idFromName(shardOf(req)).toString()));
+      }
     }
     return router.fetch(req, env, ctx);
   },
