@@ -37,6 +37,12 @@ export interface DrainBenchOptions {
   timeout: number;
   /** ms between two acked messages of a client. */
   interval: number;
+  /**
+   * socket.io-client's `retries` (0: off): with it, a message whose ack was
+   * lost with the connection is sent again after the reconnection
+   * (at-least-once delivery).
+   */
+  retries?: number;
   /** ms to wait for the last reconnection after the drain ended. */
   settle?: number;
   log?: (line: string) => void;
@@ -45,6 +51,7 @@ export interface DrainBenchOptions {
 export interface DrainBenchResult {
   clients: number;
   timeoutMs: number;
+  retries: number;
   onA: number;
   reconnectedToB: number;
   recovered: number;
@@ -209,6 +216,7 @@ interface Tracked {
 export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBenchResult> {
   const log = opts.log ?? (() => {});
   const settle = opts.settle ?? 15_000;
+  const retries = opts.retries ?? 0;
   let redis: RedisServer | undefined;
   let a: NodeProc | undefined;
   let b: NodeProc | undefined;
@@ -237,7 +245,12 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
     const batch = 200;
     for (let i = 0; i < opts.clients; i += batch) {
       const group = Array.from({ length: Math.min(batch, opts.clients - i) }, () => {
-        const socket = ioc(url, { transports: ["websocket"], forceNew: true, reconnectionDelayMax: 5000 });
+        const socket = ioc(url, {
+          transports: ["websocket"],
+          forceNew: true,
+          reconnectionDelayMax: 5000,
+          ...(retries > 0 ? { retries, ackTimeout: 10_000 } : {}),
+        });
         const t: Tracked = { socket, node: "", firstNode: "", disconnectedAt: null, downtimes: [], reconnectedToBAt: null, recovered: false };
         tracked.push(t);
         socket.on("welcome", (w: { node: string; recovered: boolean }) => {
@@ -288,11 +301,13 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
         const id = seq++;
         sent++;
         pending.add(id);
-        t.socket.timeout(30_000).emit("msg", id, (err: Error | null) => {
+        const done = (err: Error | null) => {
           if (err) failed++;
           else acked++;
           pending.delete(id);
-        });
+        };
+        if (retries > 0) t.socket.emit("msg", id, done);
+        else t.socket.timeout(30_000).emit("msg", id, done);
       }
     }, tick);
     await sleep(Math.max(1000, opts.interval * 2));
@@ -317,6 +332,7 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
     return {
       clients: opts.clients,
       timeoutMs: opts.timeout,
+      retries,
       onA,
       reconnectedToB: moved.length,
       recovered: moved.filter((t) => t.recovered).length,
@@ -347,19 +363,20 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const clients = arg("clients", 5000);
   const timeouts = process.argv.some((x) => x.startsWith("--timeout=")) ? [arg("timeout", 10_000)] : [10_000, 0];
   const interval = arg("interval", 1000);
+  const retries = arg("retries", 0);
   const rows: DrainBenchResult[] = [];
   for (const timeout of timeouts) {
-    const r = await runDrainBench({ clients, timeout, interval, log: (l) => console.error(`[T=${timeout}] ${l}`) });
+    const r = await runDrainBench({ clients, timeout, interval, retries, log: (l) => console.error(`[T=${timeout}] ${l}`) });
     console.error(JSON.stringify(r));
     rows.push(r);
   }
   console.log(
     [
-      "| drain | clients on A | reconnected to B | recovered (CSR) | reconnected at p50 / p99 / max (ms after drain start) | downtime p50 / p99 / max (ms) | peak disconnected | failed reconnect attempts | messages sent / acked / lost |",
-      "|---|---|---|---|---|---|---|---|---|",
+      "| drain | client retries | clients on A | reconnected to B | recovered (CSR) | reconnected at p50 / p99 / max (ms after drain start) | downtime p50 / p99 / max (ms) | peak disconnected | failed reconnect attempts | messages sent / acked / lost |",
+      "|---|---|---|---|---|---|---|---|---|---|",
       ...rows.map(
         (r) =>
-          `| ${r.timeoutMs === 0 ? "T = 0 (all at once)" : `T = ${r.timeoutMs / 1000} s`} | ${r.onA} | ${r.reconnectedToB} | ${r.recovered} | ${r.reconnectAt.p50} / ${r.reconnectAt.p99} / ${r.reconnectAt.max} | ${r.downtime.p50} / ${r.downtime.p99} / ${r.downtime.max} | ${r.peakDisconnected} | ${r.connectErrors} | ${r.sent} / ${r.acked} / ${r.lost} |`,
+          `| ${r.timeoutMs === 0 ? "T = 0 (all at once)" : `T = ${r.timeoutMs / 1000} s`} | ${r.retries} | ${r.onA} | ${r.reconnectedToB} | ${r.recovered} | ${r.reconnectAt.p50} / ${r.reconnectAt.p99} / ${r.reconnectAt.max} | ${r.downtime.p50} / ${r.downtime.p99} / ${r.downtime.max} | ${r.peakDisconnected} | ${r.connectErrors} | ${r.sent} / ${r.acked} / ${r.lost} |`,
       ),
     ].join("\n"),
   );

@@ -11,7 +11,7 @@
  *     └─ io.close() (adapters, engine, listening server), and the Promise resolves
  *
  * One entry in the engine's scheduler drives it all, re-armed every `step`
- * ms (T/N, at least MIN_STEP): each tick closes the connections that fell
+ * ms (T/N, within 10..100 ms): each tick closes the connections that fell
  * due by then and re-checks those waiting for acks, so a late timer never
  * skips one and FakeClock tests run it instantly. Closing is graceful
  * (queued packets are flushed) and sends no DISCONNECT: the sockets get
@@ -26,6 +26,8 @@ import type { SocketCounters } from "./metrics.ts";
 
 /** The fewest ms between two ticks: many connections due close together share one. */
 const MIN_STEP = 10;
+/** The most: acks settled and graceful closes completed are noticed within this, however few the connections. */
+const MAX_STEP = 100;
 /** `timeout` when none is given: 30 s (a common grace period, e.g. Kubernetes' default). */
 export const DEFAULT_DRAIN_TIMEOUT = 30_000;
 
@@ -84,7 +86,7 @@ export class Drain implements TimerTarget {
     this.#order = [...engine.clients.values()];
     this.#clientOf = clientsByConn(this.#host);
     const n = this.#order.length;
-    this.#step = Math.max(MIN_STEP, n > 0 ? this.#timeout / n : this.#timeout);
+    this.#step = Math.min(MAX_STEP, Math.max(MIN_STEP, n > 0 ? this.#timeout / n : MIN_STEP));
     this.onTimer();
   }
 
@@ -96,7 +98,7 @@ export class Drain implements TimerTarget {
     const order = this.#order;
     const n = order.length;
     if (elapsed >= this.#timeout) return void this.#finish();
-    // Connection i is due at i·T/N: the first at once, the last one step before the deadline.
+    // Connection i is due at i·T/N: the first at once, the last T/N before the deadline.
     const due = Math.min(n, Math.floor((elapsed * n) / this.#timeout) + 1);
     while (this.#next < due) {
       const conn = order[this.#next]!;
@@ -114,7 +116,19 @@ export class Drain implements TimerTarget {
         return false;
       });
     }
-    if (this.#next >= n && this.#waiting.length === 0) return void this.#finish();
+    if (this.#next >= n && this.#waiting.length === 0) {
+      const engine = this.#host.engine;
+      // A handshake that passed just before the drain began may have opened a session since: its turn is now.
+      let late: EngineSocket[] | undefined;
+      for (const conn of engine.clients.values()) if (conn.readyState === "open") (late ??= []).push(conn);
+      if (late) {
+        const clientOf = clientsByConn(this.#host);
+        for (const conn of late) this.#close(conn, clientOf.get(conn));
+      }
+      // Done once every graceful close completed: a polling session closes on its client's next GET,
+      // which the close packet rides on; closing the engine before would cut it off (400 on that GET).
+      if (engine.clients.size === 0) return void this.#finish();
+    }
     this.#timer = this.#host.engine.scheduler.schedule(this, 0, this.#step);
   }
 

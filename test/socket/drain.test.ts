@@ -215,8 +215,7 @@ describe("io.drain(): new handshakes (engine)", () => {
     const io = new Server({ clock, metrics: true, path: "/engine.io" });
     const engine = io.engine;
     const before = await handshake(engine);
-    void io.drain({ timeout: 30_000 });
-    // The open session was closed in slot 0 (it is the only one): open a second engine for "open sessions keep working".
+    const drained = io.drain({ timeout: 30_000 });
     const res = await engine.handleRequest(new MemoryRequest(engineUrl()));
     expect(res.status).toBe(503);
     expect(res.headers["retry-after"]).toBe("30");
@@ -225,8 +224,15 @@ describe("io.drain(): new handshakes (engine)", () => {
     expect(up.kind).toBe("reject");
     if (up.kind === "reject") expect(up.response.status).toBe(503);
     expect(io.metrics().refused).toMatchObject({ draining: 2, maxConnections: 0 });
+    // The open session was closed gracefully in slot 0: no GET was held, so the close packet waits for the next one,
+    // and the drain waits for that (closing the engine first would answer that GET 400, a "transport error").
+    expect(before.socket.readyState).toBe("closing");
+    const poll = get(engine, before.sid);
+    expect(bodyText(await poll.promise)).toBe("6\x1e1");
     expect(before.socket.readyState).toBe("closed");
-    await io.close();
+    clock.advance(100); // the drain's next tick sees it gone
+    await drained;
+    expect(engine.clientsCount).toBe(0);
   });
 
   it("engine.drain(): requests of existing sessions (polls, upgrades) still work; Retry-After counts down", async () => {
