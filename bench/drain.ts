@@ -59,9 +59,13 @@ export interface DrainBenchResult {
   reconnectAt: Stats;
   /** ms each client spent disconnected. */
   downtime: Stats;
+  /** ms from a reconnection attempt (after the client's backoff) to its welcome on B: the servers' share of the downtime. */
+  reconnectLatency: Stats;
   /** Most clients disconnected at the same time. */
   peakDisconnected: number;
   connectErrors: number;
+  /** Failed reconnection attempts by message. */
+  errorKinds: Record<string, number>;
   sent: number;
   acked: number;
   lost: number;
@@ -147,7 +151,9 @@ async function startBalancer(servers: Array<{ name: string; port: number }>, dis
       "backend be",
       "  balance roundrobin",
       "  option httpchk GET /healthz",
-      ...servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} check inter 200 fall 1 rise 1${disabled.includes(s.name) ? " disabled" : ""}`),
+      // A busy node (1,000s of reconnections arriving) may answer a check late: 3 misses before it is taken out.
+      "  timeout check 2s",
+      ...servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} check inter 200 fall 3 rise 1${disabled.includes(s.name) ? " disabled" : ""}`),
       "",
     ].join("\n"),
   );
@@ -211,6 +217,8 @@ interface Tracked {
   downtimes: number[];
   reconnectedToBAt: number | null;
   recovered: boolean;
+  attemptAt: number;
+  latencies: number[];
 }
 
 export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBenchResult> {
@@ -237,6 +245,7 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
     log(`nodes A :${a.port}, B :${b.port}, haproxy ${lb.url}; connecting ${opts.clients} clients to A`);
 
     let connectErrors = 0;
+    const errorKinds: Record<string, number> = {};
     let disconnectedNow = 0;
     let peakDisconnected = 0;
     let drainStart = 0;
@@ -251,11 +260,12 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
           reconnectionDelayMax: 5000,
           ...(retries > 0 ? { retries, ackTimeout: 10_000 } : {}),
         });
-        const t: Tracked = { socket, node: "", firstNode: "", disconnectedAt: null, downtimes: [], reconnectedToBAt: null, recovered: false };
+        const t: Tracked = { socket, node: "", firstNode: "", disconnectedAt: null, downtimes: [], reconnectedToBAt: null, recovered: false, attemptAt: 0, latencies: [] };
         tracked.push(t);
         socket.on("welcome", (w: { node: string; recovered: boolean }) => {
           t.node = w.node;
           if (!t.firstNode) t.firstNode = w.node;
+          if (t.disconnectedAt !== null && t.attemptAt > 0) t.latencies.push(performance.now() - t.attemptAt);
           if (t.disconnectedAt !== null) {
             t.downtimes.push(performance.now() - t.disconnectedAt);
             t.disconnectedAt = null;
@@ -271,7 +281,14 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
           disconnectedNow++;
           peakDisconnected = Math.max(peakDisconnected, disconnectedNow);
         });
-        socket.io.on("reconnect_error", () => connectErrors++);
+        socket.io.on("reconnect_attempt", () => (t.attemptAt = performance.now()));
+        socket.io.on("reconnect_error", (err: Error & { description?: unknown }) => {
+          connectErrors++;
+          const d = err.description as { message?: string; status?: number; context?: { statusCode?: number } } | number | undefined;
+          const detail = typeof d === "object" && d !== null ? (d.message ?? d.context?.statusCode ?? "") : (d ?? "");
+          const key = `${err.message} ${detail}`.trim();
+          errorKinds[key] = (errorKinds[key] ?? 0) + 1;
+        });
         return new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error("client did not connect")), 30_000);
           socket.once("welcome", () => {
@@ -338,8 +355,10 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
       recovered: moved.filter((t) => t.recovered).length,
       reconnectAt: stats(moved.map((t) => t.reconnectedToBAt!)),
       downtime: stats(tracked.flatMap((t) => t.downtimes)),
+      reconnectLatency: stats(tracked.flatMap((t) => t.latencies)),
       peakDisconnected,
       connectErrors,
+      errorKinds,
       sent,
       acked,
       lost: sent - acked,
@@ -372,11 +391,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   }
   console.log(
     [
-      "| drain | client retries | clients on A | reconnected to B | recovered (CSR) | reconnected at p50 / p99 / max (ms after drain start) | downtime p50 / p99 / max (ms) | peak disconnected | failed reconnect attempts | messages sent / acked / lost |",
-      "|---|---|---|---|---|---|---|---|---|---|",
+      "| drain | client retries | clients on A | reconnected to B | recovered (CSR) | reconnected at p50 / p99 / max (ms after drain start) | downtime p50 / p99 / max (ms) | reconnect attempt → welcome p50 / p99 (ms) | peak disconnected | failed reconnect attempts | messages sent / acked / lost |",
+      "|---|---|---|---|---|---|---|---|---|---|---|",
       ...rows.map(
         (r) =>
-          `| ${r.timeoutMs === 0 ? "T = 0 (all at once)" : `T = ${r.timeoutMs / 1000} s`} | ${r.retries} | ${r.onA} | ${r.reconnectedToB} | ${r.recovered} | ${r.reconnectAt.p50} / ${r.reconnectAt.p99} / ${r.reconnectAt.max} | ${r.downtime.p50} / ${r.downtime.p99} / ${r.downtime.max} | ${r.peakDisconnected} | ${r.connectErrors} | ${r.sent} / ${r.acked} / ${r.lost} |`,
+          `| ${r.timeoutMs === 0 ? "T = 0 (all at once)" : `T = ${r.timeoutMs / 1000} s`} | ${r.retries} | ${r.onA} | ${r.reconnectedToB} | ${r.recovered} | ${r.reconnectAt.p50} / ${r.reconnectAt.p99} / ${r.reconnectAt.max} | ${r.downtime.p50} / ${r.downtime.p99} / ${r.downtime.max} | ${r.reconnectLatency.p50} / ${r.reconnectLatency.p99} | ${r.peakDisconnected} | ${r.connectErrors} | ${r.sent} / ${r.acked} / ${r.lost} |`,
       ),
     ].join("\n"),
   );
