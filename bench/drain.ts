@@ -20,7 +20,7 @@
  * Never fails on speed. `runDrainBench()` is also what test/drain runs, small.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,6 +70,8 @@ export interface DrainBenchResult {
   acked: number;
   lost: number;
   drainReport: unknown;
+  /** CPU ms used from the drain's start until every client moved: node A, node B, this process (the clients). */
+  cpu: { a: number; b: number; clients: number; wallMs: number };
 }
 
 export interface Stats {
@@ -92,7 +94,9 @@ interface NodeProc {
 }
 
 async function startNode(name: string, redisUrl: string): Promise<NodeProc> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, "bench/servers/drain-node.ts")], {
+  // DRAIN_PROFILE=dir: a .cpuprofile of each node, written when it is stopped.
+  const prof = process.env.DRAIN_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.DRAIN_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...prof, "--import", "tsx", join(root, "bench/servers/drain-node.ts")], {
     cwd: root,
     env: { ...process.env, REDIS_URL: redisUrl, NODE_NAME: name, PORT: "0" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -105,6 +109,9 @@ async function startNode(name: string, redisUrl: string): Promise<NodeProc> {
     port: JSON.parse(line).port,
     child,
     async stop() {
+      // SIGTERM first: the node exits normally (a profile is written), SIGKILL if it does not.
+      child.kill("SIGTERM");
+      await exited(child, 3000);
       child.kill("SIGKILL");
       await exited(child, 5000);
     },
@@ -195,6 +202,17 @@ async function serverUp(lb: Balancer, name: string): Promise<boolean> {
   const csv = await lb.admin("show stat");
   const row = csv.split("\n").find((l) => l.startsWith(`be,${name},`));
   return !!row && row.split(",")[17] === "UP";
+}
+
+/** CPU time (user + system) of a process so far, in ms, from /proc (0 where there is none). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -333,12 +351,19 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
     await lb.admin("enable server be/B");
     await until("B up", 10_000, () => serverUp(lb!, "B"));
     log(`B in rotation; draining A over ${opts.timeout} ms`);
+    const cpu0 = { a: cpuMs(a.child.pid), b: cpuMs(b.child.pid), clients: cpuMs(process.pid) };
     drainStart = performance.now();
     const report = await fetch(`http://127.0.0.1:${a.port}/drain?timeout=${opts.timeout}`, { method: "POST" }).then((r) => r.json());
     log(`A drained in ${Math.round(performance.now() - drainStart)} ms`);
     await until("every client of A on B", settle, () => tracked.every((t) => t.firstNode !== "A" || t.reconnectedToBAt !== null)).catch(
       (err) => log(String(err)),
     );
+    const cpu = {
+      a: Math.round(cpuMs(a.child.pid) - cpu0.a),
+      b: Math.round(cpuMs(b.child.pid) - cpu0.b),
+      clients: Math.round(cpuMs(process.pid) - cpu0.clients),
+      wallMs: Math.round(performance.now() - drainStart),
+    };
     // A few more messages after everyone moved, then stop and let the last acks arrive.
     await sleep(Math.max(1000, opts.interval));
     clearInterval(sendTimer);
@@ -363,6 +388,7 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
       acked,
       lost: sent - acked,
       drainReport: report,
+      cpu,
     };
   } finally {
     if (sendTimer) clearInterval(sendTimer);

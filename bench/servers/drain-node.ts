@@ -62,6 +62,7 @@ const http = createServer((req, res) => {
   res.writeHead(404).end();
 });
 attach(io, http);
+process.on("SIGTERM", () => process.exit(0));
 http.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
   console.log(JSON.stringify({ port: (http.address() as { port: number }).port }));
 });
