@@ -29,6 +29,7 @@ export {
   type MetricsSnapshot,
 } from "./socket/metrics.ts";
 export type { EventRateLimit } from "./socket/rate-limit.ts";
+export type { DrainOptions } from "./socket/drain.ts";
 export type { AdapterLike, WriteOptions } from "./socket/adapter-contract.ts";
 export {
   setClientBundleLoader,

@@ -17,6 +17,8 @@ export class EngineCounters {
   /** Handshakes refused by `maxConnections` (503) and by `handshakeRateLimit` (429). */
   refusedMaxConnections = 0;
   refusedRateLimit = 0;
+  /** Handshakes refused because the server is draining (`io.drain()`, 503). */
+  refusedDraining = 0;
   /** Every other refused request (bad transport, unknown sid, allowRequest...). */
   refusedOther = 0;
   /** Polling sessions moved to WebSocket. */

@@ -19,7 +19,7 @@ import type {
 } from "./facade.ts";
 import { EngineCounters } from "./counters.ts";
 import { generateId as defaultGenerateId } from "./id.ts";
-import { HandshakeLimits } from "./limits.ts";
+import { drainingError, HandshakeLimits } from "./limits.ts";
 import {
   type EngineOptions,
   type ResolvedEngineOptions,
@@ -80,8 +80,10 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   readonly counters: EngineCounters | null;
   /** `maxConnections` / `handshakeRateLimit`, when either is set. */
   readonly #limits: HandshakeLimits | null;
-  /** What `checkRequest` applies: the options, plus the load limits when set. */
+  /** What `checkRequest` applies: the options, plus the load limits and the drain check. */
   readonly #rules: RequestRules;
+  /** While draining (`drain()`): when new handshakes are told to retry (clock ms); null otherwise. */
+  #drainUntil: number | null = null;
 
   constructor(options: EngineOptions = {}, defaultPath = "/engine.io") {
     super();
@@ -92,7 +94,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     this.#limits = HandshakeLimits.wanted(maxConnections, handshakeRateLimit)
       ? new HandshakeLimits(maxConnections, handshakeRateLimit)
       : null;
-    this.#rules = this.#limits ? { ...this.opts, admit: (req) => this.#admit(req) } : this.opts;
+    this.#rules = { ...this.opts, admit: (req) => this.#admit(req) };
     this.opts.sessionRouter?.bind(this);
   }
 
@@ -118,6 +120,23 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
 
   get clientsCount(): number {
     return this.clients.size;
+  }
+
+  /** Whether `drain()` was called: new handshakes are refused (503), existing sessions still served. */
+  get draining(): boolean {
+    return this.#drainUntil !== null;
+  }
+
+  /**
+   * Stops admitting new sessions: from now on every handshake (polling or
+   * WebSocket) is refused with 503, the Engine.IO error JSON (context name
+   * `SERVER_DRAINING`, message "Server is draining") and `Retry-After`,
+   * counted from `retryAfterMs` (the time left until the server is gone).
+   * Requests of open sessions, upgrades included, keep working. Closing
+   * the sessions is the caller's (the Socket.IO server's `drain()` spreads it).
+   */
+  drain(retryAfterMs = 0): void {
+    this.#drainUntil ??= this.opts.clock.now() + Math.max(0, retryAfterMs);
   }
 
   matches(pathname: string): boolean {
@@ -225,6 +244,13 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
         const ws = new WebSocketTransport(conn, supportsBinary, maxHttpBufferSize, protocol);
         // Many WebSocket handshakes can pass the check before the runtime opens any of them:
         // one that would now exceed maxConnections is closed at once (1013, "try again later").
+        // Likewise for a handshake checked just before a drain started.
+        if (this.#drainUntil !== null) {
+          if (this.counters) this.counters.refusedDraining++;
+          conn.close(1013, "Server is draining");
+          ws.onClose();
+          return ws;
+        }
         if (this.#limits?.full(this.clients.size)) {
           if (this.counters) this.counters.refusedMaxConnections++;
           conn.close(1013, "Too many connections");
@@ -290,6 +316,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
 
   /** The load limits, run by `checkRequest` before the user's allowRequest: a refused client costs no user code. */
   #admit(req: IncomingRequest): RequestError | undefined {
+    if (this.#drainUntil !== null) return drainingError((this.#drainUntil - this.opts.clock.now()) / 1000);
     const limits = this.#limits;
     if (!limits) return undefined;
     return limits.check(this.#addressOf(req), this.clients.size, this.opts.clock.now());
@@ -326,7 +353,8 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
   #refuse(req: IncomingRequest, err: RequestError, headers: Record<string, string>): OutgoingResponse {
     const c = this.counters;
     if (c) {
-      if (err.status === 503) c.refusedMaxConnections++;
+      if (err.context.name === "SERVER_DRAINING") c.refusedDraining++;
+      else if (err.status === 503) c.refusedMaxConnections++;
       else if (err.status === 429) c.refusedRateLimit++;
       else c.refusedOther++;
     }

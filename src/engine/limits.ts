@@ -104,7 +104,7 @@ function hash(s: string): number {
 }
 
 /** Why a handshake was refused by a limit (the `context.name` of its `connection_error`). */
-export type LimitReason = "TOO_MANY_CONNECTIONS" | "TOO_MANY_REQUESTS";
+export type LimitReason = "TOO_MANY_CONNECTIONS" | "TOO_MANY_REQUESTS" | "SERVER_DRAINING";
 
 /** The engine's admission check for handshakes. */
 export class HandshakeLimits {
@@ -144,7 +144,21 @@ export class HandshakeLimits {
   }
 }
 
+/**
+ * The refusal of a handshake while the server drains (`io.drain()`): 503,
+ * context name `SERVER_DRAINING`, "Server is draining", and `Retry-After`
+ * (seconds, at least 1) telling a balancer or client when to try elsewhere.
+ */
+export function drainingError(retryAfter: number): RequestError {
+  return limitError("SERVER_DRAINING", 503, Math.max(1, Math.ceil(retryAfter)));
+}
+
+const LIMIT_MESSAGES: Record<LimitReason, string> = {
+  TOO_MANY_REQUESTS: "Too many requests",
+  TOO_MANY_CONNECTIONS: "Too many connections",
+  SERVER_DRAINING: "Server is draining",
+};
+
 function limitError(name: LimitReason, status: 429 | 503, retryAfter: number): RequestError {
-  const message = status === 429 ? "Too many requests" : "Too many connections";
-  return { ...requestError(ErrorCode.BAD_REQUEST, { name }, message), status, retryAfter };
+  return { ...requestError(ErrorCode.BAD_REQUEST, { name }, LIMIT_MESSAGES[name]), status, retryAfter };
 }

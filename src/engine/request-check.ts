@@ -11,7 +11,7 @@
  *           ─▶ has a sid ─────────────────────────────────▶ session (the caller finds it)
  *           ─▶ not GET ───────────────────────────────────▶ refused code 2
  *           ─▶ `transport=websocket` ≠ is an upgrade ───────▶ refused code 3
- *           ─▶ over a load limit (limits.ts, engine only) ─▶ refused 503/429 code 3
+ *           ─▶ draining, or over a load limit (limits.ts) ─▶ refused 503/429 code 3
  *           ─▶ allowRequest (the engine's only) refuses ───▶ refused code 4
  *           ─▶ EIO neither 4 nor (allowEIO3) 3 ────────────▶ refused code 5
  *           ─▶ handshake

@@ -407,6 +407,28 @@ export class Client<
     else nsps!.splice(i, 1);
   }
 
+  /** @internal Acks this connection's sockets await from the client now (`io.drain()` waits for them). */
+  get _pendingAcks(): number {
+    let n = 0;
+    for (const socket of this.#nsps ?? NONE) n += socket._pendingAcks;
+    return n;
+  }
+
+  /**
+   * @internal `io.drain()`: closes the connection gracefully (queued packets
+   * are flushed first) so that the client reconnects, elsewhere: no
+   * DISCONNECT packet is sent, which socket.io-client would take as "io
+   * server disconnect" and not reconnect after; it sees "transport close".
+   * The sockets get "server shutting down" (as with `io.close()`), a
+   * recoverable reason: with connection state recovery their sessions are
+   * persisted, for any node sharing the adapter to restore.
+   */
+  _drain(): void {
+    if (this.conn.readyState !== "open") return;
+    this.onClose("server shutting down");
+    this.conn.close();
+  }
+
   /**
    * Closes the connection gracefully (buffered packets are flushed). The
    * remaining sockets get "forced server close" first: our listener is

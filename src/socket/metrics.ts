@@ -24,6 +24,10 @@ export class SocketCounters {
   volatileDropped = 0;
   /** Namespace connections accepted. */
   connects = 0;
+  /** Connections closed by `io.drain()` (told to reconnect elsewhere)... */
+  drained = 0;
+  /** ...of which closed at the drain's deadline rather than in their slot (acks still awaited, or opened late). */
+  drainedAtDeadline = 0;
   /** Cluster adapter requests to the other nodes (fetchSockets, serverSideEmit with ack) settled... */
   adapterRequests = 0;
   /** ...of which ended by their deadline... */
@@ -61,8 +65,8 @@ export interface MetricsSnapshot {
   sockets: Record<string, number>;
   /** Sessions opened, by the transport they opened on. */
   handshakes: { polling: number; websocket: number };
-  /** Requests refused: by `maxConnections` (503), `handshakeRateLimit` (429), or as invalid. */
-  refused: { maxConnections: number; rateLimit: number; other: number };
+  /** Requests refused: by `maxConnections` (503), `handshakeRateLimit` (429), a drain (503), or as invalid. */
+  refused: { maxConnections: number; rateLimit: number; draining: number; other: number };
   upgrades: number;
   /** Namespace connections accepted. */
   connects: number;
@@ -82,13 +86,22 @@ export interface MetricsSnapshot {
   volatileDropped: number;
   /** Bytes queued for all clients and not yet written (gauge). */
   bufferedBytes: number;
+  /**
+   * `io.drain()`: whether the server is draining (gauge), connections it
+   * closed, and how many of those only at its deadline.
+   */
+  drain: { draining: boolean; drained: number; atDeadline: number };
   /** Requests a cluster adapter made to the other nodes: settled, timed out, total duration (ms). */
   adapterRequests: { count: number; timedOut: number; totalMs: number };
 }
 
 /** What a snapshot is taken from: the Server, seen through the few members it needs. */
 export interface MetricsSource {
-  readonly engine: { readonly clients: ReadonlyMap<string, EngineSocket>; readonly counters: EngineCounters | null };
+  readonly engine: {
+    readonly clients: ReadonlyMap<string, EngineSocket>;
+    readonly counters: EngineCounters | null;
+    readonly draining?: boolean;
+  };
   readonly _nsps: ReadonlyMap<string, { readonly sockets: ReadonlyMap<string, { readonly _pendingAcks: number }> }>;
   readonly _counters: SocketCounters | null;
 }
@@ -119,6 +132,7 @@ export function collectMetrics(io: MetricsSource): MetricsSnapshot {
     refused: {
       maxConnections: e?.refusedMaxConnections ?? 0,
       rateLimit: e?.refusedRateLimit ?? 0,
+      draining: e?.refusedDraining ?? 0,
       other: e?.refusedOther ?? 0,
     },
     upgrades: e?.upgrades ?? 0,
@@ -131,6 +145,7 @@ export function collectMetrics(io: MetricsSource): MetricsSnapshot {
     eventsRateLimited: s?.eventsRateLimited ?? 0,
     volatileDropped: s?.volatileDropped ?? 0,
     bufferedBytes,
+    drain: { draining: io.engine.draining === true, drained: s?.drained ?? 0, atDeadline: s?.drainedAtDeadline ?? 0 },
     adapterRequests: { count: s?.adapterRequests ?? 0, timedOut: s?.adapterRequestsTimedOut ?? 0, totalMs: s?.adapterRequestMs ?? 0 },
   };
 }
@@ -188,6 +203,7 @@ export function forEachMetric(m: MetricsSnapshot, sink: MetricSink): void {
   const refused = "Requests refused, by reason.";
   c("unio_refused_total", m.refused.maxConnections, refused, { reason: "max_connections" });
   c("unio_refused_total", m.refused.rateLimit, refused, { reason: "rate_limit" });
+  c("unio_refused_total", m.refused.draining, refused, { reason: "draining" });
   c("unio_refused_total", m.refused.other, refused, { reason: "invalid" });
   c("unio_upgrades_total", m.upgrades, "Polling sessions upgraded to WebSocket.");
   c("unio_connects_total", m.connects, "Namespace connections accepted.");
@@ -204,6 +220,10 @@ export function forEachMetric(m: MetricsSnapshot, sink: MetricSink): void {
   c("unio_acks_timed_out_total", m.acks.timedOut, "Acknowledgements that timed out.");
   c("unio_events_rate_limited_total", m.eventsRateLimited, "Incoming events dropped by eventRateLimit.");
   c("unio_volatile_dropped_total", m.volatileDropped, "Volatile packets dropped for busy clients.");
+  g("unio_draining", m.drain.draining ? 1 : 0, "1 while the server drains (io.drain()), else 0.");
+  const drained = "Connections closed by io.drain(), by when: in their slot, or at the deadline.";
+  c("unio_drained_total", m.drain.drained - m.drain.atDeadline, drained, { when: "spread" });
+  c("unio_drained_total", m.drain.atDeadline, drained, { when: "deadline" });
   // Two counters: rate(seconds) / rate(requests) is the mean latency over any window.
   const ar = m.adapterRequests;
   c("unio_adapter_requests_total", ar.count, "Cluster adapter requests to other nodes settled (fetchSockets, serverSideEmit with ack).");
