@@ -29,6 +29,16 @@ export {
   type MetricsSnapshot,
 } from "./socket/metrics.ts";
 export type { EventRateLimit } from "./socket/rate-limit.ts";
+// Named acks: an ack that outlives the server's memory (Workers hibernation).
+export {
+  ackNamed,
+  type AckSnapshot,
+  type LostAck,
+  type LostAckHandler,
+  type NamedAck,
+  type NamedAckCall,
+  type NamedAckHandler,
+} from "./socket/named-acks.ts";
 export type { AdapterLike, WriteOptions } from "./socket/adapter-contract.ts";
 export {
   setClientBundleLoader,
