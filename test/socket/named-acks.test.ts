@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { FakeClock } from "../../src/engine/clock.ts";
-import { ackNamed, type LostAck, type NamedAckCall, Server } from "../../src/index.ts";
+import { ackNamed, type LostAck, type NamedAckCall, Server, type Socket } from "../../src/index.ts";
 import { restoreClient, SocketTracker, type SocketSnapshot } from "../../src/socket/restore.ts";
 import { type Running, startNode } from "../helpers/node.ts";
 import { connectTo, createServer, FakeEngineSocket, flush, lastSocket } from "./fake-engine.ts";
@@ -99,6 +99,19 @@ describe("ackNamed() on a live server: an ordinary ack", () => {
     expect(() => ackNamed("")).toThrow(TypeError);
     // Not a callback of its own: calling it says where it belongs.
     expect(() => named()).toThrow("pass it as the last argument of socket.emit()");
+  });
+
+  it("fits typed events wherever an ack callback does (compile-time check)", async () => {
+    interface ToClient {
+      job: (n: number, done: (result: string) => void) => void;
+      timed: (n: number, done: (err: Error, result: string) => void) => void;
+    }
+    const { io } = createServer<Record<string, never>>();
+    recorder(io as unknown as Server);
+    await connectTo(io);
+    const socket = lastSocket(io) as unknown as Socket<Record<string, never>, ToClient>;
+    expect(socket.emit("job", 1, ackNamed("done"))).toBe(true);
+    expect(socket.timeout(10).emit("timed", 2, ackNamed("done", { any: "json" }))).toBe(true);
   });
 
   it("a broadcast refuses it (its answers are collected in memory)", async () => {
