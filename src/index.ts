@@ -30,6 +30,16 @@ export {
 } from "./socket/metrics.ts";
 export type { EventRateLimit } from "./socket/rate-limit.ts";
 export type { DrainOptions } from "./socket/drain.ts";
+// Named acks: an ack that outlives the server's memory (Workers hibernation).
+export {
+  ackNamed,
+  type AckSnapshot,
+  type LostAck,
+  type LostAckHandler,
+  type NamedAck,
+  type NamedAckCall,
+  type NamedAckHandler,
+} from "./socket/named-acks.ts";
 export type { AdapterLike, WriteOptions } from "./socket/adapter-contract.ts";
 export {
   setClientBundleLoader,

@@ -113,7 +113,9 @@ export class Scheduler {
 
   #arm(deadline: number): void {
     const g = this.granularity;
-    const at = g > 0 ? Math.ceil(deadline / g) * g : deadline;
+    // Only future deadlines are rounded, to share a wake; one already due (an ack deadline that
+    // passed while a Durable Object was evicted, restored on the wake) runs at once.
+    const at = g > 0 && deadline > this.clock.now() ? Math.ceil(deadline / g) * g : deadline;
     if (at === this.#armedAt) return;
     this.#disarm();
     this.#armedAt = at;

@@ -3,7 +3,9 @@
  * on a socket's first emit with an ack, so sockets that never ask for one
  * carry no map. Deadlines are scheduler entries, never per-ack timers.
  */
+import type { Clock } from "../engine/clock.ts";
 import type { Scheduler, TimerEntry, TimerTarget } from "../engine/scheduler.ts";
+import { type AckSnapshot, describeAck } from "./named-acks.ts";
 
 export type AckCallback = (...args: any[]) => void;
 
@@ -23,10 +25,12 @@ class PendingAck implements TimerTarget {
     readonly fn: AckCallback,
   ) {}
   onTimer(): void {
-    this.registry.map.delete(this.id);
-    const counters = this.registry.counters;
+    const registry = this.registry;
+    registry.map.delete(this.id);
+    registry.changed?.();
+    const counters = registry.counters;
     if (counters) counters.acksTimedOut++;
-    this.fn.call(this.registry.thisArg, new Error("operation has timed out"));
+    this.fn.call(registry.thisArg, new Error("operation has timed out"));
   }
   settle(args: unknown[]): void {
     this.entry?.cancel();
@@ -66,20 +70,26 @@ export class AckRegistry {
   /**
    * @param counters where an expired deadline is counted (`metrics: true`).
    */
+  /**
+   * @param changed called when an ack is added, answered, timed out or forgotten
+   *   (a runtime that stores pending acks with the socket's state listens).
+   */
   constructor(
     readonly thisArg: unknown,
     readonly counters: { acksTimedOut: number } | null = null,
+    readonly changed?: () => void,
   ) {}
 
   /** Waits for `id` with no deadline (socket.io's default) or, with `timeout`, up to `timeout` ms. */
   add(id: number, fn: AckCallback, timeout?: number, scheduler?: Scheduler): void {
     if (timeout === undefined || !scheduler) {
       this.map.set(id, fn);
-      return;
+    } else {
+      const pending = new PendingAck(this, id, fn);
+      pending.entry = scheduler.schedule(pending, 0, timeout);
+      this.map.set(id, pending);
     }
-    const pending = new PendingAck(this, id, fn);
-    pending.entry = scheduler.schedule(pending, 0, timeout);
-    this.map.set(id, pending);
+    this.changed?.();
   }
 
   /** Delivers the client's answer; unknown or already answered ids are ignored. */
@@ -87,12 +97,33 @@ export class AckRegistry {
     const handler = this.map.get(id);
     if (handler === undefined) return;
     this.map.delete(id);
+    this.changed?.();
     if (typeof handler === "function") handler.apply(this.thisArg, args);
     else handler.settle(args);
   }
 
   delete(id: number): void {
-    this.map.delete(id);
+    if (this.map.delete(id)) this.changed?.();
+  }
+
+  /**
+   * The pending acks as JSON (named ones with their name and context,
+   * closures by id only), deadlines on the wall clock; undefined when none.
+   */
+  snapshot(clock: Clock): AckSnapshot[] | undefined {
+    if (this.map.size === 0) return undefined;
+    const out: AckSnapshot[] = [];
+    for (const [id, handler] of this.map) {
+      const fn = typeof handler === "function" ? handler : handler.fn;
+      const state: AckSnapshot = { i: id };
+      const { name, context } = describeAck(fn);
+      if (name !== undefined) state.n = name;
+      if (context !== undefined) state.c = context;
+      const entry = typeof handler === "function" ? undefined : handler.entry;
+      if (entry && !entry.cancelled) state.d = Math.round(clock.wallNow() + (entry.at - clock.now()));
+      out.push(state);
+    }
+    return out;
   }
 
   /** The socket disconnected: the broadcasts still waiting for it learn it will not answer. */
@@ -103,4 +134,18 @@ export class AckRegistry {
       (handler as ResponseCallback).gone!();
     }
   }
+}
+
+/**
+ * The delay that puts a restored deadline (`wall`, wall-clock ms) in the
+ * timer step it had before: the scheduler rounds deadlines up to its
+ * granularity, and restored acks whose deadlines share a step then share
+ * one queue. Never early, never later than the original would have fired;
+ * 0 for a deadline already past.
+ */
+export function restoredDelay(wall: number, clock: Clock, granularity: number): number {
+  const now = clock.now();
+  const at = now + (wall - clock.wallNow());
+  const due = granularity > 0 ? Math.ceil(at / granularity) * granularity : at;
+  return Math.max(0, due - now);
 }

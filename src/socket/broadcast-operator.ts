@@ -4,6 +4,7 @@
  * of a socket `fetchSockets()` returns when it lives on another node.
  */
 import { collectResponses, type ResponseCallback } from "./acks.ts";
+import { isNamedAck } from "./named-acks.ts";
 import type { TimerEntry, TimerTarget } from "../engine/scheduler.ts";
 import { type Packet, PacketType } from "../protocol/socket-io-packet.ts";
 import type { Adapter } from "./adapter.ts";
@@ -182,6 +183,9 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData = any>
     if (typeof last !== "function") {
       this.adapter.broadcast(packet, opts);
       return true;
+    }
+    if (isNamedAck(last)) {
+      throw new Error("ackNamed() works with socket.emit(); a broadcast collects its answers in memory, with a closure");
     }
     data.pop();
     const collector = new AckCollector(

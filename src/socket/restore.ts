@@ -12,6 +12,8 @@
  *   the client nothing happened. The `connection` handlers run again, with
  *   `socket.recovered === true`, so per-socket listeners exist again;
  *   connection middlewares are skipped, as for connection state recovery.
+ *   Pending acks come back too: `ackNamed()` ones reach their `onAck()`
+ *   handler (reply or deadline), closures are reported lost (`onLostAck`).
  *
  * Works with the socket layer's internals as they are; see the note on
  * `pidOf` for the one thing it cannot read.
@@ -20,6 +22,7 @@ import type { EngineSocket } from "../engine/types.ts";
 import { PacketType } from "../protocol/socket-io-packet.ts";
 import type { AnyNamespace, AnySocket } from "./adapter.ts";
 import { Client } from "./client.ts";
+import type { AckSnapshot } from "./named-acks.ts";
 import type { Server } from "./server.ts";
 import { Socket } from "./socket.ts";
 import type { Session } from "./types.ts";
@@ -34,6 +37,12 @@ export interface SocketSnapshot {
   data: unknown;
   auth: Record<string, unknown>;
   issued: number;
+  /**
+   * Acks awaited from the client: ids, deadlines, and the name and context
+   * of `ackNamed()` ones (closures cannot be stored: their replies are
+   * reported lost). Absent when none.
+   */
+  acks?: AckSnapshot[];
 }
 
 // biome-ignore lint: the tracker serves servers of any event typing
@@ -62,6 +71,10 @@ export class SocketTracker {
   ) {
     for (const nsp of server._nsps.values()) this.#hook(nsp);
     server.on("new_namespace", (nsp: AnyNamespace) => this.#hook(nsp));
+    // An ack sent, answered or timed out changes what a rebuild must know.
+    server._acks.onChange = (socket) => {
+      if (socket.connected) onChange(socket.conn.id);
+    };
   }
 
   /** Connected sockets in this server, all namespaces. */
@@ -114,6 +127,8 @@ export class SocketTracker {
       };
       const pid = pidOf(socket);
       if (pid !== undefined) state.pid = pid;
+      const acks = socket._ackSnapshot();
+      if (acks) state.acks = acks;
       out.push(state);
     }
     return out;
@@ -158,6 +173,8 @@ function revive(nsp: AnyNamespace, client: Client, state: SocketSnapshot): void 
   const socket = new Socket(nsp, client, state.auth, session);
   socket.handshake.issued = state.issued;
   socket.handshake.time = new Date(state.issued).toString();
+  // Before the connection handlers: an emit there must not reuse a pending ack's id.
+  if (state.acks) socket._restoreAcks(state.acks);
   nsp.sockets.set(socket.id, socket);
   // Connected and in its own room again, without a second CONNECT reply: the client never left.
   socket._onconnect(false);

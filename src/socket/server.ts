@@ -26,6 +26,7 @@ import {
 } from "./namespace.ts";
 import { Drain, type DrainOptions } from "./drain.ts";
 import { collectMetrics, type MetricsSnapshot, SocketCounters, toPrometheus } from "./metrics.ts";
+import { AckHandlers, type LostAckHandler, type NamedAckHandler } from "./named-acks.ts";
 import { NamespaceRegistry } from "./namespace-registry.ts";
 import { type EventRateLimit, type ResolvedEventRateLimit, resolveEventRateLimit } from "./rate-limit.ts";
 import { SessionAwareAdapter } from "./session-aware-adapter.ts";
@@ -144,6 +145,8 @@ export class Server<
   _eventRate: ResolvedEventRateLimit | undefined;
   /** @internal The Socket.IO layer's counters with `metrics: true`; null without. */
   _counters: SocketCounters | null;
+  /** @internal The handlers of named acks (`onAck`) and the lost-ack report (`onLostAck`). */
+  readonly _acks = new AckHandlers();
   readonly #opts: Partial<ServerOptions>;
   #adapter: AdapterConstructor | undefined;
   #drain: Drain | undefined;
@@ -378,6 +381,33 @@ export class Server<
     fn: (nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | false) => void,
   ): void {
     this.#namespaces.check(name, auth, fn);
+  }
+
+  // ── named acks (unio addition) ────────────────────────────────────────
+
+  /**
+   * Registers the handler of the acks sent as `ackNamed(name, context)`, in
+   * every namespace. Register at setup: where the runtime rebuilds the
+   * server from stored state (Workers), the handler then exists again, and
+   * a reply, or a deadline, that comes after the rebuild still reaches it.
+   * @example
+   * io.onAck("job-done", ({ socket, context }, err, result) => console.log(context.job, err ?? result));
+   * socket.timeout(5000).emit("job", data, ackNamed("job-done", { job: 7 }));
+   */
+  onAck<Context = any>(name: string, handler: NamedAckHandler<Context>): this {
+    this._acks.register(name, handler);
+    return this;
+  }
+
+  /**
+   * Called when a reply, or the deadline, comes for an ack whose callback
+   * did not survive a rebuild of the server (a closure, after a Workers
+   * eviction; or a named ack with no handler by its name). Without it, a
+   * line is logged with `console.warn`.
+   */
+  onLostAck(handler: LostAckHandler | undefined): this {
+    this._acks.onLost(handler);
+    return this;
   }
 
   // ── proxies to the main namespace ─────────────────────────────────────

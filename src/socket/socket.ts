@@ -11,7 +11,8 @@
 import type { EngineSocket } from "../engine/types.ts";
 import type { IncomingRequest } from "../engine/facade.ts";
 import { type Packet, PacketType } from "../protocol/socket-io-packet.ts";
-import { type AckCallback, AckRegistry } from "./acks.ts";
+import { type AckCallback, AckRegistry, restoredDelay } from "./acks.ts";
+import { type AckSnapshot, isNamedAck } from "./named-acks.ts";
 import type { Adapter } from "./adapter.ts";
 import { BroadcastOperator } from "./broadcast-operator.ts";
 import type { Client } from "./client.ts";
@@ -202,9 +203,13 @@ export class Socket<
     this.#flags = undefined;
     const last = data[data.length - 1];
     if (typeof last === "function") {
-      const id = this.nsp._ids++;
+      const timeout = flags?.timeout ?? this.nsp.server._ackTimeout;
+      const id = this.nsp._ids;
+      // An unknown ackNamed() name throws here, before the id is spent or anything is sent.
+      const fn = isNamedAck(last) ? this.nsp.server._acks.callback(last, id, timeout !== undefined, false) : (last as AckCallback);
+      this.nsp._ids++;
       data.pop();
-      this.#registerAck(id, last as AckCallback, flags?.timeout ?? this.nsp.server._ackTimeout);
+      this.#registerAck(id, fn, timeout);
       packet.id = id;
     }
     if (this.nsp.server._recovery && this.#state !== "pending") {
@@ -240,7 +245,38 @@ export class Socket<
   }
 
   #registerAck(id: number, fn: AckCallback, timeout: number | undefined): void {
-    (this.#acks ??= new AckRegistry(this, this.nsp.server._counters)).add(id, fn, timeout, this.nsp.server._scheduler);
+    this.#ackRegistry().add(id, fn, timeout, this.nsp.server._scheduler);
+  }
+
+  #ackRegistry(): AckRegistry {
+    if (this.#acks) return this.#acks;
+    const server = this.nsp.server;
+    const hooks = server._acks;
+    return (this.#acks = new AckRegistry(this, server._counters, () => hooks.onChange?.(this as unknown as Socket)));
+  }
+
+  /** @internal The pending acks as stored state (runtimes that rebuild sockets keep them). */
+  _ackSnapshot(): AckSnapshot[] | undefined {
+    return this.#acks?.snapshot(this.nsp.server._clock);
+  }
+
+  /**
+   * @internal Pending acks of a rebuilt socket: named ones call their handler
+   * again, closures are reported lost when their reply or deadline comes; a
+   * deadline keeps its time. Later emits get ids above every restored one.
+   */
+  _restoreAcks(entries: readonly AckSnapshot[]): void {
+    const server = this.nsp.server;
+    const scheduler = server._scheduler;
+    for (const e of entries) {
+      const timed = typeof e.d === "number";
+      const fn = e.n !== undefined
+        ? server._acks.callback({ name: e.n, context: e.c }, e.i, timed, true)
+        : server._acks.lostCallback(e.i, timed);
+      const delay = timed ? restoredDelay(e.d!, server._clock, scheduler.granularity) : undefined;
+      this.#ackRegistry().add(e.i, fn, delay, scheduler);
+      if (e.i >= this.nsp._ids) this.nsp._ids = e.i + 1;
+    }
   }
 
   /** @internal Acks awaited from this client now (a metrics gauge; no registry is made to answer). */
@@ -250,7 +286,7 @@ export class Socket<
 
   /** @internal Registers a broadcast's ack for this socket (used by adapters). */
   _registerAck(id: number, fn: AckCallback): void {
-    (this.#acks ??= new AckRegistry(this)).add(id, fn);
+    this.#ackRegistry().add(id, fn);
   }
 
   /** @internal Forgets an awaited ack (broadcast timeouts). */
@@ -264,7 +300,7 @@ export class Socket<
    * and tools checking for leaks read its size.
    */
   get acks(): Map<number, unknown> {
-    return (this.#acks ??= new AckRegistry(this)).map;
+    return this.#ackRegistry().map;
   }
 
   /** socket.io's name for `_notifyOutgoing`, called by socket.io-adapter's broadcasts with the packet. */

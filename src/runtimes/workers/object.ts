@@ -46,8 +46,11 @@ export interface UnioDurableObject extends ClusterRpc {
   webSocketClose(ws: CfWebSocket, code: number, reason: string): Promise<void>;
   webSocketError(ws: CfWebSocket, error: unknown): Promise<void>;
   alarm(): Promise<void>;
-  /** With `testHooks`: drop every object in memory and rebuild from the WebSockets, as after an eviction. */
-  unioTestEvict(): Promise<HostStats>;
+  /**
+   * With `testHooks`: drop every object in memory and rebuild from the WebSockets, as after an
+   * eviction; at once, or with `lazy` when the next event (a message, the alarm, a request) comes.
+   */
+  unioTestEvict(lazy?: boolean): Promise<HostStats>;
   /** With `testHooks`: what woke this instance and what it wrote. */
   unioTestStats(): Promise<HostStats & { sessions: number; sockets: number }>;
 }
@@ -125,6 +128,9 @@ function defineObject<Env, T extends Hosted>(
 
     #host: DurableHost;
     #cluster: DurableCluster | null;
+    /** After `unioTestEvict(true)`: no host until the next event builds one (test hooks only). */
+    #asleep = false;
+    #waking: Promise<void> | null = null;
 
     constructor(ctx: DurableObjectState, env: Env) {
       super(ctx, env);
@@ -149,28 +155,43 @@ function defineObject<Env, T extends Hosted>(
       );
     }
 
+    /**
+     * Runs an event on the host; a lazily evicted instance (test hook) first
+     * builds a new one, as a real eviction's next event does in the constructor.
+     */
+    #live<R>(run: (host: DurableHost) => Promise<R>): Promise<R> {
+      if (this.#asleep) {
+        this.#asleep = false;
+        this.#host = this.#newHost();
+        this.#waking = this.#host.start().finally(() => {
+          this.#waking = null;
+        });
+      }
+      return this.#waking ? this.#waking.then(() => run(this.#host)) : run(this.#host);
+    }
+
     fetch(request: Request): Promise<Response> {
-      return this.#host.fetch(request);
+      return this.#live((host) => host.fetch(request));
     }
 
     webSocketMessage(ws: CfWebSocket, message: string | ArrayBuffer): Promise<void> {
-      return this.#host.onMessage(ws, message);
+      return this.#live((host) => host.onMessage(ws, message));
     }
 
     webSocketClose(ws: CfWebSocket, code: number, reason: string): Promise<void> {
-      return this.#host.onClose(ws, code, reason);
+      return this.#live((host) => host.onClose(ws, code, reason));
     }
 
     webSocketError(ws: CfWebSocket, error: unknown): Promise<void> {
-      return this.#host.onError(ws, error);
+      return this.#live((host) => host.onError(ws, error));
     }
 
     alarm(): Promise<void> {
-      return this.#host.onAlarm();
+      return this.#live((host) => host.onAlarm());
     }
 
     async unioDeliver(msg: ClusterMessage): Promise<Delivery> {
-      return this.#requireCluster().deliver(msg);
+      return this.#live(async () => this.#requireCluster().deliver(msg));
     }
 
     async unioHubJoin(member: string): Promise<void> {
@@ -189,11 +210,17 @@ function defineObject<Env, T extends Hosted>(
       this.#requireCluster().onRespond(response);
     }
 
-    async unioTestEvict(): Promise<HostStats> {
+    async unioTestEvict(lazy = false): Promise<HostStats> {
       this.#requireTestHooks();
+      await this.#waking;
       const before = this.#host.stats;
+      if (this.#asleep) return before;
       this.#host.dispose();
       this.#cluster?.reset();
+      if (lazy) {
+        this.#asleep = true;
+        return before;
+      }
       this.#host = this.#newHost();
       await this.#host.start();
       return before;
@@ -201,8 +228,7 @@ function defineObject<Env, T extends Hosted>(
 
     async unioTestStats(): Promise<HostStats & { sessions: number; sockets: number }> {
       this.#requireTestHooks();
-      const host = this.#host;
-      return { ...host.stats, sessions: host.engine.clients.size, sockets: host.tracker?.size ?? 0 };
+      return this.#live(async (host) => ({ ...host.stats, sessions: host.engine.clients.size, sockets: host.tracker?.size ?? 0 }));
     }
 
     #requireCluster(): DurableCluster {
