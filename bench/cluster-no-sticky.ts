@@ -21,6 +21,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { type Balance, type Cluster, redisCounters, startCluster, startNode } from "../test/cluster/harness.ts";
 import { runLoad } from "../test/cluster/load.ts";
 import { startRedis } from "../test/redis/harness.ts";
+import { cpuMicros } from "./proc.ts";
 
 function arg(name: string, fallback: number): number {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -50,10 +51,9 @@ interface Row {
 function cpuMs(pid: number | undefined): number {
   if (!pid) return 0;
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    return cpuMicros(pid) / 1000;
   } catch {
-    return 0;
+    return 0; // the process is gone
   }
 }
 

@@ -20,13 +20,14 @@
  * Never fails on speed. `runDrainBench()` is also what test/drain runs, small.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { exited, freePort, type RedisServer, startRedis, waitForLine } from "../test/redis/harness.ts";
+import { cpuMicros } from "./proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const HAPROXY = "/usr/sbin/haproxy";
@@ -208,10 +209,9 @@ async function serverUp(lb: Balancer, name: string): Promise<boolean> {
 function cpuMs(pid: number | undefined): number {
   if (!pid) return 0;
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    return cpuMicros(pid) / 1000;
   } catch {
-    return 0;
+    return 0; // the process is gone
   }
 }
 
