@@ -55,8 +55,13 @@ import { io as ioc } from "socket.io-client";
 import { Server, type Socket } from "unio/node";
 import { Server as CoreServer } from "unio";
 import { createAdapter } from "unio/redis";
+import { ClusterAdapter } from "unio/cluster";
+import { FakeClock } from "unio/testing";
 const check: [typeof CoreServer, typeof createAdapter, Socket | null] = [CoreServer, createAdapter, null];
 void check;
+// The entries for adapter authors and tests resolve, with their declarations.
+const clock: { now(): number } = new FakeClock();
+if (typeof ClusterAdapter !== "function" || typeof clock.now() !== "number") throw new Error("unio/cluster or unio/testing");
 ${tsRoundTrip}`;
 
 const tsconfig = (compilerOptions: Record<string, unknown>) =>
@@ -77,6 +82,8 @@ const unio = require("unio/node");
 const core = require("unio");
 const { createAdapter } = require("unio/redis");
 if (typeof createAdapter !== "function") throw new Error("unio/redis has no createAdapter");
+if (typeof require("unio/cluster").ClusterAdapter !== "function") throw new Error("unio/cluster has no ClusterAdapter");
+if (typeof require("unio/testing").FakeClock !== "function") throw new Error("unio/testing has no FakeClock");
 // One copy of the core behind every entry: the Node Server is the core's Server.
 if (!(new unio.Server() instanceof core.Server)) throw new Error("two copies of the core");
 ${roundTrip("unio(httpServer)")}`,
@@ -93,7 +100,10 @@ import { io as ioc } from "socket.io-client";
 import createIo, { Server } from "unio/node";
 import { Server as CoreServer } from "unio";
 import { createAdapter } from "unio/redis";
+import { ClusterAdapter } from "unio/cluster";
+import { FakeClock } from "unio/testing";
 if (typeof createAdapter !== "function") throw new Error("unio/redis has no createAdapter");
+if (typeof ClusterAdapter !== "function" || typeof FakeClock !== "function") throw new Error("unio/cluster or unio/testing");
 if (!(createIo() instanceof CoreServer)) throw new Error("two copies of the core");
 ${roundTrip("new Server(httpServer)")}`,
     },
