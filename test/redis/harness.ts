@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { connect as netConnect, createServer, type Socket as NetSocket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { io as ioc, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import { expect } from "vitest";
 import { onceArgs, waitFor } from "../helpers/wait.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -389,4 +390,59 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * A client behind a fresh proxy pointing at `node`, reconnecting slowly enough
+ * to miss packets. The proxy is pushed on `proxies` for the caller to close.
+ */
+export async function behindProxy(node: ClusterNode, proxies: Proxy[]): Promise<{ client: Client; proxy: Proxy }> {
+  const proxy = await startProxy(node.port);
+  proxies.push(proxy);
+  const client = await connect(proxy.url, { reconnection: true, reconnectionDelay: 1200, reconnectionDelayMax: 1200, randomizationFactor: 0 });
+  return { client, proxy };
+}
+
+/**
+ * Connection state recovery from `from` to `to` (whatever adapter the nodes
+ * share): the client keeps its id, gets the packets it missed for its rooms
+ * (binary included) and nothing else, and its rooms came along.
+ */
+export async function expectRecoveryAcrossNodes(from: ClusterNode, to: ClusterNode, proxies: Proxy[]): Promise<void> {
+  const { client, proxy } = await behindProxy(from, proxies);
+  expect(client.node).toBe(from.name);
+  const room = `csr-${from.name}-${to.name}`;
+  await ctl(client, "join", room);
+  const sender = await connect(to.url);
+
+  // A first packet gives the client an offset to resume from.
+  const first = next(client, "m");
+  await ctl(sender, "broadcast", { rooms: [room], event: "m", args: ["before"] });
+  expect((await first)[0]).toBe("before");
+
+  const seen = record(client, "m");
+  const welcomeAgain = next(client, "welcome", 10_000);
+  proxy.setTarget(to.port);
+  proxy.dropAll();
+  // The node saw the drop: what is sent now is missed, and kept for the recovery.
+  await goneFromCluster(sender, client.id);
+  await ctl(sender, "broadcast", { rooms: [room], event: "m", args: ["missed-1", new Uint8Array([9])] });
+  await ctl(sender, "broadcast", { rooms: ["elsewhere"], event: "m", args: ["not-for-me"] });
+  await ctl(sender, "broadcast", { event: "m", args: ["missed-2"] });
+
+  const [welcome] = await welcomeAgain;
+  expect(welcome).toMatchObject({ node: to.name, id: client.id, recovered: true });
+  expect(client.socket.recovered).toBe(true);
+  expect(client.socket.id).toBe(client.id);
+  await waitFor(() => seen.length >= 2, { timeout: 3000, what: "missed packets" });
+  // Once a later packet arrived, a stray replay (the "elsewhere" one) would have too.
+  await marker(client, sender);
+  expect(seen.map((args) => args[0])).toEqual(["missed-1", "missed-2"]);
+  expect([...(seen[0]![1] as Uint8Array)]).toEqual([9]);
+
+  // Its rooms came along: a room broadcast from the old node reaches it on the new one.
+  const after = next(client, "m");
+  const oldNodeClient = await connect(from.url);
+  await ctl(oldNodeClient, "broadcast", { rooms: [room], event: "m", args: ["after"] });
+  expect((await after)[0]).toBe("after");
 }

@@ -12,18 +12,17 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   type Client,
-  type ClusterNode,
   closeAllClients,
+  type ClusterNode,
   connect,
-  marker,
-  goneFromCluster,
   ctl,
+  expectRecoveryAcrossNodes,
+  marker,
   next,
   type Proxy,
+  record,
   type RedisCluster,
   type RedisServer,
-  record,
-  startProxy,
   startRedisCluster,
 } from "./harness.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -344,18 +343,6 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
 
   afterAll(() => cluster?.stop());
 
-  async function behindProxy(node: ClusterNode): Promise<{ client: Client; proxy: Proxy }> {
-    const proxy = await startProxy(node.port);
-    proxies.push(proxy);
-    const client = await connect(proxy.url, {
-      reconnection: true,
-      reconnectionDelay: 1200,
-      reconnectionDelayMax: 1200,
-      randomizationFactor: 0,
-    });
-    return { client, proxy };
-  }
-
   it("counts three servers (heartbeats); fetchSockets, serverSideEmit with ack and acks span the nodes", async () => {
     const cs = await Promise.all([u1, u2, ref].map((n) => connect(n.url)));
     await waitFor(async () => (await ctl(cs[0]!, "serverCount")).count === 3, { timeout: 8000, what: "three servers" });
@@ -375,44 +362,9 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
     ["ref -> u1 (socket.io to unio)", () => ref, () => u1],
   ];
 
-  it.each(pairs)("%s: same id, rooms kept, missed packets replayed", async (_label, fromNode, toNode) => {
-    const from = fromNode();
-    const to = toNode();
-    const { client, proxy } = await behindProxy(from);
-    expect(client.node).toBe(from.name);
-    const room = `csr-${from.name}-${to.name}`;
-    await ctl(client, "join", room);
-    const sender = await connect(to.url);
-
-    const first = next(client, "m");
-    await ctl(sender, "broadcast", { rooms: [room], event: "m", args: ["before"] });
-    expect((await first)[0]).toBe("before");
-
-    const seen = record(client, "m");
-    const welcomeAgain = next(client, "welcome", 10_000);
-    proxy.setTarget(to.port);
-    proxy.dropAll();
-    // The node saw the drop: what is sent now is missed, and kept for the recovery.
-    await goneFromCluster(sender, client.id);
-    await ctl(sender, "broadcast", { rooms: [room], event: "m", args: ["missed-1", new Uint8Array([9])] });
-    await ctl(sender, "broadcast", { rooms: ["elsewhere"], event: "m", args: ["not-for-me"] });
-    await ctl(sender, "broadcast", { event: "m", args: ["missed-2"] });
-
-    const [welcome] = await welcomeAgain;
-    expect(welcome).toMatchObject({ node: to.name, id: client.id, recovered: true });
-    expect(client.socket.recovered).toBe(true);
-    expect(client.socket.id).toBe(client.id);
-    await waitFor(() => seen.length >= 2, { timeout: 3000, what: "missed packets" });
-    // Once a later packet arrived, a stray replay (the "elsewhere" one) would have too.
-    await marker(client, sender);
-    expect(seen.map((args) => args[0])).toEqual(["missed-1", "missed-2"]);
-    expect([...(seen[0]![1] as Uint8Array)]).toEqual([9]);
-
-    const after = next(client, "m");
-    const oldNodeClient = await connect(from.url);
-    await ctl(oldNodeClient, "broadcast", { rooms: [room], event: "m", args: ["after"] });
-    expect((await after)[0]).toBe("after");
-  });
+  it.each(pairs)("%s: same id, rooms kept, missed packets replayed", (_label, from, to) =>
+    expectRecoveryAcrossNodes(from(), to(), proxies),
+  );
   it("forged broadcasts on the stream are dropped by unio nodes; the stream keeps flowing", async () => {
     const cs = await Promise.all([u1, u2].map((n) => connect(n.url)));
     const seen = cs.map((c) => {

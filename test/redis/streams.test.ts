@@ -6,19 +6,19 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  type Client,
-  type ClusterNode,
+  behindProxy,
   closeAllClients,
+  type ClusterNode,
   connect,
-  marker,
-  goneFromCluster,
   ctl,
+  expectRecoveryAcrossNodes,
+  goneFromCluster,
+  marker,
   next,
   type Proxy,
+  record,
   type RedisCluster,
   type RedisServer,
-  record,
-  startProxy,
   startRedisCluster,
 } from "./harness.ts";
 import { sleep, waitFor } from "../helpers/wait.ts";
@@ -48,14 +48,6 @@ afterEach(async () => {
 });
 
 afterAll(() => cluster?.stop());
-
-/** A client behind a proxy pointing at `node`, reconnecting (slowly enough to miss packets). */
-async function behindProxy(node: ClusterNode): Promise<{ client: Client; proxy: Proxy }> {
-  const proxy = await startProxy(node.port);
-  proxies.push(proxy);
-  const client = await connect(proxy.url, { reconnection: true, reconnectionDelay: 1200, reconnectionDelayMax: 1200, randomizationFactor: 0 });
-  return { client, proxy };
-}
 
 describe("cluster operations over streams", () => {
   it("broadcasts reach every node, each event tagged with its stream offset", async () => {
@@ -109,49 +101,12 @@ describe("connection state recovery across nodes", () => {
     ["ref -> u1 (socket.io to unio)", () => ref, () => u1],
   ];
 
-  it.each(pairs)("%s: same id, rooms kept, missed packets replayed", async (_label, fromNode, toNode) => {
-    const from = fromNode();
-    const to = toNode();
-    const { client, proxy } = await behindProxy(from);
-    expect(client.node).toBe(from.name);
-    const room = `csr-${from.name}-${to.name}`;
-    await ctl(client, "join", room);
-    const sender = await connect(to.url);
-
-    // A first packet gives the client an offset to resume from.
-    const first = next(client, "m");
-    await ctl(sender, "broadcast", { rooms: [room], event: "m", args: ["before"] });
-    expect((await first)[0]).toBe("before");
-
-    const seen = record(client, "m");
-    const welcomeAgain = next(client, "welcome", 10_000);
-    proxy.setTarget(to.port);
-    proxy.dropAll();
-    // The node saw the drop: what is sent now is missed, and kept for the recovery.
-    await goneFromCluster(sender, client.id);
-    await ctl(sender, "broadcast", { rooms: [room], event: "m", args: ["missed-1", new Uint8Array([9])] });
-    await ctl(sender, "broadcast", { rooms: ["elsewhere"], event: "m", args: ["not-for-me"] });
-    await ctl(sender, "broadcast", { event: "m", args: ["missed-2"] });
-
-    const [welcome] = await welcomeAgain;
-    expect(welcome).toMatchObject({ node: to.name, id: client.id, recovered: true });
-    expect(client.socket.recovered).toBe(true);
-    expect(client.socket.id).toBe(client.id);
-    await waitFor(() => seen.length >= 2, { timeout: 3000, what: "missed packets" });
-    // Once a later packet arrived, a stray replay (the "elsewhere" one) would have too.
-    await marker(client, sender);
-    expect(seen.map((args) => args[0])).toEqual(["missed-1", "missed-2"]);
-    expect([...(seen[0]![1] as Uint8Array)]).toEqual([9]);
-
-    // Its rooms came along: a room broadcast from the old node reaches it on the new one.
-    const after = next(client, "m");
-    const oldNodeClient = await connect(from.url);
-    await ctl(oldNodeClient, "broadcast", { rooms: [room], event: "m", args: ["after"] });
-    expect((await after)[0]).toBe("after");
-  });
+  it.each(pairs)("%s: same id, rooms kept, missed packets replayed", (_label, from, to) =>
+    expectRecoveryAcrossNodes(from(), to(), proxies),
+  );
 
   it("replays what was emitted to the socket itself while it was away, but not volatile packets", async () => {
-    const { client, proxy } = await behindProxy(u1);
+    const { client, proxy } = await behindProxy(u1, proxies);
     const sender = await connect(u2.url);
     const first = next(client, "m");
     await ctl(sender, "broadcast", { rooms: [client.id], event: "m", args: ["start"] });
@@ -182,7 +137,7 @@ describe("connection state recovery across nodes", () => {
   });
 
   it("a session is restored once: a second restore of the same pid starts fresh", async () => {
-    const { client, proxy } = await behindProxy(u1);
+    const { client, proxy } = await behindProxy(u1, proxies);
     const first = next(client, "m");
     const sender = await connect(u2.url);
     await ctl(sender, "broadcast", { rooms: [client.id], event: "m", args: ["x"] });
