@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  assertNotReceived,
   type Client,
   type ClusterNode,
   closeAllClients,
@@ -42,13 +43,6 @@ afterAll(() => cluster?.stop());
  * marker to everyone; Redis keeps one publisher's messages in order, so
  * once the marker arrived, an earlier `event` would have arrived too.
  */
-async function assertNotReceived(seen: unknown[][], client: Client, from: Client): Promise<void> {
-  const marker = next(client, "marker", 5000);
-  await ctl(from, "broadcast", { event: "marker" });
-  await marker;
-  expect(seen).toEqual([]);
-}
-
 describe("broadcasts across nodes", () => {
   it("a room broadcast reaches the members on every node and nobody else, binary intact", async () => {
     const r = room("chat");

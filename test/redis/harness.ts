@@ -336,6 +336,12 @@ export async function marker(client: Client, from: Client): Promise<void> {
   await got;
 }
 
+/** Proves `client` got nothing recorded in `seen`: a marker sent after it through `from` arrived first. */
+export async function assertNotReceived(seen: unknown[][], client: Client, from: Client): Promise<void> {
+  await marker(client, from);
+  expect(seen).toEqual([]);
+}
+
 /** Records every `event` a client receives, in order. */
 export function record(client: Client, event: string): unknown[][] {
   const seen: unknown[][] = [];

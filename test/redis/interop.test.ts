@@ -7,6 +7,7 @@ import { Emitter } from "@socket.io/redis-emitter";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  assertNotReceived,
   type Client,
   type ClusterNode,
   closeAllClients,
@@ -20,13 +21,6 @@ import {
 import { waitFor } from "../helpers/wait.ts";
 
 afterEach(() => closeAllClients());
-
-async function assertNotReceived(seen: unknown[][], client: Client, from: Client): Promise<void> {
-  const marker = next(client, "marker", 5000);
-  await ctl(from, "broadcast", { event: "marker" });
-  await marker;
-  expect(seen).toEqual([]);
-}
 
 describe("with @socket.io/redis-adapter (Pub/Sub)", () => {
   let cluster: RedisCluster;

@@ -11,6 +11,7 @@ import { encode } from "notepack.io";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  assertNotReceived,
   type Client,
   closeAllClients,
   type ClusterNode,
@@ -28,13 +29,6 @@ import {
 import { waitFor } from "../helpers/wait.ts";
 
 afterEach(() => closeAllClients());
-
-async function assertNotReceived(seen: unknown[][], client: Client, from: Client): Promise<void> {
-  const marker = next(client, "marker", 5000);
-  await ctl(from, "broadcast", { event: "marker" });
-  await marker;
-  expect(seen).toEqual([]);
-}
 
 describe("@socket.io/redis-adapter 8.3 on unio (ioredis, node-redis) and on socket.io 4.8", () => {
   let cluster: RedisCluster;
