@@ -8,6 +8,7 @@
 import type { Server } from "../../src/index.ts";
 import type { Namespace } from "../../src/socket/namespace.ts";
 import type { Socket } from "../../src/socket/socket.ts";
+import { DRAIN_REPORT_MARK, type DrainReport } from "./drain-report.ts";
 
 type Env = (name: string) => string | undefined;
 type Ack = (...args: unknown[]) => void;
@@ -59,6 +60,10 @@ export function productionWanted(env: Env): boolean {
  * - `volatile-flood` {target, count}: `count` volatile emits to `target`,
  *   acks how many metrics say were dropped; `volatile-room` {room, count}
  *   the same as room broadcasts.
+ * - `start-drain` (timeout): acks `{ started, connections }`, then calls
+ *   `io.drain({ timeout })`. No client is left to tell when it resolves, so
+ *   the fixture prints a `UNIO_DRAINED <DrainReport>` line on its stdout
+ *   (drain-report.ts); every socket's disconnect during the drain is in it.
  */
 export function installProductionHandlers(io: Server, socket: Socket, observer: Namespace): void {
   const nsp = socket.nsp as Namespace;
@@ -99,6 +104,25 @@ export function installProductionHandlers(io: Server, socket: Socket, observer: 
     const target = nsp.sockets.get(spec.target);
     ack({ bufferedAmount: target?.conn.bufferedAmount ?? -1 });
   });
+  socket.on("disconnect", (reason: string) => {
+    if (io.draining) drainDepartures.push({ at: Date.now(), reason, transport: socket.conn.transport.name });
+  });
+  socket.on("start-drain", (timeout: number, ack: Ack) => {
+    const started = Date.now();
+    // Acked first: the drain may close this very connection at once (the first slot).
+    ack({ started, connections: io.engine.clientsCount });
+    io.drain({ timeout }).then(() => {
+      const report: DrainReport = {
+        started,
+        resolvedAt: Date.now(),
+        draining: io.draining,
+        connections: io.engine.clientsCount,
+        drain: io.metrics().drain,
+        departures: drainDepartures,
+      };
+      console.log(`${DRAIN_REPORT_MARK} ${JSON.stringify(report)}`);
+    });
+  });
   socket.on("volatile-room", (spec: { room: string; count: number }, ack: Ack) => {
     const before = io.metrics().volatileDropped;
     for (let i = 0; i < spec.count; i++) nsp.to(spec.room).volatile.emit("tick", i);
@@ -113,3 +137,5 @@ export function installProductionHandlers(io: Server, socket: Socket, observer: 
 }
 
 const watched = new WeakSet<object>();
+/** Every socket that disconnected while the server drained: when (fixture clock), why, on which transport. */
+const drainDepartures: DrainReport["departures"] = [];
