@@ -84,6 +84,12 @@ export default {
       const stub = env.IO.get(env.IO.idFromName(shardOf(req)));
       if (url.pathname === "/__test/evict") return Response.json(await stub.unioTestEvict());
       if (url.pathname === "/__test/stats") return Response.json(await stub.unioTestStats());
+      // The object's drain (its RPC method), answered when it resolved.
+      if (url.pathname === "/__test/drain") {
+        const started = Date.now();
+        await stub.drain({ timeout: Number(url.searchParams.get("timeout")) });
+        return Response.json({ started, resolvedAt: Date.now() });
+      }
       // Whether the hub lists the shard's object as a member: its join reached the hub.
       if (url.pathname === "/__test/member") {
         const members: string[] = await env.IO.get(env.IO.idFromName("unio-hub")).unioHubMembers();

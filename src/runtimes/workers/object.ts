@@ -7,6 +7,7 @@ import { Engine } from "../../engine/engine.ts";
 import type { EngineOptions } from "../../engine/options.ts";
 import { Server, type ServerOptions } from "../../socket/server.ts";
 import type { ClusterMessage, ClusterResponse } from "../../adapters/cluster-protocol.ts";
+import type { DrainOptions } from "../../socket/drain.ts";
 import { SessionAwareAdapter } from "../../socket/session-aware-adapter.ts";
 import { type ClusterOptions, type ClusterRpc, type Delivery, DurableCluster } from "./cluster.ts";
 import { type DeliveryReport, DurableObjectAdapter } from "./durable-object-adapter.ts";
@@ -46,6 +47,19 @@ export interface UnioDurableObject extends ClusterRpc {
   webSocketClose(ws: CfWebSocket, code: number, reason: string): Promise<void>;
   webSocketError(ws: CfWebSocket, error: unknown): Promise<void>;
   alarm(): Promise<void>;
+  /**
+   * Drains this object's Socket.IO server (`io.drain()`), for a caller
+   * outside the object (an admin route of the Worker, through the binding):
+   * the object refuses new handshakes (503 + Retry-After) and closes its
+   * clients spread over `timeout`, then its server; resolves when done. The
+   * object stays drained while this instance lives; a new instance (after a
+   * deploy, or an eviction once it sat idle) accepts clients again.
+   * Engine objects (`defineDurableEngine`) have no sockets to move: it rejects.
+   * @example
+   * // in the Worker: take object "lobby" out of service over 20 s
+   * ctx.waitUntil(env.CHAT.get(env.CHAT.idFromName("lobby")).drain({ timeout: 20_000 }));
+   */
+  drain(options?: DrainOptions): Promise<void>;
   /**
    * With `testHooks`: drop every object in memory and rebuild from the WebSockets, as after an
    * eviction; at once, or with `lazy` when the next event (a message, the alarm, a request) comes.
@@ -188,6 +202,14 @@ function defineObject<Env, T extends Hosted>(
 
     alarm(): Promise<void> {
       return this.#live((host) => host.onAlarm());
+    }
+
+    drain(options: DrainOptions = {}): Promise<void> {
+      return this.#live(async (host) => {
+        if (!host.server) throw new Error("unio: drain() needs a Socket.IO server (defineDurableServer); an Engine object has no sockets to move");
+        // Only plain numbers cross into the core from an RPC caller.
+        await host.server.drain({ timeout: options?.timeout });
+      });
     }
 
     async unioDeliver(msg: ClusterMessage): Promise<Delivery> {
