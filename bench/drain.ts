@@ -11,11 +11,17 @@
  * how many sessions B recovered (connection state recovery), the most
  * clients disconnected at once, messages sent / acked / lost (lost = sent
  * but never acked), failed reconnection attempts (connect_error), and A's
- * drain metrics. `--timeout=0` is the reconnect storm for comparison
- * (everyone closed at once, as `io.close()`).
+ * drain metrics, and the CPU the nodes and the clients used from the
+ * drain's start until every client moved. `--timeout=0` is the reconnect
+ * storm for comparison (everyone closed at once, as `io.close()`).
  *
- *   node --import tsx bench/drain.ts                       # 5,000 clients, T = 10 s
- *   node --import tsx bench/drain.ts --clients=1000 --timeout=10000 --interval=1000
+ * The clients run in load-generator processes (drain-clients.ts, one per
+ * 1,250 clients by default, `--processes=N`), each reporting its raw
+ * numbers to this one, which merges them: one process driving 5,000
+ * clients was CPU-bound, and its own lag counted as the clients' downtime.
+ *
+ *   node --import tsx bench/drain.ts                       # 5,000 clients, T = 10 s, then T = 0
+ *   node --import tsx bench/drain.ts --clients=1000 --timeout=10000 --interval=1000 --retries=3
  *
  * Never fails on speed. `runDrainBench()` is also what test/drain runs, small.
  */
@@ -25,8 +31,8 @@ import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { exited, freePort, type RedisServer, startRedis, waitForLine } from "../test/redis/harness.ts";
+import type { Command, GeneratorResult, Report } from "./drain-clients.ts";
 import { cpuMicros } from "./proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -46,6 +52,8 @@ export interface DrainBenchOptions {
   retries?: number;
   /** ms to wait for the last reconnection after the drain ended. */
   settle?: number;
+  /** Load-generator processes the clients are spread over; default one per 1,250 clients. */
+  processes?: number;
   log?: (line: string) => void;
 }
 
@@ -53,6 +61,7 @@ export interface DrainBenchResult {
   clients: number;
   timeoutMs: number;
   retries: number;
+  processes: number;
   onA: number;
   reconnectedToB: number;
   recovered: number;
@@ -71,7 +80,7 @@ export interface DrainBenchResult {
   acked: number;
   lost: number;
   drainReport: unknown;
-  /** CPU ms used from the drain's start until every client moved: node A, node B, this process (the clients). */
+  /** CPU ms used from the drain's start until every client moved: node A, node B, the load generators together. */
   cpu: { a: number; b: number; clients: number; wallMs: number };
 }
 
@@ -227,28 +236,84 @@ async function until(what: string, ms: number, check: () => boolean | Promise<bo
   }
 }
 
-interface Tracked {
-  socket: ClientSocket;
-  node: string;
-  firstNode: string;
-  disconnectedAt: number | null;
-  downtimes: number[];
-  reconnectedToBAt: number | null;
-  recovered: boolean;
-  attemptAt: number;
-  latencies: number[];
+/** A load-generator process (drain-clients.ts) and what it last reported. */
+interface Generator {
+  child: ChildProcess;
+  moved: number;
+  send(cmd: Command): void;
+  /** The next report of `type` (an "error" report rejects). */
+  next<T extends Report["type"]>(type: T, ms: number): Promise<Extract<Report, { type: T }>>;
 }
+
+function startGenerator(): Generator {
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, "bench/drain-clients.ts")], {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const waiting: Array<{ type: string; resolve(r: Report): void; reject(e: Error): void }> = [];
+  const g: Generator = {
+    child,
+    moved: 0,
+    send: (cmd) => void child.send(cmd),
+    next: (type, ms) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`load generator: no "${type}" within ${ms} ms`)), ms);
+        waiting.push({
+          type,
+          resolve: (r) => {
+            clearTimeout(timer);
+            resolve(r as never);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
+      }),
+  };
+  child.on("message", (r: Report) => {
+    if (r.type === "progress") g.moved = r.moved;
+    for (const w of [...waiting]) {
+      if (r.type !== "error" && w.type !== r.type) continue;
+      waiting.splice(waiting.indexOf(w), 1);
+      if (r.type === "error") w.reject(new Error(`load generator: ${r.message}`));
+      else w.resolve(r);
+    }
+  });
+  child.on("exit", (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`load generator exited with ${code}`));
+  });
+  return g;
+}
+
+/** The most outages open at one time (an outage still open at the end counts until then). */
+function peakOverlap(outages: Array<[number, number | null]>): number {
+  const events: Array<[number, number]> = [];
+  for (const [down, up] of outages) {
+    events.push([down, 1]);
+    if (up !== null) events.push([up, -1]);
+  }
+  // At equal times the ends go first: a client back at t is not down with one that dropped at t.
+  events.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let now = 0;
+  let peak = 0;
+  for (const [, d] of events) peak = Math.max(peak, (now += d));
+  return peak;
+}
+
+/** Clients per load-generator process at most: one process keeps up with about this many. */
+export const CLIENTS_PER_GENERATOR = 1250;
 
 export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBenchResult> {
   const log = opts.log ?? (() => {});
   const settle = opts.settle ?? 15_000;
   const retries = opts.retries ?? 0;
+  const processes = Math.max(1, Math.min(opts.clients, opts.processes ?? Math.ceil(opts.clients / CLIENTS_PER_GENERATOR)));
   let redis: RedisServer | undefined;
   let a: NodeProc | undefined;
   let b: NodeProc | undefined;
   let lb: Balancer | undefined;
-  const tracked: Tracked[] = [];
-  let sendTimer: ReturnType<typeof setInterval> | undefined;
+  const generators: Generator[] = [];
   try {
     redis = await startRedis();
     [a, b] = await Promise.all([startNode("A", redis.url), startNode("B", redis.url)]);
@@ -260,139 +325,80 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
       ["B"],
     );
     await until("A up", 10_000, () => serverUp(lb!, "A"));
-    log(`nodes A :${a.port}, B :${b.port}, haproxy ${lb.url}; connecting ${opts.clients} clients to A`);
+    log(`nodes A :${a.port}, B :${b.port}, haproxy ${lb.url}; connecting ${opts.clients} clients to A from ${processes} processes`);
 
-    let connectErrors = 0;
-    const errorKinds: Record<string, number> = {};
-    let disconnectedNow = 0;
-    let peakDisconnected = 0;
-    let drainStart = 0;
-    const url = lb.url;
-    // Connected in batches, so the handshakes do not all hit at once.
-    const batch = 200;
-    for (let i = 0; i < opts.clients; i += batch) {
-      const group = Array.from({ length: Math.min(batch, opts.clients - i) }, () => {
-        const socket = ioc(url, {
-          transports: ["websocket"],
-          forceNew: true,
-          reconnectionDelayMax: 5000,
-          ...(retries > 0 ? { retries, ackTimeout: 10_000 } : {}),
-        });
-        const t: Tracked = { socket, node: "", firstNode: "", disconnectedAt: null, downtimes: [], reconnectedToBAt: null, recovered: false, attemptAt: 0, latencies: [] };
-        tracked.push(t);
-        socket.on("welcome", (w: { node: string; recovered: boolean }) => {
-          t.node = w.node;
-          if (!t.firstNode) t.firstNode = w.node;
-          if (t.disconnectedAt !== null && t.attemptAt > 0) t.latencies.push(performance.now() - t.attemptAt);
-          if (t.disconnectedAt !== null) {
-            t.downtimes.push(performance.now() - t.disconnectedAt);
-            t.disconnectedAt = null;
-            disconnectedNow--;
-          }
-          if (w.node === "B" && t.firstNode === "A" && t.reconnectedToBAt === null) {
-            t.reconnectedToBAt = performance.now() - drainStart;
-            t.recovered = w.recovered;
-          }
-        });
-        socket.on("disconnect", () => {
-          t.disconnectedAt = performance.now();
-          disconnectedNow++;
-          peakDisconnected = Math.max(peakDisconnected, disconnectedNow);
-        });
-        socket.io.on("reconnect_attempt", () => (t.attemptAt = performance.now()));
-        socket.io.on("reconnect_error", (err: Error & { description?: unknown }) => {
-          connectErrors++;
-          const d = err.description as { message?: string; status?: number; context?: { statusCode?: number } } | number | undefined;
-          const detail = typeof d === "object" && d !== null ? (d.message ?? d.context?.statusCode ?? "") : (d ?? "");
-          const key = `${err.message} ${detail}`.trim();
-          errorKinds[key] = (errorKinds[key] ?? 0) + 1;
-        });
-        return new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error("client did not connect")), 30_000);
-          socket.once("welcome", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      });
-      await Promise.all(group);
-    }
-    const onA = tracked.filter((t) => t.firstNode === "A").length;
+    for (let i = 0; i < processes; i++) generators.push(startGenerator());
+    const onAs = await Promise.all(
+      generators.map((g, i) => {
+        // An even split; the first ones take the remainder.
+        const clients = Math.floor(opts.clients / processes) + (i < opts.clients % processes ? 1 : 0);
+        const connected = g.next("connected", 60_000 + clients * 60);
+        g.send({ type: "connect", url: lb!.url, clients, retries, interval: opts.interval });
+        return connected;
+      }),
+    );
+    const onA = onAs.reduce((n, r) => n + r.onA, 0);
     log(`${onA} clients on A`);
 
     // Acked messages from every client, throughout.
-    let sent = 0;
-    let acked = 0;
-    let failed = 0;
-    let seq = 0;
-    const pending = new Set<number>();
-    const tick = Math.max(10, Math.floor(opts.interval / 20));
-    let cursor = 0;
-    // Each tick, the next slice of clients sends: every client once per interval, spread evenly.
-    sendTimer = setInterval(() => {
-      const per = Math.ceil((tracked.length * tick) / opts.interval);
-      for (let k = 0; k < per; k++) {
-        const t = tracked[cursor++ % tracked.length]!;
-        const id = seq++;
-        sent++;
-        pending.add(id);
-        const done = (err: Error | null) => {
-          if (err) failed++;
-          else acked++;
-          pending.delete(id);
-        };
-        if (retries > 0) t.socket.emit("msg", id, done);
-        else t.socket.timeout(30_000).emit("msg", id, done);
-      }
-    }, tick);
+    for (const g of generators) g.send({ type: "send" });
     await sleep(Math.max(1000, opts.interval * 2));
 
     // B joins the rotation, then A drains.
     await lb.admin("enable server be/B");
     await until("B up", 10_000, () => serverUp(lb!, "B"));
     log(`B in rotation; draining A over ${opts.timeout} ms`);
-    const cpu0 = { a: cpuMs(a.child.pid), b: cpuMs(b.child.pid), clients: cpuMs(process.pid) };
-    drainStart = performance.now();
+    const clientsCpu = () => generators.reduce((n, g) => n + cpuMs(g.child.pid), 0);
+    const cpu0 = { a: cpuMs(a.child.pid), b: cpuMs(b.child.pid), clients: clientsCpu() };
+    const drainStart = performance.now();
+    for (const g of generators) g.send({ type: "drain", at: Date.now() });
     const report = await fetch(`http://127.0.0.1:${a.port}/drain?timeout=${opts.timeout}`, { method: "POST" }).then((r) => r.json());
     log(`A drained in ${Math.round(performance.now() - drainStart)} ms`);
-    await until("every client of A on B", settle, () => tracked.every((t) => t.firstNode !== "A" || t.reconnectedToBAt !== null)).catch(
+    await until("every client of A on B", settle, () => generators.reduce((n, g) => n + g.moved, 0) >= onA).catch(
       (err) => log(String(err)),
     );
     const cpu = {
       a: Math.round(cpuMs(a.child.pid) - cpu0.a),
       b: Math.round(cpuMs(b.child.pid) - cpu0.b),
-      clients: Math.round(cpuMs(process.pid) - cpu0.clients),
+      clients: Math.round(clientsCpu() - cpu0.clients),
       wallMs: Math.round(performance.now() - drainStart),
     };
     // A few more messages after everyone moved, then stop and let the last acks arrive.
     await sleep(Math.max(1000, opts.interval));
-    clearInterval(sendTimer);
-    sendTimer = undefined;
-    await until("the last acks", 35_000, () => pending.size === 0).catch(() => {});
-
-    const moved = tracked.filter((t) => t.firstNode === "A" && t.reconnectedToBAt !== null);
+    const results = await Promise.all(
+      generators.map((g) => {
+        const done = g.next("result", 60_000);
+        g.send({ type: "stop" });
+        return done;
+      }),
+    );
+    const all = <K extends keyof GeneratorResult>(k: K) => results.flatMap((r) => r[k] as unknown[]) as number[];
+    const sum = (k: "recovered" | "connectErrors" | "sent" | "acked") => results.reduce((n, r) => n + r[k], 0);
+    const errorKinds: Record<string, number> = {};
+    for (const r of results) for (const [k, n] of Object.entries(r.errorKinds)) errorKinds[k] = (errorKinds[k] ?? 0) + n;
+    const reconnectAt = all("reconnectAt");
     return {
       clients: opts.clients,
       timeoutMs: opts.timeout,
       retries,
+      processes,
       onA,
-      reconnectedToB: moved.length,
-      recovered: moved.filter((t) => t.recovered).length,
-      reconnectAt: stats(moved.map((t) => t.reconnectedToBAt!)),
-      downtime: stats(tracked.flatMap((t) => t.downtimes)),
-      reconnectLatency: stats(tracked.flatMap((t) => t.latencies)),
-      peakDisconnected,
-      connectErrors,
+      reconnectedToB: reconnectAt.length,
+      recovered: sum("recovered"),
+      reconnectAt: stats(reconnectAt),
+      downtime: stats(all("downtimes")),
+      reconnectLatency: stats(all("latencies")),
+      peakDisconnected: peakOverlap(results.flatMap((r) => r.outages)),
+      connectErrors: sum("connectErrors"),
       errorKinds,
-      sent,
-      acked,
-      lost: sent - acked,
+      sent: sum("sent"),
+      acked: sum("acked"),
+      lost: sum("sent") - sum("acked"),
       drainReport: report,
       cpu,
     };
   } finally {
-    if (sendTimer) clearInterval(sendTimer);
-    for (const t of tracked) t.socket.disconnect();
+    for (const g of generators) g.child.kill("SIGKILL");
     await lb?.stop();
     await Promise.all([a?.stop(), b?.stop()]);
     await redis?.stop();
@@ -409,19 +415,20 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const timeouts = process.argv.some((x) => x.startsWith("--timeout=")) ? [arg("timeout", 10_000)] : [10_000, 0];
   const interval = arg("interval", 1000);
   const retries = arg("retries", 0);
+  const processes = process.argv.some((x) => x.startsWith("--processes=")) ? arg("processes", 1) : undefined;
   const rows: DrainBenchResult[] = [];
   for (const timeout of timeouts) {
-    const r = await runDrainBench({ clients, timeout, interval, retries, log: (l) => console.error(`[T=${timeout}] ${l}`) });
+    const r = await runDrainBench({ clients, timeout, interval, retries, processes, log: (l) => console.error(`[T=${timeout}] ${l}`) });
     console.error(JSON.stringify(r));
     rows.push(r);
   }
   console.log(
     [
-      "| drain | client retries | clients on A | reconnected to B | recovered (CSR) | reconnected at p50 / p99 / max (ms after drain start) | downtime p50 / p99 / max (ms) | reconnect attempt → welcome p50 / p99 (ms) | peak disconnected | failed reconnect attempts | messages sent / acked / lost |",
-      "|---|---|---|---|---|---|---|---|---|---|---|",
+      "| drain | client retries | clients on A | reconnected to B | recovered (CSR) | reconnected at p50 / p99 / max (ms after drain start) | downtime p50 / p99 / max (ms) | reconnect attempt → welcome p50 / p99 (ms) | peak disconnected | failed reconnect attempts | messages sent / acked / lost | CPU ms A / B / clients (wall ms) |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|",
       ...rows.map(
         (r) =>
-          `| ${r.timeoutMs === 0 ? "T = 0 (all at once)" : `T = ${r.timeoutMs / 1000} s`} | ${r.retries} | ${r.onA} | ${r.reconnectedToB} | ${r.recovered} | ${r.reconnectAt.p50} / ${r.reconnectAt.p99} / ${r.reconnectAt.max} | ${r.downtime.p50} / ${r.downtime.p99} / ${r.downtime.max} | ${r.reconnectLatency.p50} / ${r.reconnectLatency.p99} | ${r.peakDisconnected} | ${r.connectErrors} | ${r.sent} / ${r.acked} / ${r.lost} |`,
+          `| ${r.timeoutMs === 0 ? "T = 0 (all at once)" : `T = ${r.timeoutMs / 1000} s`} | ${r.retries} | ${r.onA} | ${r.reconnectedToB} | ${r.recovered} | ${r.reconnectAt.p50} / ${r.reconnectAt.p99} / ${r.reconnectAt.max} | ${r.downtime.p50} / ${r.downtime.p99} / ${r.downtime.max} | ${r.reconnectLatency.p50} / ${r.reconnectLatency.p99} | ${r.peakDisconnected} | ${r.connectErrors} | ${r.sent} / ${r.acked} / ${r.lost} | ${r.cpu.a} / ${r.cpu.b} / ${r.cpu.clients} (${r.cpu.wallMs}) |`,
       ),
     ].join("\n"),
   );

@@ -6,7 +6,8 @@
  *   `socket.disconnect()` gives "io server disconnect" and no reconnection;
  *   its reconnection attempts to the draining server get 503 "Server is
  *   draining" with Retry-After;
- * - in a cluster (bench/drain.ts, small): two nodes with the Redis Streams
+ * - in a cluster (bench/drain.ts, small, its clients in two load-generator
+ *   processes): two nodes with the Redis Streams
  *   adapter and connection state recovery behind HAProxy; the clients of
  *   node A reconnect to node B while A drains, B restores their sessions,
  *   and no acked message is lost.
@@ -85,7 +86,9 @@ describe("io.drain() in a two-node Redis cluster behind HAProxy", () => {
   it("the clients of node A move to node B during the drain, keep their sessions (CSR), and lose no acked message (client retries)", async () => {
     // A message in flight as its connection closes loses its ack (socket.io-client fails it with
     // "socket has been disconnected"): `retries` sends it again after the reconnection.
-    const r = await runDrainBench({ clients: 40, timeout: 2000, interval: 300, retries: 3, settle: 15_000 });
+    // Two load-generator processes, as the 5,000-client runs use: their numbers are merged.
+    const r = await runDrainBench({ clients: 40, timeout: 2000, interval: 300, retries: 3, settle: 15_000, processes: 2 });
+    expect(r.processes).toBe(2);
     expect(r.onA).toBe(40);
     expect(r.reconnectedToB).toBe(40);
     expect(r.recovered).toBe(40);
