@@ -1,10 +1,12 @@
 /**
  * What the Redis Streams adapters of one `createStreamsAdapter()` call
  * share: one reading loop per stream (XREAD blocks, so each on its own
- * connection) that hands every entry to the adapter of its namespace, and
- * the subscriber connection for requests and responses.
+ * connection) that hands every entry to the adapter of its namespace and
+ * keeps the recent ones for restores (redis-streams-recent.ts), and the
+ * subscriber connection for requests and responses.
  */
 import { command, destroy, duplicate, type RedisClient } from "./redis-clients.ts";
+import { RecentEntries } from "./redis-streams-recent.ts";
 import { parseEntries, parseXRead, type RawEntry, type ResolvedOptions } from "./redis-streams-wire.ts";
 
 /** What the hub needs of an adapter: its namespace, its stream, and where entries go. */
@@ -14,11 +16,16 @@ export interface StreamReader {
   onStreamEntry(fields: RawEntry, id: string): void;
 }
 
+/** Entries kept per stream at most, whatever `maxLen` says (a restore from older ones reads Redis). */
+const MAX_RECENT = 50_000;
+
 export class StreamsHub {
   readonly adapters = new Map<string, StreamReader>();
   readonly #client: RedisClient;
   readonly opts: ResolvedOptions;
   readonly #readers = new Map<string, { stop: () => void }>();
+  /** Per stream, the entries its reader got since it started (a new reader starts a new list). */
+  readonly #recent = new Map<string, RecentEntries>();
   #sub: Promise<RedisClient> | undefined;
   #stopped = false;
 
@@ -29,6 +36,11 @@ export class StreamsHub {
 
   get client(): RedisClient {
     return this.#client;
+  }
+
+  /** The entries the reader of `stream` got lately, with no gap; undefined before it started. */
+  recent(stream: string): RecentEntries | undefined {
+    return this.#recent.get(stream);
   }
 
   /** The shared subscriber connection, created on first use. */
@@ -59,6 +71,7 @@ export class StreamsHub {
     this.#stopped = true;
     for (const reader of this.#readers.values()) reader.stop();
     this.#readers.clear();
+    this.#recent.clear();
     const sub = this.#sub;
     this.#sub = undefined;
     sub?.then(destroy, () => {});
@@ -100,6 +113,11 @@ export class StreamsHub {
       } catch {
         // The stream is read from its start instead; old entries are older than this node anyway.
       }
+      // From here on every entry after `offset` is read, in order (a failed XREAD is retried
+      // from the same id): the list has no gap.
+      const recent = new RecentEntries(Math.min(this.opts.maxLen, MAX_RECENT));
+      if (offset !== "0-0") recent.push(offset, {});
+      this.#recent.set(stream, recent);
       started();
       let failures = 0;
       while (!stopped && !this.#stopped) {
@@ -121,6 +139,7 @@ export class StreamsHub {
           failures = 0;
           for (const entry of parseXRead(reply)) {
             offset = entry.id;
+            recent.push(entry.id, entry.fields);
             const nsp = entry.fields.nsp;
             if (nsp) this.adapters.get(nsp)?.onStreamEntry(entry.fields, entry.id);
           }
@@ -131,6 +150,7 @@ export class StreamsHub {
           await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** Math.min(failures, 6))));
         }
       }
+      if (this.#recent.get(stream) === recent) this.#recent.delete(stream);
       destroy(connection);
     };
     loop();

@@ -7,12 +7,12 @@
  * other's sessions.
  */
 import { decodeBase64, encodeBase64 } from "../protocol/base64.ts";
-import { isKeptForRecovery, type SessionStore, wasRecipient } from "../socket/session-store.ts";
+import { type SessionStore, wasRecipient } from "../socket/session-store.ts";
 import type { PrivateSessionId, Session, SessionToPersist } from "../socket/types.ts";
-import { decodeOptions, MessageType } from "./cluster-protocol.ts";
 import { decode as msgpackDecode, encode as msgpackEncode } from "./msgpack.ts";
 import { command, type RedisClient, replyString } from "./redis-clients.ts";
-import { decodeEntry, parseEntries } from "./redis-streams-wire.ts";
+import { type KeptBroadcast, keptBroadcast, type RecentEntries } from "./redis-streams-recent.ts";
+import { parseEntries, type RawEntry } from "./redis-streams-wire.ts";
 
 /** XRANGE pages read when restoring a session (bounds the work if the stream grows faster than we read). */
 const RESTORE_MAX_PAGES = 100;
@@ -36,6 +36,8 @@ export interface StreamsSessionStoreOptions {
   maxDisconnectionDuration: () => number;
   /** Where a failed write is reported. */
   onError: (err: unknown) => void;
+  /** The entries this node's reader of the stream got lately (redis-streams-recent.ts), if any. */
+  recent?: () => RecentEntries | undefined;
 }
 
 /**
@@ -69,23 +71,24 @@ export class StreamsSessionStore implements SessionStore {
     if (!OFFSET_PATTERN.test(offset)) return null;
     const { client, streamName, nsp } = this.opts;
     const key = this.opts.sessionKeyPrefix + pid;
-    const [rawSession, atOffset] = await Promise.all([
-      command(client, ["EVAL", GET_AND_DELETE, "1", key], key),
-      command(client, ["XRANGE", streamName, offset, offset], streamName),
-    ]);
-    if (!rawSession || parseEntries(atOffset).length === 0) return null;
-    const bytes = decodeBase64(replyString(rawSession));
-    if (!bytes) return null;
-    let stored: SessionToPersist;
-    try {
-      stored = msgpackDecode(bytes) as SessionToPersist;
-    } catch {
-      return null;
-    }
-    if (!stored || typeof stored !== "object" || typeof stored.sid !== "string") return null;
+    const stored = decodeSession(await command(client, ["EVAL", GET_AND_DELETE, "1", key], key));
+    if (!stored) return null;
     const rooms = Array.isArray(stored.rooms) ? stored.rooms.map(String) : [];
     const missedPackets: unknown[][] = [];
-    let cursor = offset;
+    const consider = (id: string, fields: RawEntry, kept: () => KeptBroadcast | null) => {
+      if (fields.nsp !== nsp) return;
+      const k = kept();
+      if (k && wasRecipient(rooms, k.opts)) missedPackets.push([...k.data, id]);
+    };
+    // The entries this node's stream reader got already, from memory; then Redis for those it has
+    // not reached yet (usually none). An offset older than what the reader got: all from Redis.
+    let cursor = this.opts.recent?.()?.forEachAfter(offset, consider) ?? null;
+    if (cursor === null) {
+      // The offset must still be in the stream, or packets after it may be gone.
+      const atOffset = await command(client, ["XRANGE", streamName, offset, offset], streamName);
+      if (parseEntries(atOffset).length === 0) return null;
+      cursor = offset;
+    }
     for (let page = 0; page < RESTORE_MAX_PAGES; page++) {
       const reply = await command(
         client,
@@ -95,18 +98,24 @@ export class StreamsSessionStore implements SessionStore {
       const entries = parseEntries(reply);
       for (const entry of entries) {
         cursor = entry.id;
-        if (entry.fields.nsp !== nsp || entry.fields.type !== String(MessageType.BROADCAST)) continue;
-        const message = decodeEntry(entry.fields);
-        if (!message || message.type !== MessageType.BROADCAST) continue;
-        const { packet, requestId } = message.data;
-        // A broadcast with ack travels over Pub/Sub, but an entry from elsewhere may still carry one.
-        if (requestId !== undefined || !packet || !Array.isArray(packet.data)) continue;
-        const opts = decodeOptions(message.data.opts);
-        if (!isKeptForRecovery(packet, opts.flags) || !wasRecipient(rooms, opts)) continue;
-        missedPackets.push([...(packet.data as unknown[]), entry.id]);
+        consider(entry.id, entry.fields, () => keptBroadcast(entry.fields));
       }
       if (entries.length < RESTORE_PAGE_SIZE) break;
     }
     return { sid: stored.sid, pid: stored.pid ?? pid, rooms, data: stored.data, missedPackets };
   }
+}
+
+/** A session key's value (base64 msgpack) back to the session; null when absent or malformed. */
+function decodeSession(raw: unknown): SessionToPersist | null {
+  if (!raw) return null;
+  const bytes = decodeBase64(replyString(raw));
+  if (!bytes) return null;
+  let stored: SessionToPersist;
+  try {
+    stored = msgpackDecode(bytes) as SessionToPersist;
+  } catch {
+    return null;
+  }
+  return stored && typeof stored === "object" && typeof stored.sid === "string" ? stored : null;
 }

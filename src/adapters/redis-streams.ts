@@ -101,6 +101,7 @@ export class RedisStreamsAdapter extends ClusterAdapter {
       sessionKeyPrefix: opts.sessionKeyPrefix,
       maxDisconnectionDuration: () => nsp.server._recovery?.maxDisconnectionDuration ?? 120_000,
       onError: (err) => this.onPublishError(err),
+      recent: () => hub.recent(streamName),
     });
     super(nsp, { requestsTimeout: opts.requestsTimeout, sessionStore });
     this.#hub = hub;
