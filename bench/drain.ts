@@ -168,9 +168,11 @@ async function startBalancer(servers: Array<{ name: string; port: number }>, dis
       "backend be",
       "  balance roundrobin",
       "  option httpchk GET /healthz",
-      // A busy node (1,000s of reconnections arriving) may answer a check late: 3 misses before it is taken out.
-      "  timeout check 2s",
-      ...servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} check inter 200 fall 3 rise 1${disabled.includes(s.name) ? " disabled" : ""}`),
+      // A busy node (1,000s of reconnections arriving, on a shared 2-core box) may answer a check
+      // late; taking B out then leaves no server at all (HAProxy's own 503s). A draining node answers
+      // 503 at once, so it still leaves within 10 checks (2 s).
+      "  timeout check 5s",
+      ...servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} check inter 200 fall 10 rise 1${disabled.includes(s.name) ? " disabled" : ""}`),
       "",
     ].join("\n"),
   );
@@ -352,11 +354,19 @@ export async function runDrainBench(opts: DrainBenchOptions): Promise<DrainBench
     const cpu0 = { a: cpuMs(a.child.pid), b: cpuMs(b.child.pid), clients: clientsCpu() };
     const drainStart = performance.now();
     for (const g of generators) g.send({ type: "drain", at: Date.now() });
-    const report = await fetch(`http://127.0.0.1:${a.port}/drain?timeout=${opts.timeout}`, { method: "POST" }).then((r) => r.json());
+    // The balancer's view of the nodes, as it changes (a node it takes out of rotation explains 503s).
+    let states = "";
+    const watch = setInterval(async () => {
+      const now = `A ${(await serverUp(lb!, "A")) ? "UP" : "DOWN"}, B ${(await serverUp(lb!, "B")) ? "UP" : "DOWN"}`;
+      if (now !== states) log(`+${Math.round(performance.now() - drainStart)} ms: haproxy sees ${(states = now)}`);
+    }, 250);
+    const report = await fetch(`http://127.0.0.1:${a.port}/drain?timeout=${opts.timeout}`, { method: "POST" })
+      .then((r) => r.json());
     log(`A drained in ${Math.round(performance.now() - drainStart)} ms`);
     await until("every client of A on B", settle, () => generators.reduce((n, g) => n + g.moved, 0) >= onA).catch(
       (err) => log(String(err)),
     );
+    clearInterval(watch);
     const cpu = {
       a: Math.round(cpuMs(a.child.pid) - cpu0.a),
       b: Math.round(cpuMs(b.child.pid) - cpu0.b),
