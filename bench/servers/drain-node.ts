@@ -13,6 +13,7 @@
  * Environment: REDIS_URL, NODE_NAME, PORT (0: any).
  */
 import { createServer } from "node:http";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { createStreamsAdapter } from "../../src/adapters/redis.ts";
 import { attach, Server } from "../../src/runtimes/node.ts";
@@ -45,11 +46,16 @@ const http = createServer((req, res) => {
     const timeout = Number(url.searchParams.get("timeout") ?? 10_000);
     const started = Date.now();
     const sockets = io.of("/").sockets.size;
+    // How late this node's event loop ran during the drain (a starved node runs the drain's ticks late).
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     io.drain({ timeout }).then(
       () => {
+        lag.disable();
         const m = io.metrics();
+        const loopDelayMs = { p50: Math.round(lag.percentile(50) / 1e6), p99: Math.round(lag.percentile(99) / 1e6), max: Math.round(lag.max / 1e6) };
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ node: name, sockets, ms: Date.now() - started, drain: m.drain, refused: m.refused }));
+        res.end(JSON.stringify({ node: name, sockets, ms: Date.now() - started, drain: m.drain, refused: m.refused, loopDelayMs }));
       },
       (err) => res.writeHead(500).end(String(err)),
     );
