@@ -69,6 +69,8 @@ const http = createServer((req, res) => {
 });
 attach(io, http);
 process.on("SIGTERM", () => process.exit(0));
-http.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+// Thousands of clients reconnect within seconds during a drain: with Node's default accept
+// backlog (511) the kernel drops their SYNs, and the balancer's connects (and health checks) time out.
+http.listen({ port: Number(process.env.PORT ?? 0), host: "127.0.0.1", backlog: 4096 }, () => {
   console.log(JSON.stringify({ port: (http.address() as { port: number }).port }));
 });
