@@ -18,7 +18,8 @@ import { type DrainReport, findDrainReport } from "./drain-report.ts";
 import { type RunningFixture, startFixture } from "./harness.ts";
 import { RUNTIMES, selectedRuntimes } from "./runtimes.ts";
 
-const ENV = { FIXTURE_PRODUCTION: JSON.stringify({ metrics: true }) };
+// A slow heartbeat: a client must leave by the drain, never by a ping timeout on a loaded machine.
+const ENV = { FIXTURE_PRODUCTION: JSON.stringify({ metrics: true, pingInterval: 2000, pingTimeout: 20_000 }) };
 
 type Transports = Array<"websocket" | "polling">;
 
