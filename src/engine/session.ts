@@ -2,7 +2,7 @@ import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket 
 import { decodePacketV3 } from "../protocol/engine-io-v3.ts";
 import type { EngineCounters } from "./counters.ts";
 import { Emitter } from "./emitter.ts";
-import type { Fanout, IncomingRequest } from "./facade.ts";
+import type { Fanout, IncomingRequest, SharedFrame } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
 import { createdPacket, receivedPacket } from "./packet-info.ts";
 import type { ResolvedEngineOptions } from "./options.ts";
@@ -40,6 +40,8 @@ export interface SessionHost {
   readonly opts: ResolvedEngineOptions;
   readonly scheduler: Scheduler;
   readonly binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
+  /** The shim's framing of a broadcast, for `packetCreate`'s `wsPreEncodedFrame` (RequestTarget.preEncodeFrame). */
+  readonly preEncodeFrame?: ((frame: SharedFrame) => Uint8Array[]) | null;
   /** Where packets, bytes, upgrades and closes are counted; null when metrics are off. */
   readonly counters?: EngineCounters | null;
   /** The runtime's native fan-out; null where it has none (sessions then have no `fanout`). */
@@ -222,11 +224,17 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
 
   sendMessages(messages: readonly OutboundMessage[]): void {
     if (this.readyState !== "open") return;
-    for (let i = 0; i < messages.length; i++) this.#enqueue(messages[i]!);
+    // One message is a broadcast the reference would pre-frame (a binary packet is several).
+    const single = messages.length === 1;
+    for (let i = 0; i < messages.length; i++) this.#enqueue(messages[i]!, single);
   }
 
-  #enqueue(item: WireItem): void {
-    if (this.hasListeners("packetCreate")) this.emitReserved("packetCreate", createdPacket(item, this.host.binaryType));
+  /** `shared`: a broadcast's single message, whose pre-built frame `packetCreate` listeners see. */
+  #enqueue(item: WireItem, shared = false): void {
+    if (this.hasListeners("packetCreate")) {
+      const host = this.host;
+      this.emitReserved("packetCreate", createdPacket(item, host.binaryType, shared ? (host.preEncodeFrame ?? null) : null));
+    }
     const c = this.host.counters;
     if (c) {
       c.packetsOut++;
@@ -273,7 +281,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   /** @internal A runtime publish reached this session (`SessionFanout.delivered`): as after a send of `messages`. */
   _sentByRuntime(messages?: readonly OutboundMessage[]): void {
     if (messages && this.hasListeners("packetCreate")) {
-      for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType));
+      const preEncode = messages.length === 1 ? (this.host.preEncodeFrame ?? null) : null;
+      for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType, preEncode));
     }
     const c = this.host.counters;
     if (c && messages) {
