@@ -159,6 +159,8 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
       // A session another node holds: its requests go there (session-router.ts).
       const forwarded = this.#isRemote(checked.sid) && this.opts.sessionRouter!.forward(req, checked.sid, checked.headers);
       if (forwarded) return forwarded;
+      // A deadline that passed before this request came (its timer not run yet) applies first.
+      this.scheduler.runDue();
       const refused = this.#checkSession(checked, false);
       if (refused) return this.#refuse(req, refused, checked.headers);
     }
@@ -211,6 +213,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (checked.kind === "session") {
       const forwarded = this.#isRemote(checked.sid) && this.opts.sessionRouter!.forwardUpgrade(req, checked.sid, checked.headers);
       if (forwarded) return forwarded;
+      this.scheduler.runDue();
       const refused = this.#checkSession(checked, true);
       if (refused) return { kind: "reject", response: this.#refuse(req, refused, checked.headers) };
     }

@@ -346,11 +346,24 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   onTimer(kind: number): void {
     if (this.readyState === "closed") return;
     switch (kind) {
-      case PING_DUE:
-        this.#pingSentAt = this.host.scheduler.clock.now();
+      case PING_DUE: {
+        const scheduler = this.host.scheduler;
+        const now = scheduler.clock.now();
+        const { pingTimeout } = this.host.opts;
+        this.#pingSentAt = now;
+        // A polling client sees the ping only with its next GET: with none held, when the
+        // ping was queued is invisible to it, and its deadline counts from when the ping was
+        // due, as with exact timers. A late timer (a loaded event loop, a Durable Object's
+        // alarm rounded up and delivered late) then does not lengthen it, and a poll made at
+        // pingInterval + pingTimeout finds the session closed, as on the reference.
+        // Lateness past half the pingTimeout (a stalled host) is not charged to the client.
+        const t = this.transport;
+        const late = now - (this.#heartbeat?.at ?? now);
+        const charged = t instanceof PollingTransport && !t.ready && late <= pingTimeout / 2 ? Math.max(0, late) : 0;
         this.#enqueue(PING);
-        this.#heartbeat = this.host.scheduler.schedule(this, PONG_DUE, this.host.opts.pingTimeout);
+        this.#heartbeat = scheduler.schedule(this, PONG_DUE, pingTimeout - charged);
         break;
+      }
       case PONG_DUE: {
         // A pong the runtime answered on our behalf still proves the client alive.
         const t = this.transport;
