@@ -229,6 +229,38 @@ async function ioClient(query: Record<string, string>): Promise<ClientSocket> {
   return c;
 }
 
+describe("polling, pingInterval 300, pingTimeout 200: a poll right at the deadline", () => {
+  /**
+   * socket.io's protocol suite polls exactly pingInterval + pingTimeout
+   * after the handshake and expects 400: the alarm (rounded up to its
+   * 20 ms step, delivered a few ms late) has then usually not fired yet, so
+   * the object applies the deadlines that passed before it handles a request,
+   * and a ping its alarm queued late (no GET held) keeps its due time's
+   * deadline. Only lateness up to half the pingTimeout is so charged (a
+   * stalled host's is not): a round whose ping went out later than 100 ms
+   * expects the session alive, and most rounds must be on time for the test
+   * to mean anything. A poll before the deadline still gets the ping.
+   */
+  it("is refused once pingInterval + pingTimeout passed, and served just before", async () => {
+    const base = `${w.url}/socket.io/?EIO=4&transport=polling&shard=poll-deadline`;
+    const rows: Array<{ at: number; late: number; got: string; want: string }> = [];
+    for (const at of [500, 470, 500, 470, 500, 501, 500, 500]) {
+      const open = await (await fetch(base)).text();
+      const sid = (JSON.parse(open.slice(1)) as { sid: string }).sid;
+      const openedAt = Number(/(\d{13})\.[a-z0-9]+$/.exec(sid)![1]);
+      await sleep(openedAt + at - Date.now());
+      const res = await fetch(`${base}&sid=${encodeURIComponent(sid)}`);
+      const got = `${res.status} ${(await res.text()).slice(0, 1)}`;
+      const [tl] = await timelines([{ sid } as Raw]);
+      const late = tl!.pings[0]! - 300;
+      rows.push({ at, late, got, want: at >= 500 && late <= 100 ? "400 {" : "200 2" });
+    }
+    console.log(`polls at the ping deadline: ${rows.map((r) => `${r.at} (ping ${r.late} ms late): ${r.got}`).join(", ")}`);
+    expect(rows.map((r) => r.got)).toEqual(rows.map((r) => r.want));
+    expect(rows.filter((r) => r.at >= 500 && r.late <= 100).length).toBeGreaterThanOrEqual(4);
+  });
+});
+
 describe("upgradeTimeout 700 (pingInterval 300, pingTimeout 200)", () => {
   it("a probe that never sends UPGRADE is closed on time; polling carries on", async () => {
     const base = `${w.url}/socket.io/?EIO=4&transport=polling&shard=upgrade`;
