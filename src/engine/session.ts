@@ -64,6 +64,17 @@ const DRAIN_CHECK = 5;
  * Workers have no such event), so congested sessions, and only those, poll.
  */
 const DRAIN_CHECK_MS = 50;
+/** While a probe succeeded: release a held GET with a noop so the client can pause polling. */
+const UPGRADE_CHECK = 6;
+/**
+ * How long a held GET waits, once the probe succeeded, before it is released
+ * with a noop (and again every so often until the upgrade ends), as on the
+ * reference. Releasing it at once would hand clients a `noop` packet event
+ * the reference never sends within that time (socket.io-client's suite
+ * counts the packets of the first 100 ms); anything written meanwhile
+ * releases it anyway.
+ */
+const UPGRADE_CHECK_MS = 100;
 
 /** How long a gracefully closing polling session waits for a GET to carry `1`. */
 const POLLING_CLOSE_TIMEOUT = 30_000;
@@ -83,8 +94,9 @@ const POLLING_CLOSE_TIMEOUT = 30_000;
  *   ──────                         ─────────────────────
  *   WS ?sid=…&transport=websocket  beginUpgrade(ws): start upgradeTimeout
  *   "2probe"  ───────────────────▶ "3probe" on the WS (its first frame), emit
- *                                  "upgrading", answer the held GET (buffer or
- *                                  noop "6") so the client can pause polling
+ *                                  "upgrading"; every 100 ms a held GET with
+ *                                  nothing to carry gets a noop "6", so the
+ *                                  client can pause polling
  *   "5"       ───────────────────▶ polling closed (held GET → noop), the WS
  *                                  becomes the transport, emit "upgrade",
  *                                  flush the buffer over the WS
@@ -112,6 +124,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   #heartbeat: TimerEntry | null = null;
   #pingSentAt = 0;
   #upgradeTimer: TimerEntry | null = null;
+  #upgradeCheck: TimerEntry | null = null;
   #closeOnPoll = false;
   #flushQueued = false;
   #flushTask: (() => void) | null = null;
@@ -372,6 +385,12 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
         else this.#onClose("ping timeout");
         break;
       }
+      case UPGRADE_CHECK: {
+        const t = this.transport;
+        this.#upgradeCheck = this.#probed ? this.host.scheduler.schedule(this, UPGRADE_CHECK, UPGRADE_CHECK_MS) : null;
+        if (this.#probed && this.#buffer === null && t instanceof PollingTransport && t.ready) t.write([NOOP]);
+        break;
+      }
       case UPGRADE_DUE:
         this.#upgradeTimer = null;
         this.#abortUpgrade();
@@ -484,8 +503,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
       this.transport.write([NOOP, CLOSE]);
       return this.#onClose("forced close");
     }
-    // While a probe succeeded, a held GET is released so the client can pause.
-    if (this.#probed) this.transport.write([NOOP]);
+    // While a probe succeeded, a held GET is released with a noop by the next UPGRADE_CHECK.
   }
 
   onWsFrame(t: WebSocketTransport, data: string | Uint8Array): void {
@@ -523,7 +541,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
       this.#probed = true;
       ws.send(PONG_PROBE);
       this.emitReserved("upgrading", ws);
-      if (this.transport.ready) this.onPollReady();
+      this.#upgradeCheck = this.host.scheduler.schedule(this, UPGRADE_CHECK, UPGRADE_CHECK_MS);
     } else if (!isDecodeError(p) && p.type === "upgrade") {
       this.#completeUpgrade(ws);
     } else {
@@ -534,6 +552,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   #completeUpgrade(ws: WebSocketTransport): void {
     this.#upgradeTimer?.cancel();
     this.#upgradeTimer = null;
+    this.#upgradeCheck?.cancel();
+    this.#upgradeCheck = null;
     this.#probe = null;
     this.#probed = false;
     this.transport.close(NOOP);
@@ -549,6 +569,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   #abortUpgrade(): void {
     this.#upgradeTimer?.cancel();
     this.#upgradeTimer = null;
+    this.#upgradeCheck?.cancel();
+    this.#upgradeCheck = null;
     const ws = this.#probe;
     this.#probe = null;
     this.#probed = false;
