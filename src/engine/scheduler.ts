@@ -105,7 +105,15 @@ export class Scheduler {
     if (!next || next.e.at > this.clock.now()) return;
     // The pending timer is re-armed for whatever remains once these ran.
     this.#disarm();
-    this.#run(-Infinity);
+    try {
+      this.#run(-Infinity);
+    } catch (err) {
+      // A throwing callback (user code behind an ack timeout) is not this request's failure:
+      // it surfaces as it would from the timer, outside the caller.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
   }
 
   /** Number of live (not cancelled) entries; for leak checks in tests. */

@@ -6,7 +6,7 @@
  * protocol suite polls exactly pingInterval + pingTimeout after the
  * handshake and expects the session gone.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Clock } from "../../src/engine/clock.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { Scheduler } from "../../src/engine/scheduler.ts";
@@ -197,6 +197,26 @@ describe("Scheduler.runDue", () => {
     clock.t = 300;
     clock.fireDue();
     expect(fired).toEqual([1, 2, 3]);
+  });
+
+  it("a throwing callback neither stops the others nor throws into the caller (the request): it is rethrown outside", () => {
+    const clock = new LaggingClock();
+    const scheduler = new Scheduler(clock);
+    const fired: number[] = [];
+    scheduler.schedule({ onTimer: () => { throw new Error("user code"); } }, 1, 100);
+    scheduler.schedule({ onTimer: (k) => fired.push(k) }, 2, 100);
+    let rethrow: (() => void) | undefined;
+    const spy = vi.spyOn(globalThis, "queueMicrotask").mockImplementation((fn) => {
+      rethrow = fn;
+    });
+    try {
+      clock.t = 100;
+      expect(() => scheduler.runDue()).not.toThrow();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fired).toEqual([2]);
+    expect(rethrow).toThrow("user code");
   });
 
   it("leaves the runtime timer alone when nothing is due (the cost of a request: a look at each queue's head)", () => {
