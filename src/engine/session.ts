@@ -291,6 +291,16 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
     return this.#buffer !== null;
   }
 
+  /**
+   * The runtime wrote what it held this tick (write coalescing, see tick.ts):
+   * what the socket could not take now counts, as it would have at each send.
+   */
+  onWsReleased(t: WebSocketTransport): void {
+    if (t !== this.transport || this.readyState === "closed") return;
+    if (this.#overBuffered(t)) this.#overflow();
+    else if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
+  }
+
   /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
   #overBuffered(t: Transport): boolean {
     return t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes;

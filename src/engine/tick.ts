@@ -7,13 +7,39 @@
  * WebSocket is still busy (socket.io's `transport.writable`) without a
  * callback or timer per connection: one shared microtask serves every
  * session.
+ *
+ * The same microtask ends write coalescing: a connection whose runtime can
+ * hold writes (`WsConnection.cork`) is held from its first frame of a tick,
+ * and every held connection is released here, when the tick ends, so a
+ * burst of frames to one connection goes out in one write.
  */
 let epoch = 0;
 let queued = false;
 
+/** What `holdUntilTickEnd` releases: a WebSocket transport that corked its connection. */
+export interface Held {
+  release(): void;
+}
+
+/** Held this tick; emptied in place (no array per tick). */
+const held: Held[] = [];
+
 function advance(): void {
   queued = false;
   epoch++;
+  if (held.length !== 0) releaseHeld();
+}
+
+function releaseHeld(): void {
+  // Anything held while this loop runs (a release that writes) is released by it too.
+  for (let i = 0; i < held.length; i++) {
+    try {
+      held[i]!.release();
+    } catch {
+      // One broken connection must not leave the others held.
+    }
+  }
+  held.length = 0;
 }
 
 /** The current tick's number; it changes once the current microtask queue reaches this point. */
@@ -23,4 +49,10 @@ export function currentTick(): number {
     queueMicrotask(advance);
   }
   return epoch;
+}
+
+/** Calls `h.release()` when the current tick ends (with every other connection held in it). */
+export function holdUntilTickEnd(h: Held): void {
+  currentTick();
+  held.push(h);
 }
