@@ -3,9 +3,11 @@
  * for a burst of K broadcasts that reach one connection in one turn of its
  * event loop. Each server runs under `strace -f`; one WebSocket client sends
  * K `bcast` messages in one TCP segment (the server reads them in one read
- * and answers each with `io.emit`, so K frames are bound for that client in
- * one turn), waits for the K frames, and the syscalls (write, writev,
- * sendto, sendmsg) that carried the burst's marker are counted.
+ * and answers each with `io.emit`, so K frames are bound for each client in
+ * one turn), a second client only listens; both wait for the K frames, and
+ * the syscalls (write, writev, sendto, sendmsg) that carried the burst's
+ * marker are counted per connection: "sender / other" (the other client is
+ * the one a runtime cannot have corked already because its handler runs).
  *
  *   node --import tsx bench/syscalls.ts [--servers=unio-node,ws-node] [--k=1,10,100]
  *
@@ -48,8 +50,8 @@ async function start(spec: ServerSpec, traceFile: string): Promise<{ child: Chil
   });
 }
 
-/** Connects one Socket.IO client, sends K `bcast`s in one segment, resolves once K frames came back. */
-async function burst(port: number, k: number): Promise<void> {
+/** One raw Socket.IO client; `all` resolves once it saw K marked frames. */
+async function client(port: number, k: number): Promise<{ ws: WebSocket; all: Promise<void> }> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`, { perMessageDeflate: false });
   let got = 0;
   let connected: () => void;
@@ -63,26 +65,45 @@ async function burst(port: number, k: number): Promise<void> {
     else if (text === "2") ws.send("3");
     else if (text.includes(MARK) && ++got === k) done();
   });
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${got}/${k} frames`)), 15_000));
   await ready;
+  return { ws, all: Promise.race([all, timeout]) };
+}
+
+/** The sender sends K `bcast`s in one segment; resolves once both clients got the K frames. */
+async function burst(port: number, k: number): Promise<void> {
+  const sender = await client(port, k);
+  const other = await client(port, k);
   await new Promise((r) => setTimeout(r, 300));
-  const socket = (ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+  const socket = (sender.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
   socket.cork();
-  for (let i = 0; i < k; i++) ws.send(`42["bcast","${MARK}-${i}"]`);
+  for (let i = 0; i < k; i++) sender.ws.send(`42["bcast","${MARK}-${i}"]`);
   socket.uncork();
-  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error(`${got}/${k} frames`)), 10_000));
-  await Promise.race([all, timeout]);
+  await Promise.all([sender.all, other.all]);
   await new Promise((r) => setTimeout(r, 200));
-  ws.close();
+  sender.ws.close();
+  other.ws.close();
 }
 
-/** Syscalls in the trace whose data carried the marker (one line per call with -f and -o). */
-function countMarked(traceFile: string): number {
-  return readFileSync(traceFile, "utf8")
-    .split("\n")
-    .filter((l) => l.includes(MARK) && /\b(write|writev|sendto|sendmsg)\(/.test(l)).length;
+/**
+ * Syscalls in the trace whose data carried the marker (one line per call
+ * with -f and -o), per file descriptor, in the order the descriptors were
+ * first written: the sender's connection opened first.
+ */
+function countMarked(traceFile: string): string {
+  const perFd = new Map<string, number>();
+  for (const line of readFileSync(traceFile, "utf8").split("\n")) {
+    const m = /\b(?:write|writev|sendto|sendmsg)\((\d+),/.exec(line);
+    if (m && line.includes(MARK)) perFd.set(m[1]!, (perFd.get(m[1]!) ?? 0) + 1);
+  }
+  // Lower descriptor = the connection accepted first = the sender.
+  return [...perFd.entries()]
+    .sort((a, b) => Number(a[0]) - Number(b[0]))
+    .map(([, n]) => n)
+    .join(" / ");
 }
 
-async function measure(spec: ServerSpec, k: number): Promise<number | string> {
+async function measure(spec: ServerSpec, k: number): Promise<string> {
   const dir = mkdtempSync(join(os.tmpdir(), "unio-syscalls-"));
   const trace = join(dir, "trace");
   let pid = 0;
