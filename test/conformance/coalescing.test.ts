@@ -140,7 +140,9 @@ describe.each(selectedRuntimes())("write coalescing on $name", (runtime) => {
   const itCounts = (value: boolean) => (coalescesWrites === value ? (straceWorks ? it : it.skip) : itWhen(false));
   const N = 48;
 
-  describe("system calls of a burst (strace on the server process)", () => {
+  // Not measured where the capability says so (workerd): no tests then, rather than an empty suite.
+  const describeCounts = coalescesWrites === undefined ? (() => undefined) as unknown as typeof describe : describe;
+  describeCounts("system calls of a burst (strace on the server process)", () => {
     let tfx: RunningFixture | undefined;
     let dir = "";
     let trace = "";
