@@ -438,7 +438,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
 
   #onMessage(data: string | Uint8Array): void {
     this.#handler?.onMessage(data);
-    this.emitReserved("message", data);
+    // Checked first: the emit's argument list is an array made per call, listeners or not.
+    if (this.hasListeners("message")) this.emitReserved("message", data);
   }
 
   #toBinaryType(data: string | Uint8Array): string | Uint8Array {

@@ -16,6 +16,19 @@
 let epoch = 0;
 let queued = false;
 
+const RESOLVED = Promise.resolve();
+
+/**
+ * Runs `fn` on the microtask queue, in the same order `queueMicrotask`
+ * would, for the per-packet hops (a tick's end, routing a client's
+ * packets). On Node `queueMicrotask` makes an AsyncResource and a bound
+ * function per call; a reaction on a settled promise is one small job.
+ * `fn` must not throw: its error would surface as an unhandled rejection.
+ */
+export function microtask(fn: () => void): void {
+  void RESOLVED.then(fn);
+}
+
 /** What `holdUntilTickEnd` releases: a WebSocket transport that corked its connection. */
 export interface Held {
   release(): void;
@@ -46,7 +59,7 @@ function releaseHeld(): void {
 export function currentTick(): number {
   if (!queued) {
     queued = true;
-    queueMicrotask(advance);
+    microtask(advance);
   }
   return epoch;
 }
