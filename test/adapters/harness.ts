@@ -25,9 +25,21 @@ export interface FixtureProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs test/adapters/fixtures/<name> on Node (tsx) and waits for its {"port":N} line. */
-export async function startFixture(name: string, env: Record<string, string>, timeout = 30_000): Promise<FixtureProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", `${root}test/adapters/fixtures/${name}`], {
+const runtimeCommand = {
+  node: (file: string) => [process.execPath, "--import", "tsx", file],
+  bun: (file: string) => [`${root}node_modules/.bin/bun`, "run", file],
+  deno: (file: string) => [`${root}node_modules/.bin/deno`, "run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "--no-lock", file],
+};
+
+/** Runs test/adapters/fixtures/<name> (on Node with tsx unless told) and waits for its {"port":N} line. */
+export async function startFixture(
+  name: string,
+  env: Record<string, string>,
+  timeout = 30_000,
+  runtime: keyof typeof runtimeCommand = "node",
+): Promise<FixtureProcess> {
+  const [cmd, ...args] = runtimeCommand[runtime](`${root}test/adapters/fixtures/${name}`);
+  const child = spawn(cmd!, args, {
     cwd: root,
     env: { ...(process.env as Record<string, string>), NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
