@@ -107,6 +107,16 @@ describe.each(selectedRuntimes())("write coalescing on $name", (runtime) => {
     });
   }
 
+  it("a burst larger than a write hold (90 frames of 4 KB in one tick) arrives whole and in order", async () => {
+    const R = unique("r");
+    const c = await connected(fx.url, { transports: ["websocket"] });
+    await ask(c, "join", R);
+    const seen = recorder(c);
+    const tag = unique("big");
+    expect(await ask(c, "burst", { tag, n: 90, room: R, pad: 4000 })).toBe(90);
+    expect(seen).toEqual(expected(tag, 90));
+  });
+
   it("bursts asked for while the client upgrades from polling to WebSocket arrive in order", async () => {
     const c = ioc(fx.url, { forceNew: true, reconnection: false, transports: ["polling", "websocket"] });
     clients.push(c);
