@@ -207,23 +207,8 @@ describe("node:cluster: @socket.io/sticky + @socket.io/cluster-adapter with thre
     await ctl(a, "disconnectSockets", { rooms: [b.id] });
     expect((await gone)[0]).toBe("io server disconnect");
   });
-});
 
-describe("node:cluster: hostile messages on the adapters' IPC channel", () => {
-  let primary: FixtureProcess;
-  let url: string;
-
-  beforeAll(async () => {
-    primary = await startFixture("cluster.ts", { WORKERS: "unio,unio,unio" });
-    url = primary.url;
-  });
-
-  afterAll(async () => {
-    closeAllClients();
-    await primary?.kill();
-  });
-
-  it("are dropped by every unio worker: none ends, no client sees them, the cluster keeps working", async () => {
+  it("hostile messages on the adapters' IPC channel are dropped by every worker: none ends, no client sees them, the cluster keeps working", async () => {
     const clients = (await onePerWorker(url, 3)) as [Client, Client, Client];
     const seen = clients.map((c) => record(c, "forged"));
     const closed: unknown[] = [];
