@@ -50,6 +50,8 @@ export interface RawClientsConfig {
 /** What one socket saw, in the client's Date.now() ms. */
 export interface RawSocketReport {
   sid: string;
+  /** When the open packet arrived. */
+  opened: number;
   pings: number[];
   pongs: number[];
   /** When the close frame arrived (readyState CLOSING), or null while open. */
@@ -92,7 +94,7 @@ function run(cfg: RawClientsConfig): void {
     return new Promise((resolve) => {
       const t0 = Date.now();
       const ws = new WebSocket(`${cfg.url.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket&${cfg.query}`);
-      const h: Held = { ws, r: { sid: "", pings: [], pongs: [], closed: null } };
+      const h: Held = { ws, r: { sid: "", opened: 0, pings: [], pongs: [], closed: null } };
       held.push(h);
       ws.on("message", (d) => {
         const s = d.toString();
@@ -108,6 +110,7 @@ function run(cfg: RawClientsConfig): void {
           ws.send(cfg.emit);
         } else if (s[0] === "0") {
           h.r.sid = (JSON.parse(s.slice(1)) as { sid: string }).sid;
+          h.r.opened = Date.now();
           if (cfg.connect) ws.send("40");
           resolve(Date.now() - t0);
         }
