@@ -45,6 +45,8 @@ export interface RawClientsConfig {
   detail: boolean;
   /** A frame to send once the server accepted the Socket.IO CONNECT (an event, say). */
   emit?: string;
+  /** Offer permessage-deflate, as browsers do (default true; workerd accepts every offer). */
+  deflate?: boolean;
 }
 
 /** What one socket saw, in the client's Date.now() ms. */
@@ -93,7 +95,9 @@ function run(cfg: RawClientsConfig): void {
   function open(): Promise<number> {
     return new Promise((resolve) => {
       const t0 = Date.now();
-      const ws = new WebSocket(`${cfg.url.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket&${cfg.query}`);
+      const ws = new WebSocket(`${cfg.url.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket&${cfg.query}`, {
+        perMessageDeflate: cfg.deflate !== false,
+      });
       const h: Held = { ws, r: { sid: "", opened: 0, pings: [], pongs: [], closed: null } };
       held.push(h);
       ws.on("message", (d) => {
