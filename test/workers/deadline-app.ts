@@ -4,6 +4,7 @@
  * defineDurableServer; the router reads them from the class.
  */
 import { defineDurableServer, route } from "../../src/runtimes/workers.ts";
+import type { EngineSocket } from "../../src/engine/types.ts";
 import type { Server } from "../../src/index.ts";
 import type { DurableObjectState } from "../../src/runtimes/workers/platform.ts";
 
@@ -28,9 +29,13 @@ const asked: Array<[number, number, string | null, string]> = [];
 const handshakeOf = (sid: string) => Number(/(\d{13})\.[a-z0-9]+$/.exec(sid)![1]);
 
 function install(io: Server, _env: Env, ctx: DurableObjectState): void {
-  io.engine.on("connection", (socket) => {
+  const tracked = new WeakSet<object>();
+  const track = (socket: EngineSocket) => {
+    if (tracked.has(socket)) return;
+    tracked.add(socket);
     const hs = handshakeOf(socket.id);
-    const entry: Timeline = { pings: [] };
+    // A session rebuilt after the object hibernated carries on with the entry it had.
+    const entry: Timeline = timeline.get(socket.id) ?? { pings: [] };
     timeline.set(socket.id, entry);
     // The hibernatable WebSocket under the session (the Workers connection keeps it as `ws`); a
     // test fixture may look: the runtime's own pong times are the independent check of the deadlines.
@@ -47,7 +52,10 @@ function install(io: Server, _env: Env, ctx: DurableObjectState): void {
       if (p.type === "ping") entry.pings.push([Date.now() - hs, lastPong()]);
     });
     socket.on("close", (reason: string) => (entry.close = [reason, Date.now() - hs, lastPong()]));
-  });
+  };
+  io.engine.on("connection", track);
+  // Restored sessions are not announced by the engine; their Socket.IO sockets connect again.
+  io.on("connection", (socket) => track(socket.conn as unknown as EngineSocket));
   io.on("connection", (socket) => {
     socket.on("echo", (v, ack) => ack(v));
     // Asks the client something it never answers: the ack times out after `ms`. The outcome goes

@@ -290,3 +290,21 @@ describe("connection state recovery expires at maxDisconnectionDuration (2000)",
     }
   });
 });
+
+describe("a ping timeout across an eviction (pingInterval 1000, pingTimeout 1000)", () => {
+  it("a client silent through an eviction between the ping and its deadline is closed at the deadline, not pinged again", async () => {
+    const r = await raw("hard=1&shard=evict-pong", { pong: false, connect: true });
+    await waitFor(() => r.pings.length > 0, { what: "the first ping" });
+    // The object loses its memory 200 ms after the ping (as a hibernated object woken by its alarm).
+    await sleep(200);
+    expect((await fetch(`${w.url}/__test/evict?hard=1&shard=evict-pong`)).status).toBe(200);
+    const closed = await r.closedAfter;
+    r.ws.terminate();
+    const [tl] = await timelines([r]);
+    console.log(`evicted between ping and deadline: pings ${JSON.stringify(tl!.pings)}, close ${JSON.stringify(tl!.close)}; client saw close at ${closed}`);
+    expect(tl!.close?.[0]).toBe("ping timeout");
+    expect(tl!.pings.length).toBe(1);
+    // pingTimeout after the ping itself (pinged again after the rebuild, it was 200 ms later).
+    onTime("ping timeout across the eviction", [tl!.close![1] - tl!.pings[0]![0]], 1000);
+  });
+});
