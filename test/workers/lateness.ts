@@ -18,16 +18,19 @@ export function fig(xs: number[]): string {
   return `n ${s.length}: min ${s[0]} p50 ${quantile(s, 0.5)} p95 ${quantile(s, 0.95)} p99 ${quantile(s, 0.99)} max ${s[s.length - 1]}`;
 }
 
-/** Asserts each named lateness series (ms after the deadline was due) against Node's timer lateness. */
-export function expectOnTime(figures: Array<[string, number[]]>, nodeTimerLate: number[]): void {
+/**
+ * Asserts each named lateness series (ms after the deadline was due) against Node's timer
+ * lateness; with `tail: false` only never early and the median.
+ */
+export function expectOnTime(figures: Array<[string, number[]]>, nodeTimerLate: number[], { tail = true } = {}): void {
   const node = sorted(nodeTimerLate);
   for (const [what, xs] of figures) {
     const s = sorted(xs);
     expect(s.length, `${what}: measured`).toBeGreaterThan(0);
     expect(s[0], `${what}: never early`).toBeGreaterThanOrEqual(0);
-    for (const q of [0.5, 0.95]) expect(quantile(s, q), `${what}: p${q * 100} within ${TOLERANCE} ms of Node's`).toBeLessThanOrEqual(quantile(node, q) + TOLERANCE);
+    for (const q of tail ? [0.5, 0.95] : [0.5]) expect(quantile(s, q), `${what}: p${q * 100} within ${TOLERANCE} ms of Node's`).toBeLessThanOrEqual(quantile(node, q) + TOLERANCE);
     // The last percent: on a 2-core machine shared with other runs (load 8-17), the object's
     // queue of handshakes and messages behind an alarm reached 90-190 ms past Node's p99.
-    expect(quantile(s, 0.99), `${what}: p99 within ${2 * TOLERANCE} ms of Node's`).toBeLessThanOrEqual(quantile(node, 0.99) + 2 * TOLERANCE);
+    if (tail) expect(quantile(s, 0.99), `${what}: p99 within ${2 * TOLERANCE} ms of Node's`).toBeLessThanOrEqual(quantile(node, 0.99) + 2 * TOLERANCE);
   }
 }
