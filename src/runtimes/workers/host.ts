@@ -83,7 +83,6 @@ export class DurableHost implements ConnectionOwner {
   readonly #watched = new WeakSet<EngineSocket>();
   #flush: Promise<void> | null = null;
   #opening: DoWsConnection | null = null;
-  #lastSweep = 0;
   #disposed = false;
   #counts = { fetches: 0, messages: 0, alarms: 0, rebuilds: 0, restoredSessions: 0 };
 
@@ -210,12 +209,6 @@ export class DurableHost implements ConnectionOwner {
     this.pongs.collect();
     this.clock.fire();
     this.pongs.armWake();
-    // socket.data changed by code that ran for another socket is caught here, once per ping interval.
-    const now = Date.now();
-    if (now - this.#lastSweep >= this.engine.opts.pingInterval) {
-      this.#lastSweep = now;
-      for (const sid of this.bySid.keys()) this.markDirty(sid);
-    }
     await this.#settled();
   }
 
@@ -242,6 +235,11 @@ export class DurableHost implements ConnectionOwner {
     conn.pingAt = this.clock.wallNow();
     this.pongs.pinged(conn);
     this.#touch(conn);
+    // socket.data changed by code that ran for another socket is caught here, once per ping
+    // interval per session, each at its own ping: spread over the sessions' phases. (Marking
+    // every session at once, once per interval, made one alarm serialize all of them: with
+    // 10,000 sockets a stall of about a second, and every deadline behind it that late.)
+    if (conn.sid !== null) this.markDirty(conn.sid);
   }
 
   autoPongAt(conn: DoWsConnection): number | null {
