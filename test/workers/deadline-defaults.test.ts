@@ -2,9 +2,8 @@
  * The default heartbeat (pingInterval 25 s, pingTimeout 20 s, so the
  * default 40 ms timer step) with 1,000 sockets in one Durable Object on
  * workerd: the first ping, the next ping after each pong, the ping timeout,
- * connectTimeout (1.5 s) and an ack timeout (700 ms) are never early and
- * their median is within 100 ms of Node's (the tail: see the end), measured
- * as in deadline-1000.test.ts
+ * connectTimeout (1.5 s) and an ack timeout (700 ms) fire within 100 ms of
+ * when a deadline fires on Node (p99: 200 ms), measured as in deadline-1000.test.ts
  * (workerd's own times; a Node timer's lateness over the same seconds as
  * the reference; raw clients in child processes, openings paced).
  *
@@ -36,7 +35,7 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-it("1,000 sockets, the default heartbeat: every deadline never early, the median within 100 ms of Node", { timeout: 180_000 }, async () => {
+it("1,000 sockets, the default heartbeat: every deadline within 100 ms of Node", { timeout: 180_000 }, async () => {
   const query = "defaults=1&shard=thousand-defaults";
   // 800 Socket.IO clients that answer pings and ask a question the server's ack times out on,
   // 100 that never CONNECT (connectTimeout), 100 that CONNECT and never answer a ping (ping
@@ -93,8 +92,5 @@ it("1,000 sockets, the default heartbeat: every deadline never early, the median
   expect(muted.every((x) => x.close?.[0] === "forced close")).toBe(true);
   expect(new Set(acks.map((a) => a[3]))).toEqual(new Set(tr.sockets!.map((r) => r.sid)));
   expect(nextPing.length).toBeGreaterThanOrEqual(800);
-  // Never early, and the median within 100 ms of Node's. Not the tail: here, at load 12.9, first
-  // pings reached p95 190 / p99 627 ms and ack timeouts p99 244 ms (Node's timer: p95 8, p99 37),
-  // where the 1 s heartbeat of deadline-1000.test.ts stays within it. Why is not known yet.
-  expectOnTime(figures, tr.nodeTimerLate!, { tail: false });
+  expectOnTime(figures, tr.nodeTimerLate!);
 });
