@@ -93,6 +93,21 @@ export interface WsConnection {
   subscribe?(topic: string): void;
   /** Optional, with `Fanout`: stops receiving `topic`. Idempotent. */
   unsubscribe?(topic: string): void;
+  /**
+   * Optional write coalescing. The core calls `cork()` before its first
+   * frame to this connection in a turn of the event loop; `true` means the
+   * runtime now holds this connection's writes, and the core then calls
+   * `uncork()` once, when that turn's microtasks run (one shared microtask
+   * for every connection), so the frames of the turn leave in one write
+   * (Node: one `writev`) instead of one system call each. `false`: nothing
+   * held (already closed, or writes queue behind a pending one anyway).
+   * Held bytes are not counted in `bufferedAmount` (without the hold they
+   * would have been written at once); a runtime may write them early when
+   * they grow large. Order is unchanged: a hold never reorders frames.
+   */
+  cork?(): boolean;
+  /** Writes what `cork()` held; a no-op if nothing is held. */
+  uncork?(): void;
 
   /** Closes the socket (a no-op if already closed). */
   close(code?: number, reason?: string): void;

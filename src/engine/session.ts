@@ -297,6 +297,16 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
     return this.#buffer !== null;
   }
 
+  /**
+   * The runtime wrote what it held this tick (write coalescing, see tick.ts):
+   * what the socket could not take now counts, as it would have at each send.
+   */
+  onWsReleased(t: WebSocketTransport): void {
+    if (t !== this.transport || this.readyState === "closed") return;
+    if (this.#overBuffered(t)) this.#overflow();
+    else if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
+  }
+
   /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
   #overBuffered(t: Transport): boolean {
     return t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes;
@@ -434,7 +444,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
 
   #onMessage(data: string | Uint8Array): void {
     this.#handler?.onMessage(data);
-    this.emitReserved("message", data);
+    // Checked first: the emit's argument list is an array made per call, listeners or not.
+    if (this.hasListeners("message")) this.emitReserved("message", data);
   }
 
   #toBinaryType(data: string | Uint8Array): string | Uint8Array {

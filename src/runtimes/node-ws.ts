@@ -78,9 +78,29 @@ export class UnioWebSocket extends WebSocket {
 
   /** The core's `send(data, compress)`; ws's own `(data, options, cb)` form keeps working. */
   override send(data: unknown, options?: unknown, cb?: (err?: Error) => void): void {
-    if (typeof options === "boolean") return super.send(data as Buffer, options ? COMPRESS : NO_COMPRESS);
-    if (options === undefined && cb === undefined) return super.send(data as Buffer);
-    return super.send(data as Buffer, options as { compress?: boolean }, cb);
+    if (typeof options === "boolean") super.send(data as Buffer, options ? COMPRESS : NO_COMPRESS);
+    else if (options === undefined && cb === undefined) super.send(data as Buffer);
+    else super.send(data as Buffer, options as { compress?: boolean }, cb);
+    spillIfLarge((this as unknown as WsInternals)._socket);
+  }
+
+  /**
+   * Write coalescing (the facade's `cork`): corks the TCP socket, so what ws
+   * writes until `uncork()` leaves in one `writev`. Not when a write is
+   * already pending: Node then queues what follows and writes it in one
+   * `writev` by itself.
+   */
+  cork(): boolean {
+    const socket = (this as unknown as WsInternals)._socket;
+    // Without ws's accessor to correct, held bytes would count as buffered: no hold then.
+    if (!socket || !wsBuffered || this.readyState !== WebSocket.OPEN || socket.writableLength !== 0 || socket.writableCorked !== 0) return false;
+    socket.cork();
+    return true;
+  }
+
+  uncork(): void {
+    const socket = (this as unknown as WsInternals)._socket;
+    if (socket && socket.writableCorked !== 0) socket.uncork();
   }
 
   sendShared(frame: SharedFrame): void {
@@ -102,6 +122,7 @@ export class UnioWebSocket extends WebSocket {
       bytes = frame.framed = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     }
     socket.write(bytes as Buffer);
+    spillIfLarge(socket);
   }
 
   /** Whether ws would compress this frame (so its shared, uncompressed bytes must not be used). */
@@ -116,6 +137,39 @@ export class UnioWebSocket extends WebSocket {
 }
 
 UnioWebSocket.prototype.deflateThreshold = Infinity;
+
+/**
+ * Bytes a corked socket holds before they are written early: a long burst
+ * is written in pieces of this size, so the bytes the peer does not take
+ * show in `bufferedAmount` (and `maxBufferedBytes`) during the burst, as
+ * without coalescing, instead of piling up in the process unseen.
+ */
+export const HOLD_LIMIT = 64 * 1024;
+
+/** Writes a corked socket's held bytes once they reach `HOLD_LIMIT`; holds again if they all went. */
+function spillIfLarge(socket: Duplex | null): void {
+  if (socket === null || socket.writableCorked === 0 || socket.writableLength < HOLD_LIMIT) return;
+  socket.uncork();
+  if (socket.writableLength === 0) socket.cork();
+}
+
+/**
+ * ws's `bufferedAmount` counts the socket's unwritten bytes; while corked,
+ * those are held bytes (the socket is corked only when it had none), which
+ * the facade says not to count: without the hold they were written already.
+ * Defined on the prototype, as ws defines it (an accessor, not a field).
+ */
+const wsBuffered = Object.getOwnPropertyDescriptor(WebSocket.prototype, "bufferedAmount")?.get;
+if (wsBuffered) {
+  Object.defineProperty(UnioWebSocket.prototype, "bufferedAmount", {
+    configurable: true,
+    get(this: UnioWebSocket): number {
+      const all = wsBuffered.call(this) as number;
+      const socket = (this as unknown as WsInternals)._socket;
+      return socket !== null && socket.writableCorked !== 0 ? all - socket.writableLength : all;
+    },
+  });
+}
 
 const COMPRESS = { compress: true } as const;
 const NO_COMPRESS = { compress: false } as const;
