@@ -177,6 +177,13 @@ export interface RequestTarget {
   handleUpgrade(req: IncomingRequest): Promise<UpgradeResult>;
   /** Set by a shim to hand users its runtime's binary type (Node: `Buffer`). */
   binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
+  /**
+   * Set by a shim that frames a broadcast once (Node): builds, or reads from
+   * `frame.framed`, the WebSocket frame of a shared text message and returns
+   * it as header and payload bytes. Called only for `packetCreate` listeners
+   * (their `options.wsPreEncodedFrame`); `null` where there is no such frame.
+   */
+  preEncodeFrame: ((frame: SharedFrame) => Uint8Array[]) | null;
   /** Set by a shim whose runtime publishes to topics natively. */
   fanout: Fanout | null;
   /** Closes every session; shims call it when their server stops. */

@@ -55,6 +55,43 @@ export function sharedFramesInUse(): boolean | undefined {
 }
 
 /**
+ * The unmasked WebSocket frame of `frame` (ws's `Sender.frame`), built on
+ * first use and cached in `frame.framed`, so every recipient (and a
+ * `packetCreate` listener) shares one copy.
+ */
+function framedBytes(frame: SharedFrame): Buffer {
+  const cached = frame.framed;
+  if (cached instanceof Buffer) return cached;
+  const data = frame.wsFrame;
+  const parts =
+    typeof data === "string"
+      ? frameWith(Buffer.from(data), TEXT_FRAME)
+      : frameWith(Buffer.from(data.buffer, data.byteOffset, data.byteLength), BINARY_FRAME);
+  return (frame.framed = parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+}
+
+/**
+ * The frame of a broadcast as socket.io shows it in `packetCreate`
+ * (`options.wsPreEncodedFrame`): `[header, payload]`, two views of the very
+ * bytes `sendShared` writes. Null when ws has no public `Sender.frame`.
+ *
+ * @example
+ * socket.conn.on("packetCreate", (p) => {
+ *   const frame = p.options?.wsPreEncodedFrame; // [<Buffer 81 0b>, <Buffer 34 32 ...>]
+ * });
+ */
+export const preEncodedFrame: ((frame: SharedFrame) => Buffer[]) | null =
+  typeof frameWith === "function"
+    ? (frame) => {
+        const bytes = framedBytes(frame);
+        // An unmasked header is 2 bytes, 4 with a 16-bit length (126), 10 with a 64-bit one (127).
+        const len = bytes[1]! & 0x7f;
+        const header = len < 126 ? 2 : len === 126 ? 4 : 10;
+        return [bytes.subarray(0, header), bytes.subarray(header)];
+      }
+    : null;
+
+/**
  * ws's WebSocket plus `sendShared`: a broadcast's frame is built once (ws's
  * own `Sender.frame`) and those bytes are written to every socket, where
  * `send()` would encode, frame and write the message again per recipient.
@@ -112,16 +149,7 @@ export class UnioWebSocket extends WebSocket {
       this.send(frame.wsFrame, frame.compress);
       return;
     }
-    let bytes = frame.framed;
-    if (!(bytes instanceof Buffer)) {
-      const data = frame.wsFrame;
-      const parts =
-        typeof data === "string"
-          ? frameWith(Buffer.from(data), TEXT_FRAME)
-          : frameWith(Buffer.from(data.buffer, data.byteOffset, data.byteLength), BINARY_FRAME);
-      bytes = frame.framed = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    }
-    socket.write(bytes as Buffer);
+    socket.write(framedBytes(frame));
     spillIfLarge(socket);
   }
 
