@@ -217,7 +217,7 @@ describe("polling, pingInterval 300, pingTimeout 200: a poll right at the deadli
       const res = await fetch(`${base}&sid=${encodeURIComponent(sid)}`);
       const got = `${res.status} ${(await res.text()).slice(0, 1)}`;
       const [tl] = await timelines([{ sid } as Raw]);
-      const late = tl!.pings[0]! - 300;
+      const late = tl!.pings[0]![0] - 300;
       rows.push({ at, late, got, want: at >= 500 && late <= 100 ? "400 {" : got, closedAt: tl!.close?.[1] ?? Infinity });
     }
     console.log(
