@@ -281,13 +281,19 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    * Rebuilds a WebSocket session from its snapshot, for a runtime that woke
    * up holding the socket but none of the objects (Workers hibernation).
    * No `connection` event is emitted: the caller decides what the session
-   * means to the layer above.
+   * means to the layer above. `awaiting`: a ping is still unanswered, its
+   * PONG deadline `delay` ms away (see `EngineSession.resume`).
    */
-  restore(snapshot: SessionSnapshot, conn: WsConnection, pingDelay = 0): { socket: EngineSocket; handler: WsHandler } {
+  restore(
+    snapshot: SessionSnapshot,
+    conn: WsConnection,
+    pingDelay = 0,
+    awaiting?: { sentAt: number; delay: number },
+  ): { socket: EngineSocket; handler: WsHandler } {
     const ws = new WebSocketTransport(conn, snapshot.supportsBinary, this.opts.maxHttpBufferSize, snapshot.protocol ?? 4);
     const session = new EngineSession(this, snapshot.sid, requestFacts({ ...snapshot, method: "GET" }), ws);
     this.clients.set(snapshot.sid, session);
-    session.resume(pingDelay);
+    session.resume(pingDelay, awaiting);
     return { socket: session, handler: ws };
   }
 

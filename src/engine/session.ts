@@ -215,11 +215,17 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   /**
    * Carries on a restored session: no handshake is sent; the next ping goes
    * out after `pingDelay` ms (v3: the client's next ping is awaited afresh).
+   * With `awaiting`, a ping sent before the restore (at `sentAt`, on the
+   * clock's scale) is still unanswered: its PONG deadline is kept, `delay`
+   * ms from now, instead of pinging again.
    */
-  resume(pingDelay: number): void {
+  resume(pingDelay: number, awaiting?: { sentAt: number; delay: number }): void {
     this.readyState = "open";
     if (this.protocol === 3) this.#awaitClientPing();
-    else this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, pingDelay);
+    else if (awaiting) {
+      this.#pingSentAt = awaiting.sentAt;
+      this.#heartbeat = this.host.scheduler.schedule(this, PONG_DUE, awaiting.delay);
+    } else this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, pingDelay);
   }
 
   // ── writing ────────────────────────────────────────────────────────────

@@ -38,6 +38,37 @@ describe("session snapshot and restore", () => {
     expect(conn.sent).toEqual(["2", "2"]);
   });
 
+  it("a ping unanswered before the restore keeps its PONG deadline: no pong closes the session then, one keeps it", async () => {
+    const { engine } = createEngine({ pingInterval: 1000, pingTimeout: 500 });
+    const { ws } = await openWs(engine);
+    const snap = JSON.parse(JSON.stringify((engine.clients.get(JSON.parse((ws.sent[0] as string).slice(1)).sid) as EngineSession).snapshot()));
+    for (const answered of [false, true]) {
+      const { engine: woken, clock } = createEngine({ pingInterval: 1000, pingTimeout: 500 });
+      const conn = new MemoryWs() as MemoryWs & { lastAutoPong(): number | null };
+      // The ping went out 300 ms before the restore; its deadline is 200 ms away.
+      const sentAt = clock.now() - 300;
+      conn.lastAutoPong = () => (answered ? sentAt + 50 : null);
+      const { socket, handler } = woken.restore(snap, conn, 0, { sentAt, delay: 200 });
+      conn.handler = handler;
+      const closes: string[] = [];
+      socket.on("close", (r) => closes.push(r));
+      clock.advance(199);
+      expect(conn.sent).toEqual([]); // no second ping
+      expect(closes).toEqual([]);
+      clock.advance(1);
+      if (!answered) {
+        expect(closes).toEqual(["ping timeout"]); // at the deadline the ping had before the restore
+        continue;
+      }
+      expect(closes).toEqual([]);
+      // The next ping is due pingInterval after the pong: 1000 - (300 - 50) - 200 ms from now.
+      clock.advance(549);
+      expect(conn.sent).toEqual([]);
+      clock.advance(1);
+      expect(conn.sent).toEqual(["2"]);
+    }
+  });
+
   it("polling sessions have no snapshot (a held GET cannot outlive the object)", async () => {
     const { engine } = createEngine();
     const { handshake } = await import("../helpers/memory.ts");

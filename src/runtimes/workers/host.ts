@@ -83,7 +83,6 @@ export class DurableHost implements ConnectionOwner {
   readonly #watched = new WeakSet<EngineSocket>();
   #flush: Promise<void> | null = null;
   #opening: DoWsConnection | null = null;
-  #lastSweep = 0;
   #disposed = false;
   #counts = { fetches: 0, messages: 0, alarms: 0, rebuilds: 0, restoredSessions: 0 };
 
@@ -210,12 +209,6 @@ export class DurableHost implements ConnectionOwner {
     this.pongs.collect();
     this.clock.fire();
     this.pongs.armWake();
-    // socket.data changed by code that ran for another socket is caught here, once per ping interval.
-    const now = Date.now();
-    if (now - this.#lastSweep >= this.engine.opts.pingInterval) {
-      this.#lastSweep = now;
-      for (const sid of this.bySid.keys()) this.markDirty(sid);
-    }
     await this.#settled();
   }
 
@@ -242,6 +235,11 @@ export class DurableHost implements ConnectionOwner {
     conn.pingAt = this.clock.wallNow();
     this.pongs.pinged(conn);
     this.#touch(conn);
+    // socket.data changed by code that ran for another socket is caught here, once per ping
+    // interval per session, each at its own ping: spread over the sessions' phases. (Marking
+    // every session at once, once per interval, made one alarm serialize all of them: with
+    // 10,000 sockets a stall of about a second, and every deadline behind it that late.)
+    if (conn.sid !== null) this.markDirty(conn.sid);
   }
 
   autoPongAt(conn: DoWsConnection): number | null {
@@ -304,7 +302,7 @@ export class DurableHost implements ConnectionOwner {
       conn.external = stored.external;
       conn.pingAt = stored.beat.p;
       conn.pongAt = stored.beat.q;
-      const { socket, handler } = this.engine.restore(stored.doc.e, conn, this.#pingDelay(conn));
+      const { socket, handler } = this.engine.restore(stored.doc.e, conn, this.#pingDelay(conn), this.#awaitingPong(conn));
       conn.handler = handler;
       this.conns.set(ws, conn);
       this.bySid.set(stored.sid, conn);
@@ -319,11 +317,26 @@ export class DurableHost implements ConnectionOwner {
   }
 
   /**
-   * When a restored session pings next. The pending PONG deadline did not
-   * survive the eviction, so a ping still unanswered is sent again at once
-   * (a dead client is then detected one pingTimeout later). Rounded down to
-   * the timer granularity: early pings are harmless, and restored entries
-   * then share a few scheduler queues instead of one each.
+   * A ping the session sent before the eviction and no pong since (none the
+   * runtime answered either): its PONG deadline, pingTimeout after the ping,
+   * is kept, so a dead client is closed when it would have been without the
+   * eviction (due already: at once). Re-sending the ping instead closed it
+   * a whole pingTimeout late, 20 s with the defaults, whenever the object
+   * hibernated between a ping and its deadline.
+   */
+  #awaitingPong(conn: DoWsConnection): { sentAt: number; delay: number } | undefined {
+    if (conn.pingAt === null) return undefined;
+    const pong = Math.max(this.pongs.at(conn) ?? -Infinity, conn.pongAt ?? -Infinity);
+    if (pong >= conn.pingAt) return undefined;
+    const delay = Math.max(0, conn.pingAt + this.engine.opts.pingTimeout - Date.now());
+    return { sentAt: this.clock.toMonotonic(conn.pingAt), delay };
+  }
+
+  /**
+   * When a restored session pings next (when no ping is awaiting its pong:
+   * see #awaitingPong). Rounded down to the timer granularity: early pings
+   * are harmless, and restored entries then share a few scheduler queues
+   * instead of one each.
    */
   #pingDelay(conn: DoWsConnection): number {
     const { pingInterval, timerGranularity } = this.engine.opts;
