@@ -334,9 +334,10 @@ export class DurableHost implements ConnectionOwner {
 
   /**
    * When a restored session pings next (when no ping is awaiting its pong:
-   * see #awaitingPong). Rounded down to the timer granularity: early pings
-   * are harmless, and restored entries then share a few scheduler queues
-   * instead of one each.
+   * see #awaitingPong). Rounded up to the timer granularity, as the
+   * scheduler rounds its wakes: never early (a deadline fires at or after
+   * its time on every runtime), at most one step late, and restored entries
+   * share a few scheduler queues instead of one each.
    */
   #pingDelay(conn: DoWsConnection): number {
     const { pingInterval, timerGranularity } = this.engine.opts;
@@ -348,7 +349,7 @@ export class DurableHost implements ConnectionOwner {
     else if (pong >= conn.pingAt) due = pong + pingInterval;
     else due = now;
     const g = Math.max(1, timerGranularity);
-    return Math.max(0, Math.floor((due - now) / g) * g);
+    return Math.max(0, Math.ceil((due - now) / g) * g);
   }
 
   // ── persistence ───────────────────────────────────────────────────────
