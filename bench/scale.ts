@@ -44,10 +44,12 @@ interface ScaleServer {
   nodeCluster: boolean;
 }
 
+/** Deno's `reusePort` is behind --unstable-net. */
+const withUnstableNet = (cmd: string[]) => [cmd[0]!, cmd[1]!, "--unstable-net", ...cmd.slice(2)];
 const SCALE_SERVERS: ScaleServer[] = [
   { id: "unio-node", label: "unio (Node)", command: nodeCommand("scale-unio"), mode: "sio", cluster: true, nodeCluster: true },
   { id: "unio-bun", label: "unio (Bun)", command: bunCommand("scale-unio"), mode: "sio", cluster: true, nodeCluster: false },
-  { id: "unio-deno", label: "unio (Deno)", command: denoCommand("scale-unio"), mode: "sio", cluster: true, nodeCluster: false },
+  { id: "unio-deno", label: "unio (Deno)", command: withUnstableNet(denoCommand("scale-unio")), mode: "sio", cluster: true, nodeCluster: false },
   { id: "socketio-node", label: "socket.io 4.8 (Node)", command: nodeCommand("scale-socketio-node"), mode: "sio", cluster: true, nodeCluster: true },
   { id: "socketio-bun", label: "socket.io + bun-engine (Bun)", command: bunCommand("scale-socketio-bun"), mode: "sio", cluster: false, nodeCluster: false },
   { id: "ws-node", label: "bare ws (Node)", command: nodeCommand("ws-node"), mode: "ceiling", cluster: false, nodeCluster: false },
