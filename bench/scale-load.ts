@@ -9,7 +9,9 @@
  *   node --import tsx bench/scale-load.ts '{"host","port","sourceIp","concurrency"}'
  *
  * It reads one JSON command a line on stdin and answers one JSON line on stdout:
- *   {"cmd":"connect","n":N}       -> {"type":"connected","open","failures","ms","firstError"}
+ *   {"cmd":"connect","n":N,"deadlineMs":D}
+ *                                  -> {"type":"connected","open","failures","ms","firstError"}: connects
+ *                                     until N are open, too many failed, or D ms passed (progress on stderr)
  *   {"cmd":"trigger","mode":"sio"|"ceiling"}
  *                                  -> {"type":"emitted","t"}: "sio" sends `scale-bcast` with an
  *                                     ack and reports the server's emit time; "ceiling" sends the
@@ -98,15 +100,17 @@ function connectOne(timeoutMs: number): Promise<WebSocket> {
   });
 }
 
-async function connectTo(n: number): Promise<void> {
+async function connectTo(n: number, deadlineMs: number): Promise<void> {
   const t0 = performance.now();
+  const deadline = Date.now() + deadlineMs;
+  const progress = setInterval(() => process.stderr.write(`  [load ${cfg.sourceIp ?? ""}] ${open} open, ${failures} failed\n`), 15_000);
   let failures = 0;
   let firstError: string | undefined;
   const need = n - sockets.length;
   let started = 0;
   const maxFailures = Math.max(50, Math.ceil(need * 0.02));
   const worker = async () => {
-    while (started < need && failures <= maxFailures) {
+    while (started < need && failures <= maxFailures && Date.now() < deadline) {
       started++;
       try {
         sockets.push(await connectOne(20_000));
@@ -118,6 +122,7 @@ async function connectTo(n: number): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(cfg.concurrency, need)) }, worker));
+  clearInterval(progress);
   out({ type: "connected", open, failures, ms: performance.now() - t0, firstError });
 }
 
@@ -137,9 +142,9 @@ function call(event: string, timeoutMs: number): Promise<string> {
 }
 
 async function handle(line: string): Promise<void> {
-  const cmd = JSON.parse(line) as { cmd: string; n?: number; mode?: string };
+  const cmd = JSON.parse(line) as { cmd: string; n?: number; mode?: string; deadlineMs?: number };
   try {
-    if (cmd.cmd === "connect") await connectTo(cmd.n ?? 0);
+    if (cmd.cmd === "connect") await connectTo(cmd.n ?? 0, cmd.deadlineMs ?? 600_000);
     else if (cmd.cmd === "trigger") {
       if (cmd.mode === "sio") out({ type: "emitted", t: (JSON.parse(await call("scale-bcast", 30_000)) as number[])[0] });
       else {

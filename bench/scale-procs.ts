@@ -42,7 +42,8 @@ export class Child {
   private waiters: Array<() => void> = [];
   private err = "";
 
-  constructor(command: string[], env: NodeJS.ProcessEnv, stdin = false) {
+  /** `stdin`: commands are written to it; `tee`: its stderr is also copied to ours (progress lines). */
+  constructor(command: string[], env: NodeJS.ProcessEnv, stdin = false, tee = false) {
     this.proc = spawn("/bin/sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...command], {
       cwd: ROOT,
       env,
@@ -71,6 +72,7 @@ export class Child {
       }
     });
     this.proc.stderr!.on("data", (d: Buffer) => {
+      if (tee) process.stderr.write(d);
       this.err = (this.err + d.toString()).slice(-3_000);
     });
   }

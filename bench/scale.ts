@@ -16,6 +16,8 @@
  *   npm run bench -- --scale --part=single --servers=unio-node,socketio-node
  *   npm run bench -- --scale --part=cluster --servers=unio-node
  *   npm run bench -- --scale --connections=1000 --ping-interval=5000 --no-write
+ *   (more: --workers=6 --cluster-ping-interval=10000 --per-loadgen=15000 --broadcasts=3
+ *    --connect-deadline=300 seconds, after which what is open is measured)
  *
  * Clients are raw `ws` sockets (bench/scale-load.ts) spread over load-generator
  * processes of at most --per-loadgen (default 15,000) sockets each, every
@@ -67,6 +69,8 @@ interface Options {
   clusterPingInterval: number;
   perLoadgen: number;
   broadcasts: number;
+  /** Connecting stops after this long; what is open by then is measured (and the shortfall reported). */
+  connectDeadlineMs: number;
   write: boolean;
 }
 
@@ -87,6 +91,7 @@ function parse(argv: string[]): Options {
     clusterPingInterval: num("cluster-ping-interval", 10_000),
     perLoadgen: Math.min(num("per-loadgen", 15_000), openFileLimits().hard - 500),
     broadcasts: num("broadcasts", 3),
+    connectDeadlineMs: num("connect-deadline", 300) * 1000,
     write: !argv.includes("--no-write"),
   };
 }
@@ -158,7 +163,7 @@ async function startLoadgens(port: number, total: number, per: number): Promise<
   for (let i = 0; i < n; i++) {
     const share = Math.floor(total / n) + (i < total % n ? 1 : 0);
     const cfg = { host: "127.0.0.1", port, sourceIp: `127.0.0.${2 + i}`, concurrency: 48 };
-    const g = new Child([process.execPath, "--import", "tsx", `${ROOT}bench/scale-load.ts`, JSON.stringify(cfg)], process.env, true);
+    const g = new Child([process.execPath, "--import", "tsx", `${ROOT}bench/scale-load.ts`, JSON.stringify(cfg)], process.env, true, true);
     await g.next((l) => l.type === "ready", 30_000, `load generator ${i}`);
     gens.push(g);
     shares.push(share);
@@ -183,9 +188,14 @@ async function gcAll(servers: Child[], pids: number[], nodeCluster: boolean): Pr
 }
 
 /** Connects every generator to its share in parallel; the time until the last one is done. */
-async function connectAll(gens: Child[], shares: number[], guard: MemoryGuard): Promise<{ ms: number; open: number; failures: number; firstError?: string }> {
+async function connectAll(
+  gens: Child[],
+  shares: number[],
+  guard: MemoryGuard,
+  deadlineMs: number,
+): Promise<{ ms: number; open: number; failures: number; firstError?: string }> {
   const t0 = performance.now();
-  gens.forEach((g, i) => g.send({ cmd: "connect", n: shares[i] }));
+  gens.forEach((g, i) => g.send({ cmd: "connect", n: shares[i], deadlineMs }));
   const watch = setInterval(() => {
     try {
       guard.check();
@@ -196,7 +206,7 @@ async function connectAll(gens: Child[], shares: number[], guard: MemoryGuard): 
     }
   }, 1_000);
   try {
-    const done = await Promise.all(gens.map((g, i) => g.next((l) => l.type === "connected", 600_000, `connect ${i}`)));
+    const done = await Promise.all(gens.map((g, i) => g.next((l) => l.type === "connected", deadlineMs + 60_000, `connect ${i}`)));
     return {
       ms: performance.now() - t0,
       open: done.reduce((a, l) => a + Number(l.open), 0),
@@ -267,10 +277,11 @@ async function single(s: ScaleServer, o: Options): Promise<SingleRow> {
       await gens[0]!.next((l) => l.type === "connected", 30_000, "control socket");
       heap0 = Number((await (gens[0]!.send({ cmd: "mem" }), gens[0]!.next((l) => l.type === "mem", 30_000, "mem"))).heapUsed);
     }
-    const c = await connectAll(gens, shares, guard);
+    const c = await connectAll(gens, shares, guard, o.connectDeadlineMs);
     row.connectMs = c.ms;
     row.open = c.open;
     if (c.failures) row.errors.push(`${c.failures} failed handshakes (first: ${c.firstError})`);
+    if (c.open < row.connections) row.errors.push(`only ${c.open} connected within the connect deadline`);
     log(`${s.id}: ${c.open} open in ${(c.ms / 1000).toFixed(1)} s`);
     await gcAll(srv.children, srv.pids, false);
     row.rssKiB = sumRssKiB(srv.pids);
@@ -329,10 +340,11 @@ async function clustered(s: ScaleServer, o: Options): Promise<ClusterRow> {
     const rss0 = sumRssKiB(srv.pids);
     const { gens, shares } = await startLoadgens(srv.port, o.clusterConnections, o.perLoadgen);
     all.push(...gens);
-    const c = await connectAll(gens, shares, guard);
+    const c = await connectAll(gens, shares, guard, o.connectDeadlineMs);
     row.connectMs = c.ms;
     row.open = c.open;
     if (c.failures) row.errors.push(`${c.failures} failed handshakes (first: ${c.firstError})`);
+    if (c.open < row.connections) row.errors.push(`only ${c.open} connected within the connect deadline`);
     log(`${s.id} x${o.workers}: ${c.open} open in ${(c.ms / 1000).toFixed(1)} s`);
     await gcAll(srv.children, srv.pids, s.nodeCluster);
     row.rssKiB = sumRssKiB(srv.pids);
