@@ -15,6 +15,7 @@
  *   npm run bench -- --scale                          # both parts, every server
  *   npm run bench -- --scale --part=single --servers=unio-node,socketio-node
  *   npm run bench -- --scale --part=cluster --servers=unio-node
+ *   npm run bench -- --scale --render                 # rewrite SCALE.md's tables from scale-results.json
  *   npm run bench -- --scale --connections=1000 --ping-interval=5000 --no-write
  *   (more: --workers=6 --cluster-ping-interval=10000 --per-loadgen=15000 --broadcasts=3
  *    --connect-deadline=300 seconds, after which what is open is measured)
@@ -82,7 +83,8 @@ function parse(argv: string[]): Options {
   };
   const part = value("part");
   return {
-    parts: new Set(part === "single" || part === "cluster" ? [part] : ["single", "cluster"]),
+    // --render: no run, only SCALE.md's tables rewritten from scale-results.json.
+    parts: new Set(argv.includes("--render") ? [] : part === "single" || part === "cluster" ? [part] : ["single", "cluster"]),
     servers: value("servers")?.split(",").filter(Boolean) ?? null,
     connections: num("connections", 18_000),
     clusterConnections: num("cluster-connections", 100_000),
@@ -386,7 +388,7 @@ export async function runScale(argv: string[]): Promise<void> {
   const file = `${ROOT}bench/scale-results.json`;
   const saved: Saved = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Saved) : { single: [], cluster: [], runs: [] };
   const stamp = `${new Date().toISOString()} load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} @ ${commit()}`;
-  saved.runs.push(stamp);
+  if (o.parts.size) saved.runs.push(stamp);
   const merge = <T extends { id: string; at?: string }>(list: T[], row: T) => {
     row.at = stamp;
     const i = list.findIndex((r) => r.id === row.id);
