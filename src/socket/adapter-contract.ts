@@ -34,7 +34,12 @@
  * that a malformed or hostile message from the broker cannot reach a
  * client, {@link guardForeignAdapter} gives it an encoder that drops any
  * packet that is not a well-formed broadcast of its namespace (an EVENT
- * whose data is `[name, ...args]`), with one log line.
+ * whose data is `[name, ...args]`), with one log line. It also wraps the
+ * adapter's message entry points ({@link ENTRY_POINTS}) so that a message
+ * the adapter cannot digest (garbage bytes, a value of the wrong shape) is
+ * dropped with a log line instead of throwing out of the broker client's
+ * event listener, which on Node ends the process (socket.io 4.8 does end:
+ * @socket.io/redis-adapter decodes a broadcast outside any try/catch).
  */
 import type { Packet } from "../protocol/socket-io-packet.ts";
 import { PacketType } from "../protocol/socket-io-packet.ts";
@@ -163,6 +168,7 @@ function drop(nsp: string, why: string): [] {
  * adapter's message handler.
  */
 export function guardForeignAdapter(adapter: object, nsp: string, encoder: Encoder): void {
+  guardEntryPoints(adapter, nsp);
   const a = adapter as { encoder?: unknown };
   if (a.encoder !== encoder) return;
   a.encoder = {
@@ -176,4 +182,76 @@ export function guardForeignAdapter(adapter: object, nsp: string, encoder: Encod
       }
     },
   } satisfies Encoder;
+}
+
+/**
+ * The methods through which socket.io-adapter's family takes a message from
+ * its broker: @socket.io/redis-adapter's `onmessage`/`onrequest`/
+ * `onresponse`, the sharded and Streams adapters' `onRawMessage`, and
+ * `ClusterAdapter`'s `onMessage`/`onResponse` (Postgres, Mongo, node:cluster,
+ * the cloud queues). Nothing else in an adapter is called by its broker.
+ */
+const ENTRY_POINTS = ["onmessage", "onrequest", "onresponse", "onRawMessage", "onMessage", "onResponse"] as const;
+
+let droppedMessages = 0;
+/**
+ * A hostile peer could flood the log, yet an app's own handler throwing in
+ * a `serverSideEmit` must not go unseen: the first ten drops are logged,
+ * then every hundredth with the count.
+ */
+function dropMessage(nsp: string, entry: string, err: unknown): undefined {
+  droppedMessages++;
+  if (droppedMessages <= 10 || droppedMessages % 100 === 0) {
+    const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    console.warn(`unio: adapter of ${nsp}: dropped a message it could not handle in ${entry} (${why}; ${droppedMessages} so far)`);
+  }
+  return undefined;
+}
+
+type Method = (...args: unknown[]) => unknown;
+
+/** `fn` with its throws and rejections turned into a dropped message. */
+function guarded(fn: Method, nsp: string, entry: string): Method {
+  return function (this: unknown, ...args: unknown[]): unknown {
+    let out: unknown;
+    try {
+      out = fn.apply(this, args);
+    } catch (err) {
+      return dropMessage(nsp, entry, err);
+    }
+    if (out !== null && typeof out === "object" && typeof (out as Promise<unknown>).then === "function") {
+      return (out as Promise<unknown>).then(undefined, (err) => dropMessage(nsp, entry, err));
+    }
+    return out;
+  };
+}
+
+/**
+ * Wraps the entry points on the instance (its broker calls them through
+ * `this`, so the instance's own property wins over the prototype's).
+ * @socket.io/redis-adapter on ioredis is the one that binds its handlers in
+ * its constructor, before unio sees the instance: those listeners, which it
+ * keeps in `redisListeners` to remove them on close, are swapped for ones
+ * that go through the guarded methods.
+ */
+function guardEntryPoints(adapter: object, nsp: string): void {
+  const a = adapter as Record<string, unknown>;
+  for (const entry of ENTRY_POINTS) {
+    const fn = a[entry];
+    if (typeof fn === "function") a[entry] = guarded(fn as Method, nsp, entry);
+  }
+  const listeners = a.redisListeners;
+  const sub = a.subClient as
+    | { listeners?(event: string): unknown[]; off?(event: string, fn: unknown): unknown; on?(event: string, fn: unknown): unknown }
+    | undefined;
+  if (!(listeners instanceof Map) || typeof sub?.listeners !== "function" || !sub.off || !sub.on) return;
+  const rebound: Record<string, (typeof ENTRY_POINTS)[number]> = { pmessageBuffer: "onmessage", messageBuffer: "onrequest" };
+  for (const [event, fn] of listeners as Map<string, unknown>) {
+    const entry = rebound[event];
+    if (entry === undefined || !sub.listeners(event).includes(fn)) continue;
+    const replacement = (...args: unknown[]) => (a[entry] as Method).apply(adapter, args);
+    sub.off(event, fn);
+    sub.on(event, replacement);
+    listeners.set(event, replacement);
+  }
 }

@@ -207,6 +207,55 @@ describe("node:cluster: @socket.io/sticky + @socket.io/cluster-adapter with thre
     await ctl(a, "disconnectSockets", { rooms: [b.id] });
     expect((await gone)[0]).toBe("io server disconnect");
   });
+
+  it("hostile messages on the adapters' IPC channel are dropped by every worker: none ends, no client sees them, the cluster keeps working", async () => {
+    const clients = (await onePerWorker(url, 3)) as [Client, Client, Client];
+    const seen = clients.map((c) => record(c, "forged"));
+    const closed: unknown[] = [];
+    for (const c of clients) c.socket.on("disconnect", (r) => closed.push(r));
+    const uids: string[] = [];
+    for (const c of clients) uids.push((await ctl(c, "adapterUid")).uid);
+    // The adapter's messages, well-framed for the primary's relay (source and namespace right), wrong
+    // inside. They carry the first worker's id: a new id would count as a server until the adapter's
+    // heartbeat timeout (socket.io-adapter's bookkeeping), and requests would wait for it.
+    const m = (type: number, data: unknown, extra: Record<string, unknown> = {}) => ({ source: "_sio_adapter", nsp: "/", uid: uids[0], type, data, ...extra });
+    const hostile = [
+      m(3, null), // BROADCAST without a body
+      m(3, { packet: null, opts: { rooms: [], except: [] } }),
+      m(3, { packet: { type: 2, nsp: "/", data: "forged" }, opts: { rooms: [], except: [] } }), // data not an array
+      m(3, { packet: { type: 2, nsp: "/", data: ["forged"] }, opts: null }),
+      m(3, { packet: { type: 0, nsp: "/", data: { sid: "x" } }, opts: { rooms: [], except: [] } }), // a CONNECT
+      m(4, { opts: null, rooms: 5 }), // SOCKETS_JOIN
+      m(6, null), // DISCONNECT_SOCKETS without a body
+      m(7, null, { requestId: 1 }), // FETCH_SOCKETS
+      m(9, { packet: 5 }), // SERVER_SIDE_EMIT with no event
+      m(9, null),
+      m(12, null), // BROADCAST_ACK
+      { source: "_sio_adapter", nsp: "/", uid: uids[0] }, // no type
+    ];
+    await ctl(clients[0], "ipcRaw", hostile);
+    // Responses go to one requester: aim them at each worker's adapter.
+    const responses = uids.flatMap((requesterUid) => [
+      m(8, null, { requesterUid, requestId: "x" }), // FETCH_SOCKETS_RESPONSE
+      m(10, null, { requesterUid, requestId: "x" }), // SERVER_SIDE_EMIT_RESPONSE
+      m(11, { clientCount: "many" }, { requesterUid, requestId: "x" }), // BROADCAST_CLIENT_COUNT
+    ]);
+    // Sent by the worker whose id they carry: the primary routes a response to the worker it saw that id from.
+    await ctl(clients[0], "ipcRaw", responses);
+    // Every worker still serves: same clients, broadcasts and requests reach every worker.
+    for (const sender of clients) {
+      const got = Promise.all(clients.map((c) => next(c, "still-alive")));
+      await ctl(sender, "broadcast", { event: "still-alive" });
+      await got;
+    }
+    const fetched = await ctl(clients[2], "fetchSockets", {});
+    expect(fetched.sockets.map((s: { id: string }) => s.id).sort()).toEqual(clients.map((c) => c.id).sort());
+    const sse = await ctl(clients[0], "serverSideEmit", { event: "whoareyou", args: [0], withAck: true });
+    expect(sse.responses.map((r: { from: string }) => r.from).sort()).toEqual([clients[1].node, clients[2].node].sort());
+    expect(closed).toEqual([]);
+    expect(seen).toEqual([[], [], []]);
+    expect(clients.every((c) => c.socket.connected)).toBe(true);
+  });
 });
 
 describe("node:cluster: unio and socket.io 4.8 workers behind one primary", () => {

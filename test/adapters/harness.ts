@@ -4,65 +4,38 @@
  * primary, an adapter node), and a throwaway PostgreSQL cluster per test
  * file. Client helpers come from the Redis harness.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { exited, freePort, waitForLine } from "../redis/harness.ts";
+import {
+  exited,
+  type FixtureProcess,
+  ROOT,
+  runtimeCommand,
+  type ScriptRuntime,
+  startFixtureProcess,
+} from "../helpers/fixture-process.ts";
+import { freePort } from "../redis/harness.ts";
 
 export * from "../redis/harness.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
+export type { FixtureProcess };
 
-export interface FixtureProcess {
-  port: number;
-  url: string;
-  /** The ready line, parsed. */
-  info: Record<string, unknown>;
-  child: ChildProcess;
-  stderr(): string;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** Runs test/adapters/fixtures/<name> on Node (tsx) and waits for its {"port":N} line. */
-export async function startFixture(name: string, env: Record<string, string>, timeout = 30_000): Promise<FixtureProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", `${root}test/adapters/fixtures/${name}`], {
-    cwd: root,
-    env: { ...(process.env as Record<string, string>), NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr += c.toString();
-    if (stderr.length > 20_000) stderr = stderr.slice(-20_000);
-  });
-  const isReady = (l: string) => {
-    try {
-      return typeof JSON.parse(l).port === "number";
-    } catch {
-      return false;
-    }
-  };
-  const line = await waitForLine(child, isReady, timeout, name);
-  child.stdout?.resume();
-  const info = JSON.parse(line) as Record<string, unknown>;
-  const port = info.port as number;
-  return {
-    port,
-    url: `http://127.0.0.1:${port}`,
-    info,
-    child,
-    stderr: () => stderr,
-    async kill(signal = "SIGTERM") {
-      child.kill(signal);
-      await exited(child, 5000);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-        await exited(child, 5000);
-      }
-    },
-  };
+/**
+ * Runs test/adapters/fixtures/<name> (on Node with tsx unless told) and waits
+ * for its {"port":N} line. Its `kill()` sends SIGTERM first: a node:cluster
+ * primary then ends its workers.
+ */
+export async function startFixture(
+  name: string,
+  env: Record<string, string>,
+  timeout = 30_000,
+  runtime: ScriptRuntime = "node",
+): Promise<FixtureProcess> {
+  const fixture = await startFixtureProcess(runtimeCommand(runtime, `${ROOT}test/adapters/fixtures/${name}`), { env, timeout, what: name });
+  const kill = fixture.kill;
+  return { ...fixture, kill: (signal: NodeJS.Signals = "SIGTERM", graceMs?: number) => kill(signal, graceMs) };
 }
 
 /** The newest Debian PostgreSQL server binaries (/usr/lib/postgresql/<v>/bin), or null. */

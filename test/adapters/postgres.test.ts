@@ -1,8 +1,9 @@
 /**
  * @socket.io/postgres-adapter 0.5 (pg 8) on unio nodes, unchanged, with a
  * real PostgreSQL server started for this file (harness.ts: initdb into a
- * temp dir, trust auth, 127.0.0.1, a free port): two unio nodes, and a
- * unio node with a socket.io 4.8 node. Broadcasts (with binary, which the
+ * temp dir, trust auth, 127.0.0.1, a free port): two unio nodes on Node, a
+ * unio node with a socket.io 4.8 node, and a unio node on Bun with one on
+ * Deno (pg runs on both). Broadcasts (with binary, which the
  * adapter sends as a msgpack attachment row), rooms, fetchSockets,
  * serverSideEmit with acks; a malformed NOTIFY on the adapter's channel is
  * dropped without ending a node or reaching a client.
@@ -42,8 +43,12 @@ afterAll(async () => {
   await postgres?.stop();
 });
 
-const startNode = (name: string, kind: "unio" | "socketio") =>
-  startFixture("postgres-node.ts", { PG_URL: postgres.url, NODE_NAME: name, KIND: kind });
+type Kind = "unio" | "socketio" | "unio-bun" | "unio-deno";
+/** unio on Node, Bun or Deno, or socket.io 4.8 on Node. */
+const startNode = (name: string, kind: Kind) =>
+  kind === "unio-bun" || kind === "unio-deno"
+    ? startFixture(`postgres-${kind.slice(5)}.ts`, { PG_URL: postgres.url, NODE_NAME: name }, 30_000, kind.slice(5) as "bun" | "deno")
+    : startFixture("postgres-node.ts", { PG_URL: postgres.url, NODE_NAME: name, KIND: kind });
 
 async function expectNotReceived(seen: unknown[][], watcher: Client, from: Client): Promise<void> {
   const marker = next(watcher, "marker", 5000);
@@ -55,6 +60,7 @@ async function expectNotReceived(seen: unknown[][], watcher: Client, from: Clien
 for (const pair of [
   ["unio", "unio"],
   ["unio", "socketio"],
+  ["unio-bun", "unio-deno"],
 ] as const) {
   describe(`@socket.io/postgres-adapter 0.5: ${pair.join(" + ")} nodes`, () => {
     let nodes: FixtureProcess[] = [];
@@ -153,7 +159,7 @@ for (const pair of [
       // Watched: the clients of unio nodes. A socket.io 4.8 node writes some of these packets
       // (an event whose data is not an array, an unknown packet type) to its clients as they
       // come, and socket.io-client closes with "parse error"; unio's seam drops them.
-      const watched = [a, b].filter((_, i) => pair[i] === "unio");
+      const watched = [a, b].filter((_, i) => pair[i] !== "socketio");
       const seen = watched.map((c) => {
         const s: unknown[] = [];
         c.socket.onAny((...args: unknown[]) => s.push(args));

@@ -3,9 +3,8 @@
  * admin namespace, keep every event the server sends it, and send the
  * commands its buttons send. Every wait is bounded.
  */
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { io as ioc, type ManagerOptions, type Socket as ClientSocket, type SocketOptions } from "socket.io-client";
+import { bin, ROOT, startFixtureProcess } from "../helpers/fixture-process.ts";
 import { once } from "../helpers/wait.ts";
 
 /** One socket as the admin UI lists it (admin-ui's `serialize`, dates as JSON strings). */
@@ -138,69 +137,10 @@ export interface Fixture {
  * printed its `{"port":N,"pid":N}` line.
  */
 export async function startFixture(command: string[], env: Record<string, string>, timeout = 30_000): Promise<Fixture> {
-  const [cmd, ...args] = command;
-  const child = spawn(cmd!, args, {
-    cwd: root,
-    env: { ...(process.env as Record<string, string>), NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (c: Buffer) => {
-    stderr = (stderr + c.toString()).slice(-20_000);
-  });
-  const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
-    let buffer = "";
-    const timer = setTimeout(() => fail(new Error(`${cmd}: no ready line within ${timeout} ms\n${stderr}`)), timeout);
-    const onExit = (code: number | null) => fail(new Error(`${cmd} exited (${code}) before ready\n${stderr}`));
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString();
-      for (let i = buffer.indexOf("\n"); i !== -1; i = buffer.indexOf("\n")) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        try {
-          const parsed = JSON.parse(line);
-          if (typeof parsed.port === "number") {
-            cleanup();
-            return resolve(parsed);
-          }
-        } catch {
-          // not the ready line
-        }
-      }
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      child.off("exit", onExit);
-      child.stdout!.off("data", onData);
-      child.stdout!.resume();
-    };
-    const fail = (err: Error) => {
-      cleanup();
-      child.kill("SIGKILL");
-      reject(err);
-    };
-    child.on("exit", onExit);
-    child.stdout!.on("data", onData);
-  });
-  return {
-    url: `http://127.0.0.1:${ready.port}`,
-    pid: ready.pid,
-    stderr: () => stderr,
-    kill: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const timer = setTimeout(resolve, 5000);
-        child.once("exit", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.kill("SIGKILL");
-      }),
-  };
+  const fixture = await startFixtureProcess(command, { env, timeout });
+  return { url: fixture.url, pid: fixture.info.pid as number, stderr: fixture.stderr, kill: () => fixture.kill("SIGKILL") };
 }
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-/** A binary installed in node_modules/.bin. */
-export const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+export { bin };
 /** A fixture of this folder. */
-export const fixture = (name: string) => `${root}test/admin-ui/fixtures/${name}`;
+export const fixture = (name: string) => `${ROOT}test/admin-ui/fixtures/${name}`;

@@ -9,65 +9,27 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { io as ioc, type ManagerOptions, type Socket as ClientSocket, type SocketOptions } from "socket.io-client";
 import { once, waitFor } from "../helpers/wait.ts";
-import { exited, freePort, type RedisServer, startAll, startRedis, waitForLine } from "../redis/harness.ts";
+import { exited, type FixtureProcess, ROOT, runtimeCommand, startFixtureProcess } from "../helpers/fixture-process.ts";
+import { freePort, type RedisServer, startAll, startRedis } from "../redis/harness.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const fixture = (name: string) => `${root}test/cluster/fixtures/${name}`;
-const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+const fixture = (name: string) => `${ROOT}test/cluster/fixtures/${name}`;
 export const HAPROXY = "/usr/sbin/haproxy";
 
 export type Runtime = "node" | "bun" | "deno";
 
-export interface Node {
+export interface Node extends FixtureProcess {
   name: string;
   runtime: Runtime;
-  port: number;
-  url: string;
-  child: ChildProcess;
-  stderr(): string;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-function command(runtime: Runtime): string[] {
-  switch (runtime) {
-    case "node":
-      return [process.execPath, "--import", "tsx", fixture("node.ts")];
-    case "bun":
-      return [bin("bun"), "run", fixture("bun.ts")];
-    case "deno":
-      return [bin("deno"), "run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "--no-lock", fixture("deno.ts")];
-  }
 }
 
 export async function startNode(runtime: Runtime, name: string, redisUrl: string, env: Record<string, string> = {}): Promise<Node> {
-  const [cmd, ...args] = command(runtime);
-  const child = spawn(cmd!, args, {
-    cwd: root,
-    env: { ...(process.env as Record<string, string>), REDIS_URL: redisUrl, NODE_NAME: name, PORT: "0", NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+  const node = await startFixtureProcess(runtimeCommand(runtime, fixture(`${runtime}.ts`)), {
+    env: { REDIS_URL: redisUrl, NODE_NAME: name, PORT: "0", ...env },
+    what: `${runtime} node ${name}`,
   });
-  let stderr = "";
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr = (stderr + c.toString()).slice(-20_000);
-  });
-  const line = await waitForLine(child, (l) => /^\{"port":\d+\}$/.test(l), 30_000, `${runtime} node ${name}`);
-  child.stdout?.resume();
-  const port = JSON.parse(line).port as number;
-  return {
-    name,
-    runtime,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    child,
-    stderr: () => stderr,
-    async kill(signal = "SIGKILL") {
-      child.kill(signal);
-      await exited(child, 5000);
-    },
-  };
+  return Object.assign(node, { name, runtime });
 }
 
 export interface Balancer {

@@ -1,8 +1,8 @@
 /**
  * Starts a fixture server as a child process and waits for the line
- * `{"port": N}` on its stdout.
+ * `{"port": N}` on its stdout (test/helpers/fixture-process.ts).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { startFixtureProcess } from "../helpers/fixture-process.ts";
 import type { RuntimeSpec } from "./runtimes.ts";
 
 export interface RunningFixture {
@@ -18,39 +18,13 @@ export interface RunningFixture {
 }
 
 export async function startFixture(runtime: RuntimeSpec, env: Record<string, string> = {}): Promise<RunningFixture> {
-  const [cmd, ...args] = runtime.command;
-  const child: ChildProcess = spawn(cmd!, args, {
-    env: { ...process.env, PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stderr!.on("data", (d) => (out += d));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${runtime.name} fixture did not start:\n${out}`)), 20_000);
-    child.stdout!.on("data", (d) => {
-      out += d;
-      const m = /\{"port":\s*(\d+)\}/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${runtime.name} fixture exited with ${code}:\n${out}`));
-    });
-  });
+  const fixture = await startFixtureProcess(runtime.command, { env: { PORT: "0", ...env }, timeout: 20_000, what: `${runtime.name} fixture` });
   return {
-    port,
-    pid: child.pid!,
-    url: `http://127.0.0.1:${port}`,
-    output: () => out,
-    exitCode: () => child.exitCode,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGKILL");
-      }),
+    port: fixture.port,
+    pid: fixture.child.pid!,
+    url: fixture.url,
+    output: fixture.output,
+    exitCode: () => fixture.child.exitCode,
+    stop: () => fixture.kill("SIGKILL"),
   };
 }

@@ -130,6 +130,8 @@ export function installCtl(io: any, name: string): void {
         (err: unknown) => ack(errorInfo(err)),
       );
     });
+    // The adapter's node id (socket.io-adapter's `uid`), which names its private response channel.
+    socket.on("ctl:adapterUid", (ack: Ack) => ack({ uid: io.of("/").adapter.uid }));
     socket.on("ctl:allRooms", (ack: Ack) => {
       io.of("/").adapter.allRooms().then(
         (rooms: Set<string>) => ack({ rooms: [...rooms].sort() }),

@@ -6,14 +6,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect as netConnect, createServer, type Socket as NetSocket } from "node:net";
-import { fileURLToPath } from "node:url";
 import { io as ioc, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import { expect } from "vitest";
 import { onceArgs, waitFor } from "../helpers/wait.ts";
+import { exited, ROOT, runtimeCommand, startFixtureProcess, waitForLine } from "../helpers/fixture-process.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const fixture = (name: string) => `${root}test/redis/fixtures/${name}`;
-const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+const fixture = (name: string) => `${ROOT}test/redis/fixtures/${name}`;
+
+export { exited, waitForLine };
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -23,49 +23,6 @@ export function freePort(): Promise<number> {
     srv.listen(0, "127.0.0.1", () => {
       const { port } = srv.address() as { port: number };
       srv.close(() => resolve(port));
-    });
-  });
-}
-
-export function waitForLine(child: ChildProcess, match: (line: string) => unknown, timeout: number, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffer = "";
-    let stderr = "";
-    const timer = setTimeout(() => done(new Error(`${what}: no ready line within ${timeout} ms\n${stderr}`)), timeout);
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let i: number;
-      while ((i = buffer.indexOf("\n")) !== -1) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        if (match(line)) return done(null, line);
-      }
-    };
-    const onErr = (chunk: Buffer) => {
-      stderr += chunk.toString();
-    };
-    const onExit = (code: number | null) => done(new Error(`${what} exited (${code}) before ready\n${stderr}`));
-    const done = (err: Error | null, line?: string) => {
-      clearTimeout(timer);
-      child.stdout?.off("data", onData);
-      child.stderr?.off("data", onErr);
-      child.off("exit", onExit);
-      if (err) reject(err);
-      else resolve(line!);
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onErr);
-    child.on("exit", onExit);
-  });
-}
-
-export function exited(child: ChildProcess, timeout: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeout);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
     });
   });
 }
@@ -135,11 +92,9 @@ export interface NodeOptions {
 function command(runtime: Runtime): string[] {
   switch (runtime) {
     case "node":
-      return [process.execPath, "--import", "tsx", fixture("node.ts")];
     case "bun":
-      return [bin("bun"), "run", fixture("bun.ts")];
     case "deno":
-      return [bin("deno"), "run", "--allow-net", "--allow-env", "--allow-read", "--no-lock", fixture("deno.ts")];
+      return runtimeCommand(runtime, fixture(`${runtime}.ts`));
     case "reference":
     case "reference-sharded":
     case "reference-streams":
@@ -150,52 +105,27 @@ function command(runtime: Runtime): string[] {
 /** Starts a cluster node; resolves once it printed {"port":N} (it is then subscribed). */
 export async function startNode(opts: NodeOptions): Promise<ClusterNode> {
   const runtime = opts.runtime ?? "node";
-  const [cmd, ...args] = command(runtime);
   const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
     REDIS_URL: opts.redisUrl,
     NODE_NAME: opts.name,
     UNIO_ADAPTER: opts.adapter ?? (runtime === "reference-sharded" ? "sharded" : runtime === "reference-streams" ? "streams" : "pubsub"),
     UNIO_CLIENT: opts.client ?? "ioredis",
     REQUESTS_TIMEOUT: String(opts.requestsTimeout ?? 5000),
     PORT: "0",
-    NO_COLOR: "1",
   };
   if (opts.csr) env.CSR = "1";
-  const child = spawn(cmd!, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr += c.toString();
-    if (stderr.length > 20_000) stderr = stderr.slice(-20_000);
-  });
-  const line = await waitForLine(
-    child,
-    (l) => {
-      try {
-        return typeof JSON.parse(l).port === "number";
-      } catch {
-        return false;
-      }
-    },
-    30_000,
-    `${runtime} node ${opts.name}`,
-  );
-  child.stdout?.resume();
-  const port = JSON.parse(line).port as number;
+  const node = await startFixtureProcess(command(runtime), { env, what: `${runtime} node ${opts.name}` });
   return {
     name: opts.name,
     runtime,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    child,
-    stderr: () => stderr,
+    port: node.port,
+    url: node.url,
+    child: node.child,
+    stderr: node.stderr,
     signal: (s) => {
-      child.kill(s);
+      node.child.kill(s);
     },
-    async kill(signal = "SIGKILL") {
-      child.kill(signal);
-      await exited(child, 5000);
-    },
+    kill: (signal = "SIGKILL") => node.kill(signal),
   };
 }
 

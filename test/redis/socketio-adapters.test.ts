@@ -275,43 +275,6 @@ describe("@socket.io/redis-adapter 8.3's sharded adapter (SPUBLISH) on unio and 
   });
 });
 
-describe("@socket.io/redis-adapter 8.3: bytes that are not msgpack on its broadcast channel", () => {
-  // The adapter decodes a broadcast with no try/catch (its requests have one).
-  // On ioredis the throw leaves the client's listener as an uncaught
-  // exception and the process exits: socket.io 4.8 itself does so, and unio
-  // cannot catch it without patching the adapter (README: "Adapters").
-  // node-redis catches it: the node drops the message and carries on.
-  it("a unio node on node-redis drops it; on ioredis unio behaves as socket.io 4.8 does", async () => {
-    const cluster = await startRedisCluster([
-      { name: "unio-node-redis", adapter: "sio-pubsub", client: "node-redis" },
-      { name: "unio-ioredis", adapter: "sio-pubsub", client: "ioredis" },
-      { name: "reference", runtime: "reference" },
-    ]);
-    const { nodes } = cluster;
-    const raw = new Redis(cluster.redis.url);
-    try {
-      const c = await connect(nodes[0]!.url);
-      const seen: unknown[][] = [];
-      c.socket.onAny((...x) => seen.push(x));
-      for (const msg of [Buffer.from([0xc1, 0xff]), Buffer.from([0x05]), Buffer.from([0x93, 0xa1, 0x78, 0xc0, 0xc0])]) {
-        await raw.publish("socket.io#/#", msg);
-      }
-      // Redis delivers in the order it took the PUBLISHes: the node read the forged messages before this broadcast.
-      const alive = next(c, "still-alive");
-      await ctl(c, "broadcast", { event: "still-alive" });
-      await alive;
-      expect(nodes[0]!.child.exitCode).toBeNull();
-      expect(seen.map((x) => x[0])).toEqual(["still-alive"]);
-      expect(c.socket.connected).toBe(true);
-      // The same outcome as socket.io's on the same client library, whatever it is.
-      expect(nodes[1]!.child.exitCode).toBe(nodes[2]!.child.exitCode);
-    } finally {
-      raw.disconnect();
-      await cluster.stop();
-    }
-  }, 60_000);
-});
-
 describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connection state recovery across nodes", () => {
   let cluster: RedisCluster;
   let redis: RedisServer;
@@ -391,5 +354,84 @@ describe("@socket.io/redis-streams-adapter 0.3 on unio and socket.io 4.8: connec
     } finally {
       raw.disconnect();
     }
+  });
+});
+
+describe("garbage on the official Redis adapters' channels: unio nodes drop it with a log line and keep serving", () => {
+  // @socket.io/redis-adapter decodes a broadcast outside any try/catch, inside the Redis client's
+  // event listener: on ioredis the throw is an uncaught exception and socket.io 4.8 exits (the
+  // reference node below, which also shows the input is hostile). unio guards the adapter's
+  // entry points (src/socket/adapter-contract.ts), whichever client library it runs on.
+  let cluster: RedisCluster;
+  let nodes: ClusterNode[] = [];
+  let raw: Redis;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster([
+      { name: "pubsub-ioredis", adapter: "sio-pubsub", client: "ioredis" },
+      { name: "pubsub-node-redis", adapter: "sio-pubsub", client: "node-redis" },
+      { name: "sharded-ioredis", adapter: "sio-sharded", client: "ioredis" },
+      { name: "reference", runtime: "reference" },
+    ]);
+    nodes = cluster.nodes;
+    raw = new Redis(cluster.redis.url);
+  });
+
+  afterAll(async () => {
+    raw?.disconnect();
+    await cluster?.stop();
+  });
+
+  it("bytes that are not msgpack, and msgpack of the wrong shape, on the broadcast, room, request and response channels", async () => {
+    const unio = nodes.slice(0, 3);
+    const cs = await Promise.all(unio.map((n) => connect(n.url)));
+    const seen = cs.map((c) => record(c, "still-alive"));
+    const closed: unknown[] = [];
+    for (const c of cs) c.socket.on("disconnect", (r) => closed.push(r));
+    await Promise.all(cs.map((c) => ctl(c, "join", "garbage-room")));
+    const shapes: Buffer[] = [
+      Buffer.from([0xc1, 0xff, 0x00]), // not msgpack at all
+      Buffer.from([0x05]), // 5
+      Buffer.from([0xc0]), // null
+      encode(["attacker"]) as Buffer, // no packet, no options
+      encode(["attacker", { type: 2, nsp: "/", data: ["x"] }]) as Buffer, // no options
+      encode(["attacker", { type: 2, nsp: "/", data: ["x"] }, 5]) as Buffer, // options not an object
+      encode(["attacker", { type: 2, nsp: "/", data: ["x"] }, { rooms: 7, except: [] }]) as Buffer,
+    ];
+    const uids = await Promise.all(cs.slice(0, 2).map(async (c) => (await ctl(c, "adapterUid")) as { uid?: string }));
+    const channels = ["socket.io#/#", "socket.io#/#garbage-room#", "socket.io-request#/#", "socket.io-response#/#"];
+    for (const u of uids) if (u.uid) channels.push(`socket.io-response#/#${u.uid}#`);
+    expect(channels).toHaveLength(6);
+    for (const ch of channels) for (const bytes of shapes) await raw.publish(ch, bytes);
+    // The sharded adapter's channels take SPUBLISH.
+    for (const ch of ["socket.io#/#", "socket.io#/#garbage-room#"]) {
+      for (const bytes of shapes) await raw.call("SPUBLISH", ch, bytes);
+    }
+    // Every unio node still runs and serves: a broadcast from each reaches every client of its
+    // adapter (the Pub/Sub pair, the sharded node alone), which saw nothing else.
+    const groups = [[0, 1], [0, 1], [2]];
+    for (const [i, sender] of cs.entries()) {
+      const group = groups[i]!.map((j) => cs[j]!);
+      const got = Promise.all(group.map((c) => next(c, "still-alive")));
+      await ctl(sender, "broadcast", { event: "still-alive", args: [sender.node] });
+      await got;
+    }
+    expect(seen.map((s) => s.map((x) => x[0]))).toEqual([
+      ["pubsub-ioredis", "pubsub-node-redis"],
+      ["pubsub-ioredis", "pubsub-node-redis"],
+      ["sharded-ioredis"],
+    ]);
+    expect(closed).toEqual([]);
+    for (const n of unio) expect(n.child.exitCode).toBeNull();
+    // Requests still get their answers across the Pub/Sub pair after the garbage on those channels.
+    const fetched = await ctl(cs[1]!, "fetchSockets", { rooms: ["garbage-room"] });
+    expect(fetched.sockets.map((s: { id: string }) => s.id).sort()).toEqual([cs[0]!.id, cs[1]!.id].sort());
+    // Each said what it dropped (the first ten lines, then every hundredth).
+    for (const n of unio.slice(0, 2)) {
+      expect(n.stderr()).toMatch(/unio: adapter of \/: dropped a message it could not handle in onmessage \(Error: Could not parse; 1 so far\)/);
+    }
+    expect(unio[2]!.stderr()).toMatch(/unio: adapter of \/: dropped a message it could not handle in on(RawMessage|Message)/);
+    // socket.io 4.8 with the same adapter on ioredis ended its process.
+    await waitFor(() => nodes[3]!.child.exitCode !== null, { timeout: 5000, what: "the socket.io node to exit" });
   });
 });
