@@ -69,8 +69,13 @@ export function renderScale(single: SingleRow[], cluster: ClusterRow[]): string 
     );
   }
   const notes = [...single, ...cluster].flatMap((r) => r.errors.map((e) => `- ${r.label}: ${e}`));
-  const when = [...new Set([...single, ...cluster].map((r) => r.at).filter(Boolean))].map((a) => `- ${a}`);
-  if (when.length) out.push("Measured (date, load average 1/5/15 min, commit):", "", ...when, "");
+  // Each row with the run it comes from (rows of one run share its stamp).
+  const byRun = new Map<string, string[]>();
+  for (const [part, rows] of [["one process", single], ["cluster", cluster]] as const) {
+    for (const r of rows) if (r.at) byRun.set(r.at, [...(byRun.get(r.at) ?? []), `${r.label} (${part})`]);
+  }
+  const when = [...byRun].map(([at, labels]) => `- ${at}: ${labels.join(", ")}`);
+  if (when.length) out.push("Measured (date, load average 1/5/15 min at the start of the run, commit):", "", ...when, "");
   if (notes.length) out.push("Problems during the runs:", "", ...notes, "");
   return out.join("\n");
 }
