@@ -4,7 +4,11 @@
  * area (unio's engine/socket/protocol/runtimes, ws, socket.io, Node internals,
  * GC, idle).
  *
- *   node --import tsx bench/profile-summary.ts bench/profiles/unio-node-throughput [top=25]
+ *   node --import tsx bench/profile-summary.ts bench/profiles/unio-node-throughput [top=25] [--from=MS]
+ *
+ * `--from=MS` leaves out the samples of the profile's first MS milliseconds
+ * (start-up: tsx compiling the sources, module loading), so the shares are
+ * those of the steady state.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -48,14 +52,17 @@ function frameName(f: CallFrame): string {
   return `${f.functionName || "(anonymous)"}${file ? ` ${file}:${f.lineNumber + 1}` : ""}`;
 }
 
-function summarise(path: string, top: number): void {
+function summarise(path: string, top: number, fromMs: number): void {
   const p = JSON.parse(readFileSync(path, "utf8")) as Profile;
   const total = (p.endTime - p.startTime) / 1000; // ms
   const byNode = new Map<number, ProfileNode>(p.nodes.map((n) => [n.id, n]));
   // Self time per node from samples × time deltas (more exact than hitCount × interval).
   const selfMs = new Map<number, number>();
   if (p.samples && p.timeDeltas) {
+    let at = 0; // ms since the profile started
     for (let i = 0; i < p.samples.length; i++) {
+      at += (p.timeDeltas[i] ?? 0) / 1000;
+      if (at < fromMs) continue;
       const d = (p.timeDeltas[i + 1] ?? 0) / 1000;
       selfMs.set(p.samples[i]!, (selfMs.get(p.samples[i]!) ?? 0) + d);
     }
@@ -77,7 +84,8 @@ function summarise(path: string, top: number): void {
   }
   const pct = (ms: number) => ((ms / Math.max(busy, 1e-9)) * 100).toFixed(1).padStart(5) + "%";
   console.log(`\n## ${path}`);
-  console.log(`profile ${total.toFixed(0)} ms, busy (not idle) ${busy.toFixed(0)} ms; shares below are of busy time\n`);
+  const window = fromMs > 0 ? ` (from ${fromMs} ms on)` : "";
+  console.log(`profile ${total.toFixed(0)} ms, busy (not idle)${window} ${busy.toFixed(0)} ms; shares below are of busy time\n`);
   console.log("by area:");
   for (const [a, ms] of [...byArea].filter(([a]) => a !== "idle").sort((x, y) => y[1] - x[1])) {
     console.log(`  ${pct(ms)}  ${ms.toFixed(0).padStart(6)} ms  ${a}`);
@@ -88,8 +96,11 @@ function summarise(path: string, top: number): void {
   }
 }
 
-const target = process.argv[2];
-const top = Number(process.argv[3] ?? 25) || 25;
+const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const fromArg = process.argv.find((a) => a.startsWith("--from="));
+const fromMs = fromArg ? Number(fromArg.slice(7)) || 0 : 0;
+const target = args[0];
+const top = Number(args[1] ?? 25) || 25;
 if (!target) {
   console.error("usage: profile-summary.ts <file.cpuprofile | directory> [top]");
   process.exit(1);
@@ -100,4 +111,4 @@ const files = statSync(target).isDirectory()
       .map((f) => join(target, f))
   : [target];
 if (files.length === 0) console.error(`no .cpuprofile in ${target}`);
-for (const f of files) summarise(f, top);
+for (const f of files) summarise(f, top, fromMs);

@@ -18,6 +18,8 @@
  *                                          # processes on the machine is kept
  *   npm run bench -- --scale               # idle connections at scale: 18k in one process, 100k over six
  *                                          # (bench/scale.ts has its options); writes bench/SCALE.md
+ *   npm run bench -- --clients=1000         # clients of the broadcast and echo scenarios (default 1,000 and
+ *                                          # 100; quick 200 and 20), e.g. to profile both at 100 and 1,000
  *   npm run bench -- --cpu-prof --servers=unio-node --scenarios=polling
  *                                          # servers write V8 CPU profiles (.cpuprofile) to
  *                                          # bench/profiles/<id>-<scenarios>/; summarise them
@@ -54,6 +56,8 @@ interface Options {
   cpuProf: boolean;
   /** Throughput runs per server; per scenario the one on the quietest machine is kept. */
   repeat: number;
+  /** `--clients=N`: broadcast and echo clients instead of the defaults; undefined keeps them. */
+  clients: number | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -79,7 +83,15 @@ function parseOptions(argv: string[]): Options {
     cpuProf: flag("cpu-prof"),
     // Full runs measure throughput twice and keep, per scenario, the run the rest of the machine disturbed least.
     repeat: Math.min(5, Math.max(1, Math.floor(Number(value("repeat") ?? env.BENCH_REPEAT ?? (quick ? 1 : 2))) || 1)),
+    clients: clientsOption(value("clients") ?? env.BENCH_CLIENTS),
   };
+}
+
+function clientsOption(v: string | undefined): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 2) throw new Error(`--clients wants an integer of at least 2, got ${v}`);
+  return n;
 }
 
 interface Settings {
@@ -299,7 +311,8 @@ async function measure(spec: ServerSpec, opts: Options, s: Settings): Promise<Ro
     let server: Running;
     try {
       const what = phase.name === "connections" ? "connections" : [...opts.scenarios].filter((x) => x !== "connections").join("+");
-      server = await startServer(spec, opts.cpuProf ? `${ROOT}bench/profiles/${spec.id}-${what}` : undefined);
+      const dir = `${ROOT}bench/profiles/${spec.id}-${what}${opts.clients ? `-${opts.clients}` : ""}`;
+      server = await startServer(spec, opts.cpuProf ? dir : undefined);
     } catch (err) {
       row.errors.push(`${phase.name}: server did not start: ${(err as Error).message}`);
       continue;
@@ -430,6 +443,10 @@ async function main(): Promise<void> {
   }
   if (process.platform !== "linux") throw new Error("the benchmark reads /proc: Linux only");
   const settings = settingsFor(opts.quick);
+  if (opts.clients !== undefined) {
+    settings.broadcast.clients = opts.clients;
+    settings.echo.clients = opts.clients;
+  }
   const notes: string[] = [];
   if (opts.scenarios.has("connections")) fitToFdLimit(settings, notes);
 

@@ -9,7 +9,7 @@ if [ ! -x node_modules/.bin/vitest ] || [ package-lock.json -nt node_modules/.pa
   npm ci --no-audit --no-fund || exit 1
 fi
 
-# System packages some suites need (browser, redis, postgres, haproxy): installed once, by apt.
+# System packages some suites need (browser, redis, postgres, haproxy, strace): installed once, by apt.
 # test/adapters starts its own throwaway PostgreSQL from the Debian server binaries.
 need=()
 command -v chromium >/dev/null || need+=(chromium)
@@ -17,6 +17,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 # test/cluster puts a non-sticky load balancer in front of its nodes.
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# test/conformance/coalescing counts a burst's write system calls.
+command -v strace >/dev/null || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then APT=(apt-get); else APT=(sudo apt-get); fi
   "${APT[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq "${need[@]}" || exit 1

@@ -13,6 +13,7 @@ import type {
   IncomingRequest,
   OutgoingResponse,
   RequestTarget,
+  SharedFrame,
   UpgradeResult,
   WsConnection,
   WsHandler,
@@ -70,6 +71,12 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
    * parsers such as socket.io-msgpack-parser) get `Buffer`s on every transport.
    */
   binaryType: ((bytes: Uint8Array) => Uint8Array) | null = null;
+  /**
+   * Set by the Node shim: the WebSocket frame a broadcast's text message is
+   * written as, shown to `packetCreate` listeners as `options.wsPreEncodedFrame`
+   * (socket.io's pre-encoded frame). Nothing calls it while nobody listens.
+   */
+  preEncodeFrame: ((frame: SharedFrame) => Uint8Array[]) | null = null;
   /**
    * The runtime's native fan-out, set by a shim whose runtime has topics; `null` elsewhere.
    * The Socket.IO layer publishes a broadcast through it when the
@@ -152,6 +159,8 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
       // A session another node holds: its requests go there (session-router.ts).
       const forwarded = this.#isRemote(checked.sid) && this.opts.sessionRouter!.forward(req, checked.sid, checked.headers);
       if (forwarded) return forwarded;
+      // A deadline that passed before this request came (its timer not run yet) applies first.
+      this.scheduler.runDue();
       const refused = this.#checkSession(checked, false);
       if (refused) return this.#refuse(req, refused, checked.headers);
     }
@@ -204,6 +213,7 @@ export class Engine extends Emitter<EngineEvents> implements RequestTarget {
     if (checked.kind === "session") {
       const forwarded = this.#isRemote(checked.sid) && this.opts.sessionRouter!.forwardUpgrade(req, checked.sid, checked.headers);
       if (forwarded) return forwarded;
+      this.scheduler.runDue();
       const refused = this.#checkSession(checked, true);
       if (refused) return { kind: "reject", response: this.#refuse(req, refused, checked.headers) };
     }

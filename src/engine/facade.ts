@@ -93,6 +93,21 @@ export interface WsConnection {
   subscribe?(topic: string): void;
   /** Optional, with `Fanout`: stops receiving `topic`. Idempotent. */
   unsubscribe?(topic: string): void;
+  /**
+   * Optional write coalescing. The core calls `cork()` before its first
+   * frame to this connection in a turn of the event loop; `true` means the
+   * runtime now holds this connection's writes, and the core then calls
+   * `uncork()` once, when that turn's microtasks run (one shared microtask
+   * for every connection), so the frames of the turn leave in one write
+   * (Node: one `writev`) instead of one system call each. `false`: nothing
+   * held (already closed, or writes queue behind a pending one anyway).
+   * Held bytes are not counted in `bufferedAmount` (without the hold they
+   * would have been written at once); a runtime may write them early when
+   * they grow large. Order is unchanged: a hold never reorders frames.
+   */
+  cork?(): boolean;
+  /** Writes what `cork()` held; a no-op if nothing is held. */
+  uncork?(): void;
 
   /** Closes the socket (a no-op if already closed). */
   close(code?: number, reason?: string): void;
@@ -162,6 +177,13 @@ export interface RequestTarget {
   handleUpgrade(req: IncomingRequest): Promise<UpgradeResult>;
   /** Set by a shim to hand users its runtime's binary type (Node: `Buffer`). */
   binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
+  /**
+   * Set by a shim that frames a broadcast once (Node): builds, or reads from
+   * `frame.framed`, the WebSocket frame of a shared text message and returns
+   * it as header and payload bytes. Called only for `packetCreate` listeners
+   * (their `options.wsPreEncodedFrame`); `null` where there is no such frame.
+   */
+  preEncodeFrame: ((frame: SharedFrame) => Uint8Array[]) | null;
   /** Set by a shim whose runtime publishes to topics natively. */
   fanout: Fanout | null;
   /** Closes every session; shims call it when their server stops. */

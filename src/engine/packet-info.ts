@@ -4,6 +4,7 @@
  * listens: the send and receive paths carry their own compact forms.
  */
 import type { EnginePacket } from "../protocol/engine-io.ts";
+import type { SharedFrame } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
 import type { WireItem } from "./transport.ts";
 import type { EnginePacketInfo } from "./types.ts";
@@ -11,12 +12,25 @@ import type { EnginePacketInfo } from "./types.ts";
 const TYPES: readonly EnginePacketInfo["type"][] = ["open", "close", "ping", "pong", "message", "upgrade", "noop"];
 
 type Wrap = ((bytes: Uint8Array) => Uint8Array) | null;
+/** The shim's framing of a shared message (`RequestTarget.preEncodeFrame`), or null. */
+type PreEncode = ((frame: SharedFrame) => Uint8Array[]) | null;
 
-/** An outgoing item: a message keeps its `compress` flag; a control packet is typed by its first digit. */
-export function createdPacket(item: WireItem | OutboundMessage, wrap: Wrap): EnginePacketInfo {
+/**
+ * An outgoing item: a message keeps its `compress` flag; a control packet is
+ * typed by its first digit. `preEncode` is given for a broadcast that is one
+ * text message (as the reference pre-frames only those): its WebSocket frame,
+ * built once and cached on the shared message for the sends that follow, is
+ * shown as `options.wsPreEncodedFrame`.
+ */
+export function createdPacket(item: WireItem | OutboundMessage, wrap: Wrap, preEncode: PreEncode = null): EnginePacketInfo {
   if (item instanceof OutboundMessage) {
     const data = item.data;
-    return { type: "message", data: wrap && typeof data !== "string" ? wrap(data) : data, options: { compress: item.compress } };
+    if (typeof data === "string") {
+      const options: NonNullable<EnginePacketInfo["options"]> = { compress: item.compress };
+      if (preEncode !== null) options.wsPreEncodedFrame = preEncode(item);
+      return { type: "message", data, options };
+    }
+    return { type: "message", data: wrap ? wrap(data) : data, options: { compress: item.compress } };
   }
   const text = item.text;
   const packet: EnginePacketInfo = { type: TYPES[text.charCodeAt(0) - 48] ?? "message", options: { compress: true } };

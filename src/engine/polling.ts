@@ -97,12 +97,15 @@ export class PollingTransport implements Transport {
     return new Promise((resolve) => {
       const pending: PendingPoll = { resolve, headers, acceptEncoding: req.headers["accept-encoding"] };
       this.#pending = pending;
+      this.sink.onPollReady();
+      // Watched only when it is held: a GET answered at once has no client to lose
+      // (and on some runtimes watching costs an AbortSignal per request).
+      if (this.#pending !== pending) return;
       req.onAbort(() => {
         if (this.#pending !== pending) return;
         this.#pending = null;
         this.sink.onTransportError("poll connection closed prematurely");
       });
-      this.sink.onPollReady();
     });
   }
 

@@ -90,6 +90,32 @@ export class Scheduler {
     return entry;
   }
 
+  /**
+   * Runs now every entry whose exact deadline has passed, before its timer
+   * does. The engine calls it before it handles a request for a session, so
+   * a request that arrives after a deadline finds that deadline applied: a
+   * runtime timer can lose that race (I/O handled before timers in the same
+   * turn of the event loop, a loaded loop, a Durable Object's alarm rounded
+   * up to `granularity` and delivered late). O(number of distinct delays)
+   * when nothing is due.
+   */
+  runDue(): void {
+    if (this.#running) return;
+    const next = this.#earliest();
+    if (!next || next.e.at > this.clock.now()) return;
+    // The pending timer is re-armed for whatever remains once these ran.
+    this.#disarm();
+    try {
+      this.#run(-Infinity);
+    } catch (err) {
+      // A throwing callback (user code behind an ack timeout) is not this request's failure:
+      // it surfaces as it would from the timer, outside the caller.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
   /** Number of live (not cancelled) entries; for leak checks in tests. */
   get size(): number {
     let n = 0;
@@ -119,7 +145,7 @@ export class Scheduler {
     if (at === this.#armedAt) return;
     this.#disarm();
     this.#armedAt = at;
-    this.#timer = this.clock.setTimer(() => this.#run(), Math.max(0, at - this.clock.now()));
+    this.#timer = this.clock.setTimer(this.#onTimer, Math.max(0, at - this.clock.now()));
   }
 
   #earliest(): { q: DelayQueue; e: TimerEntry } | undefined {
@@ -135,7 +161,10 @@ export class Scheduler {
     return best;
   }
 
-  #run(): void {
+  readonly #onTimer = (): void => this.#run(this.#armedAt);
+
+  /** Runs the entries due by now, or by `firedFor` (the time the spent runtime timer was armed for). */
+  #run(firedFor: number): void {
     // The runtime timer was armed for `firedFor`: everything due by then runs
     // now, even if the clock reads a little earlier. Runtime timers count
     // from the event loop's cached time, which lags the clock when the timer
@@ -144,7 +173,6 @@ export class Scheduler {
     // deadline late by a timer tick (socket.io's setTimeout fires then), and
     // the protocol suite polls exactly pingInterval + pingTimeout after the
     // handshake expecting the session closed.
-    const firedFor = this.#armedAt;
     this.#timer = undefined;
     this.#armedAt = Infinity;
     this.#running = true;

@@ -2,7 +2,7 @@ import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket 
 import { decodePacketV3 } from "../protocol/engine-io-v3.ts";
 import type { EngineCounters } from "./counters.ts";
 import { Emitter } from "./emitter.ts";
-import type { Fanout, IncomingRequest } from "./facade.ts";
+import type { Fanout, IncomingRequest, SharedFrame } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
 import { createdPacket, receivedPacket } from "./packet-info.ts";
 import type { ResolvedEngineOptions } from "./options.ts";
@@ -40,6 +40,8 @@ export interface SessionHost {
   readonly opts: ResolvedEngineOptions;
   readonly scheduler: Scheduler;
   readonly binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
+  /** The shim's framing of a broadcast, for `packetCreate`'s `wsPreEncodedFrame` (RequestTarget.preEncodeFrame). */
+  readonly preEncodeFrame?: ((frame: SharedFrame) => Uint8Array[]) | null;
   /** Where packets, bytes, upgrades and closes are counted; null when metrics are off. */
   readonly counters?: EngineCounters | null;
   /** The runtime's native fan-out; null where it has none (sessions then have no `fanout`). */
@@ -62,6 +64,17 @@ const DRAIN_CHECK = 5;
  * Workers have no such event), so congested sessions, and only those, poll.
  */
 const DRAIN_CHECK_MS = 50;
+/** While a probe succeeded: release a held GET with a noop so the client can pause polling. */
+const UPGRADE_CHECK = 6;
+/**
+ * How long a held GET waits, once the probe succeeded, before it is released
+ * with a noop (and again every so often until the upgrade ends), as on the
+ * reference. Releasing it at once would hand clients a `noop` packet event
+ * the reference never sends within that time (socket.io-client's suite
+ * counts the packets of the first 100 ms); anything written meanwhile
+ * releases it anyway.
+ */
+const UPGRADE_CHECK_MS = 100;
 
 /** How long a gracefully closing polling session waits for a GET to carry `1`. */
 const POLLING_CLOSE_TIMEOUT = 30_000;
@@ -81,8 +94,9 @@ const POLLING_CLOSE_TIMEOUT = 30_000;
  *   ──────                         ─────────────────────
  *   WS ?sid=…&transport=websocket  beginUpgrade(ws): start upgradeTimeout
  *   "2probe"  ───────────────────▶ "3probe" on the WS (its first frame), emit
- *                                  "upgrading", answer the held GET (buffer or
- *                                  noop "6") so the client can pause polling
+ *                                  "upgrading"; every 100 ms a held GET with
+ *                                  nothing to carry gets a noop "6", so the
+ *                                  client can pause polling
  *   "5"       ───────────────────▶ polling closed (held GET → noop), the WS
  *                                  becomes the transport, emit "upgrade",
  *                                  flush the buffer over the WS
@@ -110,6 +124,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   #heartbeat: TimerEntry | null = null;
   #pingSentAt = 0;
   #upgradeTimer: TimerEntry | null = null;
+  #upgradeCheck: TimerEntry | null = null;
   #closeOnPoll = false;
   #flushQueued = false;
   #flushTask: (() => void) | null = null;
@@ -222,11 +237,17 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
 
   sendMessages(messages: readonly OutboundMessage[]): void {
     if (this.readyState !== "open") return;
-    for (let i = 0; i < messages.length; i++) this.#enqueue(messages[i]!);
+    // One message is a broadcast the reference would pre-frame (a binary packet is several).
+    const single = messages.length === 1;
+    for (let i = 0; i < messages.length; i++) this.#enqueue(messages[i]!, single);
   }
 
-  #enqueue(item: WireItem): void {
-    if (this.hasListeners("packetCreate")) this.emitReserved("packetCreate", createdPacket(item, this.host.binaryType));
+  /** `shared`: a broadcast's single message, whose pre-built frame `packetCreate` listeners see. */
+  #enqueue(item: WireItem, shared = false): void {
+    if (this.hasListeners("packetCreate")) {
+      const host = this.host;
+      this.emitReserved("packetCreate", createdPacket(item, host.binaryType, shared ? (host.preEncodeFrame ?? null) : null));
+    }
     const c = this.host.counters;
     if (c) {
       c.packetsOut++;
@@ -273,7 +294,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   /** @internal A runtime publish reached this session (`SessionFanout.delivered`): as after a send of `messages`. */
   _sentByRuntime(messages?: readonly OutboundMessage[]): void {
     if (messages && this.hasListeners("packetCreate")) {
-      for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType));
+      const preEncode = messages.length === 1 ? (this.host.preEncodeFrame ?? null) : null;
+      for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType, preEncode));
     }
     const c = this.host.counters;
     if (c && messages) {
@@ -289,6 +311,16 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   /** Whether messages wait in the write buffer (a transport is busy while they do). */
   get writePending(): boolean {
     return this.#buffer !== null;
+  }
+
+  /**
+   * The runtime wrote what it held this tick (write coalescing, see tick.ts):
+   * what the socket could not take now counts, as it would have at each send.
+   */
+  onWsReleased(t: WebSocketTransport): void {
+    if (t !== this.transport || this.readyState === "closed") return;
+    if (this.#overBuffered(t)) this.#overflow();
+    else if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
   }
 
   /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
@@ -337,17 +369,36 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   onTimer(kind: number): void {
     if (this.readyState === "closed") return;
     switch (kind) {
-      case PING_DUE:
-        this.#pingSentAt = this.host.scheduler.clock.now();
+      case PING_DUE: {
+        const scheduler = this.host.scheduler;
+        const now = scheduler.clock.now();
+        const { pingTimeout } = this.host.opts;
+        this.#pingSentAt = now;
+        // A polling client sees the ping only with its next GET: with none held, when the
+        // ping was queued is invisible to it, and its deadline counts from when the ping was
+        // due, as with exact timers. A late timer (a loaded event loop, a Durable Object's
+        // alarm rounded up and delivered late) then does not lengthen it, and a poll made at
+        // pingInterval + pingTimeout finds the session closed, as on the reference.
+        // Lateness past half the pingTimeout (a stalled host) is not charged to the client.
+        const t = this.transport;
+        const late = now - (this.#heartbeat?.at ?? now);
+        const charged = t instanceof PollingTransport && !t.ready && late <= pingTimeout / 2 ? Math.max(0, late) : 0;
         this.#enqueue(PING);
-        this.#heartbeat = this.host.scheduler.schedule(this, PONG_DUE, this.host.opts.pingTimeout);
+        this.#heartbeat = scheduler.schedule(this, PONG_DUE, pingTimeout - charged);
         break;
+      }
       case PONG_DUE: {
         // A pong the runtime answered on our behalf still proves the client alive.
         const t = this.transport;
         const auto = t instanceof WebSocketTransport ? (t.conn.lastAutoPong?.() ?? null) : null;
         if (auto !== null && auto >= this.#pingSentAt) this.#onPong(auto);
         else this.#onClose("ping timeout");
+        break;
+      }
+      case UPGRADE_CHECK: {
+        const t = this.transport;
+        this.#upgradeCheck = this.#probed ? this.host.scheduler.schedule(this, UPGRADE_CHECK, UPGRADE_CHECK_MS) : null;
+        if (this.#probed && this.#buffer === null && t instanceof PollingTransport && t.ready) t.write([NOOP]);
         break;
       }
       case UPGRADE_DUE:
@@ -428,7 +479,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
 
   #onMessage(data: string | Uint8Array): void {
     this.#handler?.onMessage(data);
-    this.emitReserved("message", data);
+    // Checked first: the emit's argument list is an array made per call, listeners or not.
+    if (this.hasListeners("message")) this.emitReserved("message", data);
   }
 
   #toBinaryType(data: string | Uint8Array): string | Uint8Array {
@@ -462,8 +514,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
       this.transport.write([NOOP, CLOSE]);
       return this.#onClose("forced close");
     }
-    // While a probe succeeded, a held GET is released so the client can pause.
-    if (this.#probed) this.transport.write([NOOP]);
+    // While a probe succeeded, a held GET is released with a noop by the next UPGRADE_CHECK.
   }
 
   onWsFrame(t: WebSocketTransport, data: string | Uint8Array): void {
@@ -501,7 +552,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
       this.#probed = true;
       ws.send(PONG_PROBE);
       this.emitReserved("upgrading", ws);
-      if (this.transport.ready) this.onPollReady();
+      this.#upgradeCheck = this.host.scheduler.schedule(this, UPGRADE_CHECK, UPGRADE_CHECK_MS);
     } else if (!isDecodeError(p) && p.type === "upgrade") {
       this.#completeUpgrade(ws);
     } else {
@@ -512,6 +563,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   #completeUpgrade(ws: WebSocketTransport): void {
     this.#upgradeTimer?.cancel();
     this.#upgradeTimer = null;
+    this.#upgradeCheck?.cancel();
+    this.#upgradeCheck = null;
     this.#probe = null;
     this.#probed = false;
     this.transport.close(NOOP);
@@ -527,6 +580,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   #abortUpgrade(): void {
     this.#upgradeTimer?.cancel();
     this.#upgradeTimer = null;
+    this.#upgradeCheck?.cancel();
+    this.#upgradeCheck = null;
     const ws = this.#probe;
     this.#probe = null;
     this.#probed = false;

@@ -50,8 +50,13 @@ export interface EngineSocketEvents {
 export interface EnginePacketInfo {
   type: "open" | "close" | "ping" | "pong" | "message" | "upgrade" | "noop";
   data?: string | Uint8Array;
-  /** Outgoing packets only: socket.io's `compress` flag. */
-  options?: { compress: boolean };
+  /**
+   * Outgoing packets only: socket.io's `compress` flag and, for a broadcast
+   * of one text message on a runtime that frames broadcasts once (Node),
+   * `wsPreEncodedFrame`: that frame's header and payload bytes (`Buffer`s on
+   * Node), as written to every WebSocket recipient that takes the shared path.
+   */
+  options?: { compress: boolean; wsPreEncodedFrame?: Uint8Array[] };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { WsConnection, WsHandler } from "./facade.ts";
-import { currentTick } from "./tick.ts";
+import { currentTick, type Held, holdUntilTickEnd } from "./tick.ts";
 import type { Transport, WireItem } from "./transport.ts";
 
 /** Where a WebSocket transport reports frames and its end. */
@@ -8,6 +8,8 @@ export interface WsSink {
   onWsClose(transport: WebSocketTransport, error?: unknown): void;
   /** Whether writes are queued for the transport (they go out on the next flush). */
   readonly writePending: boolean;
+  /** Frames the runtime held this tick were written: their bytes now count in `bufferedAmount`. */
+  onWsReleased?(transport: WebSocketTransport): void;
 }
 
 /** A UTF-8 byte count that stops early: enough to compare against a limit. */
@@ -28,7 +30,7 @@ function utf8Exceeds(text: string, limit: number): boolean {
  * `WsHandler` the shim feeds, so frames go straight to the session without
  * a closure per socket.
  */
-export class WebSocketTransport implements Transport, WsHandler {
+export class WebSocketTransport implements Transport, WsHandler, Held {
   readonly name = "websocket" as const;
   #closed = false;
   /** The tick of the last write (see tick.ts); -1 before the first. */
@@ -79,12 +81,25 @@ export class WebSocketTransport implements Transport, WsHandler {
   send(item: WireItem): void {
     if (this.#closed) return;
     if (this.protocol === 3) item = item.v3;
-    this.#sentTick = currentTick();
     const conn = this.conn;
+    const tick = currentTick();
+    // The first frame of a tick holds the connection's writes until the tick ends (see tick.ts):
+    // what else this tick sends it joins them, in one write. (A frame the runtime published
+    // for this socket, `noteSent`, also counts as the first: then there is no hold this tick.)
+    if (this.#sentTick !== tick) {
+      this.#sentTick = tick;
+      if (conn.cork !== undefined && conn.cork()) holdUntilTickEnd(this);
+    }
     // A `b64` client takes binary as base64 text; anything else goes as the shared frame.
     if (!this.supportsBinary && typeof item.wsFrame !== "string") conn.send(item.text, item.compress);
     else if (conn.sendShared) conn.sendShared(item);
     else conn.send(item.wsFrame, item.compress);
+  }
+
+  /** The tick ended: what the connection held goes out (`Held`, called from tick.ts). */
+  release(): void {
+    this.conn.uncork!();
+    this.sink?.onWsReleased?.(this);
   }
 
   /**

@@ -55,6 +55,43 @@ export function sharedFramesInUse(): boolean | undefined {
 }
 
 /**
+ * The unmasked WebSocket frame of `frame` (ws's `Sender.frame`), built on
+ * first use and cached in `frame.framed`, so every recipient (and a
+ * `packetCreate` listener) shares one copy.
+ */
+function framedBytes(frame: SharedFrame): Buffer {
+  const cached = frame.framed;
+  if (cached instanceof Buffer) return cached;
+  const data = frame.wsFrame;
+  const parts =
+    typeof data === "string"
+      ? frameWith(Buffer.from(data), TEXT_FRAME)
+      : frameWith(Buffer.from(data.buffer, data.byteOffset, data.byteLength), BINARY_FRAME);
+  return (frame.framed = parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+}
+
+/**
+ * The frame of a broadcast as socket.io shows it in `packetCreate`
+ * (`options.wsPreEncodedFrame`): `[header, payload]`, two views of the very
+ * bytes `sendShared` writes. Null when ws has no public `Sender.frame`.
+ *
+ * @example
+ * socket.conn.on("packetCreate", (p) => {
+ *   const frame = p.options?.wsPreEncodedFrame; // [<Buffer 81 0b>, <Buffer 34 32 ...>]
+ * });
+ */
+export const preEncodedFrame: ((frame: SharedFrame) => Buffer[]) | null =
+  typeof frameWith === "function"
+    ? (frame) => {
+        const bytes = framedBytes(frame);
+        // An unmasked header is 2 bytes, 4 with a 16-bit length (126), 10 with a 64-bit one (127).
+        const len = bytes[1]! & 0x7f;
+        const header = len < 126 ? 2 : len === 126 ? 4 : 10;
+        return [bytes.subarray(0, header), bytes.subarray(header)];
+      }
+    : null;
+
+/**
  * ws's WebSocket plus `sendShared`: a broadcast's frame is built once (ws's
  * own `Sender.frame`) and those bytes are written to every socket, where
  * `send()` would encode, frame and write the message again per recipient.
@@ -78,9 +115,29 @@ export class UnioWebSocket extends WebSocket {
 
   /** The core's `send(data, compress)`; ws's own `(data, options, cb)` form keeps working. */
   override send(data: unknown, options?: unknown, cb?: (err?: Error) => void): void {
-    if (typeof options === "boolean") return super.send(data as Buffer, options ? COMPRESS : NO_COMPRESS);
-    if (options === undefined && cb === undefined) return super.send(data as Buffer);
-    return super.send(data as Buffer, options as { compress?: boolean }, cb);
+    if (typeof options === "boolean") super.send(data as Buffer, options ? COMPRESS : NO_COMPRESS);
+    else if (options === undefined && cb === undefined) super.send(data as Buffer);
+    else super.send(data as Buffer, options as { compress?: boolean }, cb);
+    spillIfLarge((this as unknown as WsInternals)._socket);
+  }
+
+  /**
+   * Write coalescing (the facade's `cork`): corks the TCP socket, so what ws
+   * writes until `uncork()` leaves in one `writev`. Not when a write is
+   * already pending: Node then queues what follows and writes it in one
+   * `writev` by itself.
+   */
+  cork(): boolean {
+    const socket = (this as unknown as WsInternals)._socket;
+    // Without ws's accessor to correct, held bytes would count as buffered: no hold then.
+    if (!socket || !wsBuffered || this.readyState !== WebSocket.OPEN || socket.writableLength !== 0 || socket.writableCorked !== 0) return false;
+    socket.cork();
+    return true;
+  }
+
+  uncork(): void {
+    const socket = (this as unknown as WsInternals)._socket;
+    if (socket && socket.writableCorked !== 0) socket.uncork();
   }
 
   sendShared(frame: SharedFrame): void {
@@ -92,16 +149,8 @@ export class UnioWebSocket extends WebSocket {
       this.send(frame.wsFrame, frame.compress);
       return;
     }
-    let bytes = frame.framed;
-    if (!(bytes instanceof Buffer)) {
-      const data = frame.wsFrame;
-      const parts =
-        typeof data === "string"
-          ? frameWith(Buffer.from(data), TEXT_FRAME)
-          : frameWith(Buffer.from(data.buffer, data.byteOffset, data.byteLength), BINARY_FRAME);
-      bytes = frame.framed = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    }
-    socket.write(bytes as Buffer);
+    socket.write(framedBytes(frame));
+    spillIfLarge(socket);
   }
 
   /** Whether ws would compress this frame (so its shared, uncompressed bytes must not be used). */
@@ -116,6 +165,39 @@ export class UnioWebSocket extends WebSocket {
 }
 
 UnioWebSocket.prototype.deflateThreshold = Infinity;
+
+/**
+ * Bytes a corked socket holds before they are written early: a long burst
+ * is written in pieces of this size, so the bytes the peer does not take
+ * show in `bufferedAmount` (and `maxBufferedBytes`) during the burst, as
+ * without coalescing, instead of piling up in the process unseen.
+ */
+export const HOLD_LIMIT = 64 * 1024;
+
+/** Writes a corked socket's held bytes once they reach `HOLD_LIMIT`; holds again if they all went. */
+function spillIfLarge(socket: Duplex | null): void {
+  if (socket === null || socket.writableCorked === 0 || socket.writableLength < HOLD_LIMIT) return;
+  socket.uncork();
+  if (socket.writableLength === 0) socket.cork();
+}
+
+/**
+ * ws's `bufferedAmount` counts the socket's unwritten bytes; while corked,
+ * those are held bytes (the socket is corked only when it had none), which
+ * the facade says not to count: without the hold they were written already.
+ * Defined on the prototype, as ws defines it (an accessor, not a field).
+ */
+const wsBuffered = Object.getOwnPropertyDescriptor(WebSocket.prototype, "bufferedAmount")?.get;
+if (wsBuffered) {
+  Object.defineProperty(UnioWebSocket.prototype, "bufferedAmount", {
+    configurable: true,
+    get(this: UnioWebSocket): number {
+      const all = wsBuffered.call(this) as number;
+      const socket = (this as unknown as WsInternals)._socket;
+      return socket !== null && socket.writableCorked !== 0 ? all - socket.writableLength : all;
+    },
+  });
+}
 
 const COMPRESS = { compress: true } as const;
 const NO_COMPRESS = { compress: false } as const;

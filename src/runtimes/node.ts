@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, STATUS_C
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import { type NodeAttachOptions, type NodeHttpServer, setNodeAttachment } from "./node-server.ts";
-import { UnioWebSocket } from "./node-ws.ts";
+import { preEncodedFrame, UnioWebSocket } from "./node-ws.ts";
 import type {
   BodyResult,
   IncomingRequest,
@@ -143,6 +143,8 @@ class NodeBinding {
   constructor(readonly target: RequestTarget) {
     // Node users expect Buffers for binary, whichever transport carried it.
     target.binaryType = (u8) => (Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength));
+    // socket.io's `wsPreEncodedFrame` for packetCreate listeners: the frame sendShared writes.
+    target.preEncodeFrame = preEncodedFrame;
     // ws bounds an inflated message by maxPayload too: a deflate bomb is closed with 1009 as it inflates.
     this.wss = new WebSocketServer({
       noServer: true,

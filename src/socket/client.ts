@@ -16,6 +16,7 @@
  */
 import type { IncomingRequest } from "../engine/facade.ts";
 import type { TimerEntry, TimerTarget } from "../engine/scheduler.ts";
+import { microtask } from "../engine/tick.ts";
 import type { EngineCloseReason, EngineSocket, SessionHandler } from "../engine/types.ts";
 import type { OutboundMessage } from "../engine/outbound.ts";
 import { type Packet, PacketType, type ParserDecoder } from "../protocol/socket-io-packet.ts";
@@ -65,8 +66,12 @@ export class Client<
   /** Namespaces with a CONNECT being processed: a second CONNECT for one of them is ignored. Dropped when empty. */
   #connecting: Set<string> | undefined;
   #connectTimer: TimerEntry | undefined;
-  /** Decoded packets (or decode errors) waiting to be routed; only while some are. */
-  #queue: Array<Packet | Error> | undefined;
+  /**
+   * Decoded packets (or decode errors) waiting to be routed, only while some
+   * are: one item as it is (the usual case: no array per message), more in
+   * an array.
+   */
+  #queue: Packet | Error | Array<Packet | Error> | undefined;
   #drainScheduled = false;
   #query: Record<string, string> | undefined;
   #state: "open" | "failed" | "closed" = "open";
@@ -150,23 +155,32 @@ export class Client<
 
   #enqueue(item: Packet | Error): void {
     const queue = this.#queue;
-    if (queue) queue.push(item);
-    else this.#queue = [item];
+    if (queue === undefined) this.#queue = item;
+    else if (Array.isArray(queue)) queue.push(item);
+    else this.#queue = [queue, item];
     if (!this.#drainScheduled) {
       this.#drainScheduled = true;
       // Packets are routed on the next microtask, as the reference does on the next tick; one
       // shared microtask drains every client with work, so no closure is made per client.
       Client.#draining.push(this);
-      if (Client.#draining.length === 1) queueMicrotask(Client.#drainAll);
+      if (Client.#draining.length === 1) microtask(Client.#drainAll);
     }
   }
 
+  /** Clients with packets to route; emptied in place by the drain (no array per drain). */
   static #draining: Client[] = [];
 
   static #drainAll = (): void => {
     const clients = Client.#draining;
-    Client.#draining = [];
-    for (const client of clients) client.#drain();
+    // A client that gets packets while this runs is appended and drained by this loop too.
+    for (let i = 0; i < clients.length; i++) {
+      try {
+        clients[i]!.#drain();
+      } catch (err) {
+        rethrowAsync(err);
+      }
+    }
+    clients.length = 0;
   };
 
   /**
@@ -180,17 +194,19 @@ export class Client<
   static #routing = false;
 
   #drain(): void {
-    const queue = this.#queue ?? NONE;
+    let queue = this.#queue;
+    let i = 0;
     Client.#routing = true;
-    for (let i = 0; i < queue.length; i++) {
-      if (this.#state !== "open") break;
-      const item = queue[i]!;
-      try {
-        if (item instanceof Error) this.#onDecodeError(item);
-        else this.#route(item);
-      } catch (err) {
-        // A user handler threw: report it like an uncaught error, keep routing the batch.
-        rethrowAsync(err);
+    if (queue !== undefined && !Array.isArray(queue)) {
+      if (this.#state === "open") this.#routeItem(queue);
+      // A packet enqueued while that one was routed turned the queue into [it, next].
+      queue = this.#queue;
+      i = 1;
+    }
+    if (Array.isArray(queue)) {
+      for (; i < queue.length; i++) {
+        if (this.#state !== "open") break;
+        this.#routeItem(queue[i]!);
       }
     }
     Client.#routing = false;
@@ -205,6 +221,16 @@ export class Client<
       }
     }
     deferred.length = 0;
+  }
+
+  #routeItem(item: Packet | Error): void {
+    try {
+      if (item instanceof Error) this.#onDecodeError(item);
+      else this.#route(item);
+    } catch (err) {
+      // A user handler threw: report it like an uncaught error, keep routing the batch.
+      rethrowAsync(err);
+    }
   }
 
   /** @internal An incoming event ready for its listeners (or its middleware error): now, or after the batch being routed. */

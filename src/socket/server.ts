@@ -9,7 +9,7 @@
  */
 import type { Clock } from "../engine/clock.ts";
 import { Engine } from "../engine/engine.ts";
-import type { Fanout, IncomingRequest, OutgoingResponse, RequestTarget, UpgradeResult } from "../engine/facade.ts";
+import type { Fanout, IncomingRequest, OutgoingResponse, RequestTarget, SharedFrame, UpgradeResult } from "../engine/facade.ts";
 import type { EngineOptions, ResolvedPerMessageDeflate } from "../engine/options.ts";
 import type { Scheduler } from "../engine/scheduler.ts";
 import type { EngineSocket } from "../engine/types.ts";
@@ -233,6 +233,7 @@ export class Server<
     if (old.clientsCount > 0) throw new Error("the engine cannot be reconfigured once clients are connected");
     const engine = new Engine({ ...this.#opts, path: this.#path }, "/socket.io");
     engine.binaryType = old.binaryType;
+    engine.preEncodeFrame = old.preEncodeFrame;
     engine.fanout = old.fanout;
     this.bind(engine);
     old.close();
@@ -303,6 +304,14 @@ export class Server<
   }
   set binaryType(wrap: ((bytes: Uint8Array) => Uint8Array) | null) {
     this.engine.binaryType = wrap;
+  }
+
+  /** Forwarded to the engine: the shim's framing of broadcasts, for `packetCreate` listeners. */
+  get preEncodeFrame(): ((frame: SharedFrame) => Uint8Array[]) | null {
+    return this.engine.preEncodeFrame;
+  }
+  set preEncodeFrame(frame: ((frame: SharedFrame) => Uint8Array[]) | null) {
+    this.engine.preEncodeFrame = frame;
   }
 
   matches(pathname: string): boolean {

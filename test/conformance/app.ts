@@ -296,6 +296,25 @@ export function installSocketApp(io: Server): Server {
       },
     );
 
+    /**
+     * `n` frames for this socket in one tick, cycling through a direct emit,
+     * a broadcast to `room` (which the socket joined; on Bun a publish), and
+     * a direct emit with a binary attachment, each as ("burst", tag, i[, [i]][, pad]),
+     * then the ack: where the runtime coalesces writes, all of it leaves in
+     * one write; everywhere it must arrive complete and in order.
+     */
+    socket.on("burst", (spec: { tag: string; n: number; room?: string; pad?: number }, ack?: Ack) => {
+      // `pad`: a string of that many characters rides along (last), to make the burst large.
+      const pad = spec.pad ? [".".repeat(spec.pad)] : [];
+      for (let i = 0; i < spec.n; i++) {
+        const kind = i % 3;
+        if (kind === 0) socket.emit("burst", spec.tag, i, ...pad);
+        else if (kind === 1) (spec.room ? nsp.to(spec.room) : socket).emit("burst", spec.tag, i, ...pad);
+        else socket.emit("burst", spec.tag, i, new Uint8Array([i & 255]), ...pad);
+      }
+      ack?.(spec.n);
+    });
+
     // Tells the /observer namespace that this event reached its listener (binary arguments aside).
     socket.on("note", (note: string) => {
       observer.emit("noted", { nsp: nsp.name, id: socket.id, note });

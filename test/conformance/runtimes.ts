@@ -46,6 +46,13 @@ export interface Capabilities {
    * it cannot show that dropped messages are not kept.
    */
   rssFollowsFloods?: true;
+  /**
+   * Frames bound for one WebSocket in one turn of the event loop leave in one
+   * write system call (`true`: Node's ws corked by unio, Bun's uWebSockets by
+   * itself), or one call per frame (`false`: Deno has no way to batch, nor
+   * does socket.io). Absent: not measured (workerd). Checked with strace.
+   */
+  coalescesWrites?: boolean;
 }
 
 export interface RuntimeSpec {
@@ -64,17 +71,17 @@ export function processRuntimes(fixtureDir: string, denoFlags: string[] = []): R
     {
       name: "node",
       command: [process.execPath, "--import", "tsx", at("node")],
-      capabilities: { remoteAddress: true, wsDeflate: "option" },
+      capabilities: { remoteAddress: true, wsDeflate: "option", coalescesWrites: true },
     },
     {
       name: "bun",
       command: [bin("bun"), "run", at("bun")],
-      capabilities: { remoteAddress: true, fanout: true, wsDeflate: "option" },
+      capabilities: { remoteAddress: true, fanout: true, wsDeflate: "option", coalescesWrites: true },
     },
     {
       name: "deno",
       command: [bin("deno"), "run", "--allow-net", "--allow-env", "--allow-read", "--no-lock", ...denoFlags, at("deno")],
-      capabilities: { remoteAddress: true, wsDeflate: "none" },
+      capabilities: { remoteAddress: true, wsDeflate: "none", coalescesWrites: false },
     },
   ];
 }
@@ -105,7 +112,13 @@ export const RUNTIMES: RuntimeSpec[] = [
 export const REFERENCE: RuntimeSpec = {
   name: "reference",
   command: [process.execPath, "--import", "tsx", fixture("reference")],
-  capabilities: { remoteAddress: true, wsDeflate: "option", readsEncodedBodies: true, ignoresWsCompressFlag: true },
+  capabilities: {
+    remoteAddress: true,
+    wsDeflate: "option",
+    readsEncodedBodies: true,
+    ignoresWsCompressFlag: true,
+    coalescesWrites: false,
+  },
 };
 
 /** Every runtime and the reference; `UNIO_RUNTIMES=node,bun` narrows a local run, CI runs them all. */

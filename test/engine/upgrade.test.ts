@@ -189,7 +189,7 @@ describe("websocket-only sessions", () => {
 
 describe("upgrade from polling", () => {
   it("runs the whole sequence: 3probe first, held GET released with `6`, `5` switches, buffer flushed in order", async () => {
-    const { engine, sockets } = createEngine();
+    const { engine, clock, sockets } = createEngine();
     const { sid } = await handshake(engine);
     const s = sockets[0]!;
     const events: string[] = [];
@@ -213,7 +213,12 @@ describe("upgrade from polling", () => {
     ws.receive("2probe");
     expect(ws.sent).toEqual(["3probe"]);
     expect(events).toEqual(["upgrading:websocket"]);
-    // The held GET is released with a noop so the client can pause polling.
+    // The held GET is released with a noop so the client can pause polling: 100 ms
+    // later, as on the reference (a client sees no noop packet sooner).
+    clock.advance(99);
+    await tick();
+    expect(g2.settled).toBe(false);
+    clock.advance(1);
     expect(bodyText(await g2.promise)).toBe("6");
 
     // Sent while the client is paused: kept for the new transport.
@@ -246,13 +251,40 @@ describe("upgrade from polling", () => {
     expect(got).toEqual(["from-ws"]);
   });
 
-  it("a GET that arrives after the probe answer is released at once with a noop", async () => {
-    const { engine } = createEngine();
+  it("a GET that arrives after the probe answer is released with a noop at the next 100 ms check, and again while no `5` comes", async () => {
+    const { engine, clock } = createEngine({ pingInterval: 60_000 });
     const { sid } = await handshake(engine);
     const { ws } = await openWs(engine, { sid });
     ws.receive("2probe");
+    clock.advance(50);
     const g = get(engine, sid);
+    await tick();
+    expect(g.settled).toBe(false);
+    clock.advance(50);
     expect(bodyText(await g.promise)).toBe("6");
+    const again = get(engine, sid);
+    await tick();
+    clock.advance(99);
+    await tick();
+    expect(again.settled).toBe(false);
+    clock.advance(1);
+    expect(bodyText(await again.promise)).toBe("6");
+  });
+
+  it("after the probe answer, a message written within 100 ms releases the held GET itself: no noop", async () => {
+    const { engine, clock, sockets } = createEngine({ pingInterval: 60_000 });
+    const { sid } = await handshake(engine);
+    const g = get(engine, sid);
+    await tick();
+    const { ws } = await openWs(engine, { sid });
+    ws.receive("2probe");
+    clock.advance(30);
+    sockets[0]!.send("ack");
+    expect(bodyText(await g.promise)).toBe("4ack");
+    ws.receive("5");
+    clock.advance(1000);
+    expect(ws.sent).toEqual(["3probe"]);
+    expect(sockets[0]!.transport.name).toBe("websocket");
   });
 
   it("`5` without a probe still completes the upgrade (as the reference); polling with the sid is then refused", async () => {
@@ -321,8 +353,11 @@ describe("upgrade from polling", () => {
     const reasons = closeReasons(s);
     const { ws } = await openWs(engine, { sid });
     ws.receive("2probe");
-    expect(bodyText(await get(engine, sid).promise)).toBe("6");
-    clock.advance(999);
+    const released = get(engine, sid);
+    await tick();
+    clock.advance(100);
+    expect(bodyText(await released.promise)).toBe("6");
+    clock.advance(899);
     expect(ws.closed).toBe(false);
     clock.advance(1);
     expect(ws.closed).toBe(true);

@@ -3,11 +3,14 @@
  * and `packet` events of `socket.conn`, `io.eio`, and the handshake of a
  * connection that no HTTP request opened.
  */
+import { connect as netConnect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { type ClientOptions, WebSocket } from "ws";
 import { io as ioc, type Socket as ClientSocket } from "socket.io-client";
 import { Server } from "../../src/index.ts";
 import type { EnginePacketInfo } from "../../src/engine/types.ts";
 import type { Socket } from "../../src/socket/socket.ts";
+import { setSharedFrames } from "../../src/runtimes/node-ws.ts";
 import { type Running, startNode } from "../helpers/node.ts";
 import { connectFrame, createServer, flush, FakeEngineSocket, lastSocket } from "./fake-engine.ts";
 
@@ -43,10 +46,10 @@ describe("socket.conn events", () => {
     // Broadcasts too, the packet encoded once for everyone.
     created = nextCreated(s);
     io.of("/chat").compress(false).emit("woot", "all");
-    expect(await created).toEqual({ type: "message", data: '2/chat,["woot","all"]', options: { compress: false } });
+    expect(await created).toMatchObject({ type: "message", data: '2/chat,["woot","all"]', options: { compress: false } });
     created = nextCreated(s);
     io.of("/chat").emit("woot", "all");
-    expect((await created).options).toEqual({ compress: true });
+    expect((await created).options).toMatchObject({ compress: true });
     // The client still gets all four.
     const got: string[] = [];
     await new Promise<void>((resolve) => {
@@ -63,9 +66,11 @@ describe("socket.conn events", () => {
     const created: EnginePacketInfo[] = [];
     s.conn.on("packetCreate", (p) => created.push(p));
     s.emit("bin", new Uint8Array([1, 2]));
-    expect(created[0]).toEqual({ type: "message", data: '51-["bin",{"_placeholder":true,"num":0}]', options: { compress: true } });
-    expect(Buffer.isBuffer(created[1]!.data)).toBe(true);
-    expect([...(created[1]!.data as Uint8Array)]).toEqual([1, 2]);
+    // A ping (every 50 ms) may come first on a loaded machine: the message's two packets in order.
+    const messages = created.filter((p) => p.type === "message");
+    expect(messages[0]).toEqual({ type: "message", data: '51-["bin",{"_placeholder":true,"num":0}]', options: { compress: true } });
+    expect(Buffer.isBuffer(messages[1]!.data)).toBe(true);
+    expect([...(messages[1]!.data as Uint8Array)]).toEqual([1, 2]);
     await new Promise<void>((resolve) => s.conn.once("heartbeat", () => resolve()));
     expect(created.some((p) => p.type === "ping")).toBe(true);
   });
@@ -80,6 +85,100 @@ describe("socket.conn events", () => {
     expect(received).toContainEqual({ type: "message", data: '2["hello",1]' });
     await new Promise<void>((resolve) => s.conn.once("heartbeat", () => resolve()));
     expect(received).toContainEqual({ type: "pong" });
+  });
+});
+
+/**
+ * A raw `ws` client on a socket whose every received byte is kept: the
+ * 101 response, then the server's frames exactly as written to TCP.
+ */
+async function rawClient(wsUrl: string, nsp = "/") {
+  const wire: Buffer[] = [];
+  const ws = new WebSocket(`${wsUrl}/socket.io/?EIO=4&transport=websocket`, {
+    createConnection: (opts: Record<string, unknown>) => {
+      const sock = netConnect(opts as { port: number; host: string });
+      sock.on("data", (chunk: Buffer) => wire.push(chunk));
+      return sock;
+    },
+  } as unknown as ClientOptions);
+  cleanups.push(() => ws.terminate());
+  const texts: string[] = [];
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) return;
+    const text = data.toString();
+    texts.push(text);
+    if (text.startsWith("0")) ws.send(nsp === "/" ? "40" : `40${nsp},`);
+  });
+  return { wire: () => Buffer.concat(wire), texts };
+}
+
+const until = async (check: () => boolean) => {
+  for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(check()).toBe(true);
+};
+
+describe("packetCreate: options.wsPreEncodedFrame (Node)", () => {
+  afterEach(() => setSharedFrames(undefined));
+
+  // 3 sizes: the header carries the length in 7 bits, 16 bits (126) and 64 bits (127).
+  it.each([
+    ["a short", 10, 2],
+    ["a 16-bit length", 1_000, 4],
+    ["a 64-bit length", 70_000, 10],
+    ["(ws's send() path, shared frames off) a short", 10, 2],
+  ])("a broadcast of %s text message: [header, payload], the bytes written to the socket", async (label, size, headerLength) => {
+    if (label.startsWith("(ws")) setSharedFrames(false);
+    const io = new Server();
+    const run = await startNode(io);
+    cleanups.push(() => run.close());
+    const connection = new Promise<Socket>((resolve) => io.of("/chat").once("connection", resolve));
+    const client = await rawClient(run.wsUrl, "/chat");
+    const s = await connection;
+    await until(() => client.texts.some((t) => t.startsWith("40/chat,")));
+    const created = nextCreated(s);
+    const text = "é".repeat(size / 2);
+    io.of("/chat").compress(false).emit("woot", text);
+    const packet = await created;
+    const frame = packet.options!.wsPreEncodedFrame!;
+    expect(frame).toBeInstanceOf(Array);
+    expect(frame.map((part) => Buffer.isBuffer(part))).toEqual([true, true]);
+    const payload = `42/chat,${JSON.stringify(["woot", text])}`;
+    expect(frame[0]!.byteLength).toBe(headerLength);
+    expect(frame[0]![0]).toBe(0x81); // FIN, text, no RSV1
+    expect(Buffer.from(frame[1]!).toString()).toBe(payload);
+    await until(() => client.texts.includes(payload));
+    // The very bytes: header and payload back to back in what the server wrote.
+    expect(client.wire().indexOf(Buffer.concat(frame))).toBeGreaterThan(0);
+  });
+
+  it("only a broadcast's single text message has one: not a socket's own emit, not a binary broadcast", async () => {
+    const { io, s } = await connected();
+    const created: EnginePacketInfo[] = [];
+    s.conn.on("packetCreate", (p) => created.push(p));
+    s.emit("own", 1);
+    io.emit("bin", new Uint8Array([1, 2]));
+    io.emit("all", 2);
+    await until(() => created.length === 4);
+    expect(created.map((p) => p.options?.wsPreEncodedFrame !== undefined)).toEqual([false, false, false, true]);
+  });
+
+  it("a polling recipient of a broadcast is shown the frame too (as in socket.io, which builds it per broadcast)", async () => {
+    const { io, s } = await connected({}, "/", ["polling"]);
+    const created = nextCreated(s);
+    io.emit("all", 1);
+    const frame = (await created).options!.wsPreEncodedFrame!;
+    expect(Buffer.from(frame[1]!).toString()).toBe('42["all",1]');
+  });
+
+  it("the core alone (no shim framing) shows none", async () => {
+    const io = new Server();
+    expect(io.preEncodeFrame).toBe(null);
+    const { io: served, s } = await connected();
+    expect(served.preEncodeFrame).not.toBe(null);
+    const created = nextCreated(s);
+    served.preEncodeFrame = null;
+    served.emit("all", 1);
+    expect((await created).options).toEqual({ compress: true });
   });
 });
 

@@ -229,6 +229,44 @@ async function ioClient(query: Record<string, string>): Promise<ClientSocket> {
   return c;
 }
 
+describe("polling, pingInterval 300, pingTimeout 200: a poll right at the deadline", () => {
+  /**
+   * socket.io's protocol suite polls exactly pingInterval + pingTimeout
+   * after the handshake and expects 400: the alarm (rounded up to its
+   * 20 ms step, delivered a few ms late) has then usually not fired yet, so
+   * the object applies the deadlines that passed before it handles a request,
+   * and a ping its alarm queued late (no GET held) keeps its due time's
+   * deadline. Only lateness up to half the pingTimeout is so charged (a
+   * stalled host's is not), so only rounds whose ping went out within 100 ms
+   * are judged, and most rounds must be such for the test to mean anything.
+   * Nothing closes early: every session's close, polled at 430 ms or at the
+   * deadline, is at 500 ms or later by the server's own record (a client's
+   * poll time says little on a loaded machine, where it can arrive late).
+   */
+  it("is refused once pingInterval + pingTimeout passed, and nothing closes early", async () => {
+    const base = `${w.url}/socket.io/?EIO=4&transport=polling&shard=poll-deadline`;
+    const rows: Array<{ at: number; late: number; got: string; want: string; closedAt: number }> = [];
+    for (const at of [500, 430, 500, 430, 500, 501, 500, 500]) {
+      const open = await (await fetch(base)).text();
+      const sid = (JSON.parse(open.slice(1)) as { sid: string }).sid;
+      // As the suite does: `at` ms after the handshake's answer arrived (the server's deadlines
+      // count from a little after the time in the sid, when the session opened).
+      await sleep(at);
+      const res = await fetch(`${base}&sid=${encodeURIComponent(sid)}`);
+      const got = `${res.status} ${(await res.text()).slice(0, 1)}`;
+      const [tl] = await timelines([{ sid } as Raw]);
+      const late = tl!.pings[0]! - 300;
+      rows.push({ at, late, got, want: at >= 500 && late <= 100 ? "400 {" : got, closedAt: tl!.close?.[1] ?? Infinity });
+    }
+    console.log(
+      `polls at the ping deadline: ${rows.map((r) => `${r.at} (ping ${r.late} ms late): ${r.got}, closed at ${r.closedAt}`).join("; ")}`,
+    );
+    expect(rows.map((r) => r.got)).toEqual(rows.map((r) => r.want));
+    expect(Math.min(...rows.map((r) => r.closedAt))).toBeGreaterThanOrEqual(500);
+    expect(rows.filter((r) => r.at >= 500 && r.late <= 100).length).toBeGreaterThanOrEqual(4);
+  });
+});
+
 describe("upgradeTimeout 700 (pingInterval 300, pingTimeout 200)", () => {
   it("a probe that never sends UPGRADE is closed on time; polling carries on", async () => {
     const base = `${w.url}/socket.io/?EIO=4&transport=polling&shard=upgrade`;
@@ -244,9 +282,12 @@ describe("upgradeTimeout 700 (pingInterval 300, pingTimeout 200)", () => {
       }
     })();
     // The sid's app part has a "." (deadline-app's generateId): the router still finds its object.
+    // Timed from before the request: the server starts upgradeTimeout when it accepts the
+    // WebSocket, before the client sees it open (now that a poll applies a due deadline at
+    // once, the close can come less than 700 ms after the client's "open").
+    const t0 = Date.now();
     const ws = new WebSocket(`${w.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket&shard=upgrade&sid=${encodeURIComponent(sid)}`);
     await new Promise((r) => ws.once("open", r));
-    const t0 = Date.now();
     const probed = new Promise<string>((r) => ws.once("message", (d) => r(d.toString())));
     ws.send("2probe");
     expect(await probed).toBe("3probe");
