@@ -127,7 +127,8 @@ export class Client<
           this.#server._replaceIdleDecoder();
         }
       } else {
-        if (own !== undefined) this.#decoder = undefined; // idle again: back to the shared one
+        // Idle again: back to the shared one (a connection whose parser is not shared keeps its own).
+        if (own !== undefined && this.#server._idleDecoder() !== null) this.#decoder = undefined;
         if (step.kind === "packet") this.#enqueue(step.packet);
         else this.#enqueue(new Error(step.message));
       }
