@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import { Decoder, Encoder } from "../../src/protocol/socket-io.ts";
 import { connectTo, createServer, flush, lastSocket } from "./fake-engine.ts";
 
 describe("incoming events", () => {
@@ -73,6 +74,20 @@ describe("incoming events", () => {
     await flush();
     expect(got).toEqual(["b:plain", "b:9", "a:1|2", "a:again"]);
     expect(sa.connected && sb.connected).toBe(true);
+  });
+
+  it("a parser module of one's own keeps one decoder per connection, packet after packet", async () => {
+    // Not the default parser object, so nothing is shared, though its decoder has `push`.
+    const { io } = createServer({ parser: { Encoder, Decoder } });
+    const conn = await connectTo(io);
+    const got: unknown[] = [];
+    lastSocket(io).on("n", (x: unknown) => got.push(x));
+    conn.receive('2["n",1]');
+    conn.receive('51-["n",{"_placeholder":true,"num":0}]');
+    conn.receive(new Uint8Array([7]));
+    conn.receive('2["n",3]');
+    await flush();
+    expect(got).toEqual([1, new Uint8Array([7]), 3]);
   });
 
   it("drops events that arrive with or after their namespace's DISCONNECT in one batch (socket.io dispatches on the next tick)", async () => {
