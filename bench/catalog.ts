@@ -23,13 +23,13 @@ export interface ServerSpec {
   unavailable(): string | null;
 }
 
-function nodeCommand(name: string): string[] {
+export function nodeCommand(name: string): string[] {
   return [process.execPath, "--expose-gc", "--import", "tsx", script(name)];
 }
-function bunCommand(name: string): string[] {
+export function bunCommand(name: string): string[] {
   return [bin("bun"), "run", script(name)];
 }
-function denoCommand(name: string): string[] {
+export function denoCommand(name: string): string[] {
   return [
     bin("deno"),
     "run",

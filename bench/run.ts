@@ -16,6 +16,8 @@
  *   npm run bench -- --repeat=3            # throughput runs per server (default 2, quick 1, max 5);
  *                                          # per scenario the run with the least CPU used by other
  *                                          # processes on the machine is kept
+ *   npm run bench -- --scale               # idle connections at scale: 18k in one process, 100k over six
+ *                                          # (bench/scale.ts has its options); writes bench/SCALE.md
  *   npm run bench -- --clients=1000         # clients of the broadcast and echo scenarios (default 1,000 and
  *                                          # 100; quick 200 and 20), e.g. to profile both at 100 and 1,000
  *   npm run bench -- --cpu-prof --servers=unio-node --scenarios=polling
@@ -422,6 +424,11 @@ function describeSettings(s: Settings, opts: { quick: boolean; repeat: number })
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--scale")) {
+    // Idle connections at scale: its own module and options (bench/scale.ts).
+    const { runScale } = await import("./scale.ts");
+    return runScale(process.argv.slice(2));
+  }
   const opts = parseOptions(process.argv.slice(2));
   if (opts.list) {
     for (const s of SERVERS) console.log(`${s.id.padEnd(15)} ${s.runtime.padEnd(5)} ${s.family.padEnd(12)} ${s.unavailable() ?? "ok"}`);

@@ -39,7 +39,8 @@ export function portFromEnv(): number {
   return Number.isInteger(n) && n >= 0 && n < 65536 ? n : 0;
 }
 
-function fullGc(): void {
+/** A full GC where the runtime exposes one (see the flags above). */
+export function fullGc(): void {
   if (g.Bun) g.Bun.gc(true);
   else if (typeof g.gc === "function") g.gc();
 }

@@ -32,15 +32,53 @@ declare const Deno: {
 };
 
 class DenoWsConnection implements WsConnection {
-  constructor(readonly ws: WebSocket) {}
+  /** Until the socket opens: let go of then, as it holds the upgrade request. */
+  #accept: UpgradeAccept | null;
+  #handler: WsHandler | null = null;
+
+  constructor(
+    readonly ws: WebSocket,
+    accept: UpgradeAccept,
+  ) {
+    this.#accept = accept;
+  }
+
   send(data: string | Uint8Array): void {
     if (this.ws.readyState === 1) this.ws.send(data);
   }
+
   close(code?: number, reason?: string): void {
     this.ws.close(code, reason);
   }
+
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
+  }
+
+  /**
+   * The socket's one listener for all four events (DOM's `handleEvent`
+   * form). Four `on…` closures would each cost a closure, Deno's handler
+   * wrapper and a per-socket map of handlers, kept for the socket's life.
+   */
+  handleEvent(e: Event): void {
+    switch (e.type) {
+      case "message": {
+        const data = (e as MessageEvent).data;
+        this.#handler?.onMessage(typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
+        return;
+      }
+      case "open": {
+        const accept = this.#accept!;
+        this.#accept = null;
+        this.#handler = accept.open(this);
+        return;
+      }
+      case "close":
+        this.#handler?.onClose((e as CloseEvent).code, (e as CloseEvent).reason);
+        return;
+      case "error":
+        this.#handler?.onError?.(e);
+    }
   }
 }
 
@@ -49,19 +87,11 @@ function upgrade(request: Request, accept: UpgradeAccept): Response {
   const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
   for (const [k, v] of Object.entries(accept.headers)) response.headers.set(k, v);
   socket.binaryType = "arraybuffer";
-  let handler: WsHandler | null = null;
-  // Dropped once open: these closures live as long as the socket, and `accept` holds the upgrade request.
-  let pending: UpgradeAccept | null = accept;
-  socket.onopen = () => {
-    const open = pending!;
-    pending = null;
-    handler = open.open(new DenoWsConnection(socket));
-  };
-  socket.onmessage = (e: MessageEvent) => {
-    handler?.onMessage(typeof e.data === "string" ? e.data : new Uint8Array(e.data as ArrayBuffer));
-  };
-  socket.onerror = (e: Event) => handler?.onError?.(e);
-  socket.onclose = (e: CloseEvent) => handler?.onClose(e.code, e.reason);
+  const conn = new DenoWsConnection(socket, accept);
+  socket.addEventListener("open", conn);
+  socket.addEventListener("message", conn);
+  socket.addEventListener("error", conn);
+  socket.addEventListener("close", conn);
   return response;
 }
 

@@ -47,7 +47,13 @@ export class Client<
 > implements TimerTarget, SessionHandler
 {
   readonly #server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
-  readonly #decoder: ParserDecoder;
+  /**
+   * This connection's own decoder: with a third-party parser always; with
+   * unio's, only while a binary packet waits for its attachments (the one
+   * state that decoder keeps). Otherwise the server's shared idle decoder
+   * serves, so an idle connection keeps no decoder (measured: 64 bytes).
+   */
+  #decoder: ParserDecoder | undefined;
   /**
    * Connected sockets, one per namespace, in connection order. An array, not
    * a Map by name: a connection joins one namespace or a few, it is kept for
@@ -75,9 +81,9 @@ export class Client<
     readonly conn: EngineSocket,
   ) {
     this.#server = server;
-    this.#decoder = new server._parser.Decoder();
-    if (typeof this.#decoder.push !== "function") {
+    if (server._idleDecoder() === null) {
       // Third-party parsers (msgpack...) report packets through an event and throw on bad input.
+      this.#decoder = new server._parser.Decoder();
       this.#decoder.on("decoded", (packet: Packet) => this.#enqueue(packet));
     }
     conn.setHandler(this);
@@ -110,11 +116,22 @@ export class Client<
   /** A message from the engine session (the `SessionHandler` side of this class). */
   onMessage(data: string | Uint8Array): void {
     if (this.#state !== "open") return;
-    const decoder = this.#decoder;
+    const own = this.#decoder;
+    const decoder = own ?? this.#server._idleDecoder()!;
     if (decoder.push) {
       const step = decoder.push(data);
-      if (step.kind === "packet") this.#enqueue(step.packet);
-      else if (step.kind === "error") this.#enqueue(new Error(step.message));
+      if (step.kind === "pending") {
+        // The decoder now holds this connection's half-received packet: it becomes this connection's own.
+        if (own === undefined) {
+          this.#decoder = decoder;
+          this.#server._replaceIdleDecoder();
+        }
+      } else {
+        // Idle again: back to the shared one (a connection whose parser is not shared keeps its own).
+        if (own !== undefined && this.#server._idleDecoder() !== null) this.#decoder = undefined;
+        if (step.kind === "packet") this.#enqueue(step.packet);
+        else this.#enqueue(new Error(step.message));
+      }
       return;
     }
     try {
@@ -471,7 +488,7 @@ export class Client<
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.conn.setHandler(null);
-    this.#decoder.destroy();
+    this.#decoder?.destroy();
     this.#connectTimer?.cancel();
     this.#connectTimer = undefined;
     this.#queue = undefined;

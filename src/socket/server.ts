@@ -14,7 +14,7 @@ import type { EngineOptions, ResolvedPerMessageDeflate } from "../engine/options
 import type { Scheduler } from "../engine/scheduler.ts";
 import type { EngineSocket } from "../engine/types.ts";
 import { defaultParser } from "../protocol/socket-io.ts";
-import type { Parser, ParserEncoder } from "../protocol/socket-io-packet.ts";
+import type { Parser, ParserDecoder, ParserEncoder } from "../protocol/socket-io-packet.ts";
 import { Adapter, type AdapterConstructor } from "./adapter.ts";
 import type { BroadcastOperator, RemoteSocket } from "./broadcast-operator.ts";
 import { Client } from "./client.ts";
@@ -132,6 +132,8 @@ export class Server<
   readonly _parser: Parser;
   /** One encoder for the whole server: encoding is stateless. */
   readonly encoder: ParserEncoder;
+  /** unio's decoder, shared by every connection while it is idle (see Client); null with a third-party parser. */
+  #idleDecoder: ParserDecoder | null | undefined;
   readonly #namespaces = new NamespaceRegistry<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this);
   /** Namespaces by name (socket.io's `_nsps`), children of parent namespaces included. */
   readonly _nsps: Map<string, Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>> = this.#namespaces.byName;
@@ -185,6 +187,22 @@ export class Server<
     this.#opts = options;
     this.bind(new Engine({ ...options, path: this.#path }, "/socket.io"));
     this.sockets = this.of("/");
+  }
+
+  /**
+   * @internal The decoder idle connections share: unio's own parser keeps no
+   * state between packets except a binary packet waiting for attachments, and
+   * a connection takes the decoder over for that (`_replaceIdleDecoder`). Null
+   * with a third-party parser: each connection then has its own.
+   */
+  _idleDecoder(): ParserDecoder | null {
+    if (this.#idleDecoder === undefined) this.#idleDecoder = this._parser === defaultParser ? new this._parser.Decoder() : null;
+    return this.#idleDecoder;
+  }
+
+  /** @internal A connection took the shared decoder over mid-packet: idle ones get a new one. */
+  _replaceIdleDecoder(): void {
+    this.#idleDecoder = new this._parser.Decoder();
   }
 
   /**

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import { Decoder, Encoder } from "../../src/protocol/socket-io.ts";
 import { connectTo, createServer, flush, lastSocket } from "./fake-engine.ts";
 
 describe("incoming events", () => {
@@ -49,6 +50,44 @@ describe("incoming events", () => {
     conn.receive(new Uint8Array([1, 2, 3]));
     await flush();
     expect(fn).toHaveBeenCalledWith(new Uint8Array([1, 2, 3]));
+  });
+
+  it("connections mid-way through binary packets do not mix their attachments", async () => {
+    // Idle connections share one decoder; one waiting for attachments keeps its own.
+    const { io } = createServer();
+    const a = await connectTo(io);
+    const sa = lastSocket(io);
+    const b = await connectTo(io);
+    const sb = lastSocket(io);
+    const got: string[] = [];
+    sa.on("up", (x: Uint8Array, y?: Uint8Array) => got.push(`a:${[...x]}${y ? `|${[...y]}` : ""}`));
+    sb.on("up", (x: Uint8Array) => got.push(`b:${[...x]}`));
+    sb.on("text", (t: string) => got.push(`b:${t}`));
+    sa.on("text", (t: string) => got.push(`a:${t}`));
+    a.receive('52-["up",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]');
+    b.receive('2["text","plain"]');
+    b.receive('51-["up",{"_placeholder":true,"num":0}]');
+    a.receive(new Uint8Array([1]));
+    b.receive(new Uint8Array([9]));
+    a.receive(new Uint8Array([2]));
+    a.receive('2["text","again"]');
+    await flush();
+    expect(got).toEqual(["b:plain", "b:9", "a:1|2", "a:again"]);
+    expect(sa.connected && sb.connected).toBe(true);
+  });
+
+  it("a parser module of one's own keeps one decoder per connection, packet after packet", async () => {
+    // Not the default parser object, so nothing is shared, though its decoder has `push`.
+    const { io } = createServer({ parser: { Encoder, Decoder } });
+    const conn = await connectTo(io);
+    const got: unknown[] = [];
+    lastSocket(io).on("n", (x: unknown) => got.push(x));
+    conn.receive('2["n",1]');
+    conn.receive('51-["n",{"_placeholder":true,"num":0}]');
+    conn.receive(new Uint8Array([7]));
+    conn.receive('2["n",3]');
+    await flush();
+    expect(got).toEqual([1, new Uint8Array([7]), 3]);
   });
 
   it("drops events that arrive with or after their namespace's DISCONNECT in one batch (socket.io dispatches on the next tick)", async () => {
@@ -147,12 +186,25 @@ describe("incoming events", () => {
     expect(errors).toEqual(["mw threw"]);
   });
 
-  it("the pre-installed error listener keeps an unhandled error from throwing", async () => {
+  it("an error nobody listens to does not throw, and the socket goes on", async () => {
     const { io } = createServer();
-    await connectTo(io);
+    const conn = await connectTo(io);
     const socket = lastSocket(io);
-    socket.use((_e, next) => next(new Error("nobody listens")));
-    expect(socket.listeners("error")).toHaveLength(1);
+    expect(socket.listeners("error")).toHaveLength(0); // as socket.io: no listener of its own
+    let failNext = true;
+    socket.use((_e, next) => {
+      if (failNext) {
+        failNext = false;
+        next(new Error("nobody listens"));
+      } else next();
+    });
+    const seen: unknown[] = [];
+    socket.on("after", (x: unknown) => seen.push(x));
+    conn.receive('2["before"]');
+    conn.receive('2["after",1]');
+    await flush();
+    expect(seen).toEqual([1]);
+    expect(socket.connected).toBe(true);
   });
 });
 
