@@ -16,7 +16,7 @@
  * counted (pings per socket). A ping is late when it reached its client more
  * than 100 ms after pingInterval from the pong the client sent (the client's
  * clock; the clients do little at 25 s, so their time is near exact; a
- * ping may come up to one timer step early after the object was rebuilt,
+ * ping may come up to one timer step late after the object was rebuilt,
  * see host.ts #pingDelay). The clients offer permessage-deflate as browsers
  * do, unless `--deflate=0`: workerd accepts and keeps a compressor per socket.
  * Memory: workerd's VmRSS (all its threads, the whole process) with the
