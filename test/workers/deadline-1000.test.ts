@@ -28,12 +28,12 @@
  *   the interval (the waves are spread over it). 1 and 100 sockets at 300 ms
  *   are in deadline.test.ts.
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { sleep, waitFor } from "../helpers/wait.ts";
 import type { Timeline } from "./deadline-app.ts";
-import { type RunningWorker, startWorker } from "./harness.ts";
+import { useDeadlineWorker } from "./deadline-worker.ts";
 import { expectOnTime, fig } from "./lateness.ts";
-import { forkRawClients, type RawClients } from "./raw-clients.ts";
+import { forkRawClients } from "./raw-clients.ts";
 
 // HardObject in deadline-app.ts.
 const PING_INTERVAL = 1000;
@@ -41,15 +41,7 @@ const PING_TIMEOUT = 1000;
 const CONNECT_TIMEOUT = 2000;
 const ACK_TIMEOUT = 700;
 
-let w: RunningWorker;
-const children: RawClients[] = [];
-beforeAll(async () => {
-  w = await startWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject", HARD: "HardObject" });
-});
-afterAll(async () => {
-  await Promise.all(children.map((c) => c.close()));
-  await w?.dispose();
-});
+const w = useDeadlineWorker();
 
 it("1,000 sockets in one object: ping, ping timeout, connect timeout and ack timeout within 100 ms of Node", { timeout: 120_000 }, async () => {
   const query = "hard=1&shard=thousand";
@@ -60,7 +52,7 @@ it("1,000 sockets in one object: ping, ping timeout, connect timeout and ack tim
   const waves = { gap: 20, duty: 0.5, pong: true, detail: true };
   const talk = forkRawClients({ url: w.url, query, n: 900, wave: 4, connect: true, emit: `42["ask",${ACK_TIMEOUT}]`, ...waves });
   const mute = forkRawClients({ url: w.url, query, n: 100, wave: 1, connect: false, ...waves });
-  children.push(talk, mute);
+  w.children.push(talk, mute);
   talk.probe();
   const [t, m] = await Promise.all([talk.opened, mute.opened]);
   console.log(`1000 sockets opened: ${t.opened} + ${m.opened} in ${Math.max(t.ms, m.ms)} ms, handshake p50 ${t.handshakeP50} max ${t.handshakeMax} ms`);

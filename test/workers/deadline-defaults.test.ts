@@ -13,12 +13,12 @@
  * alarms, and locally workerd does evict it when nothing is due for ~10 s:
  * the deadlines after that come from a rebuilt object.
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { waitFor } from "../helpers/wait.ts";
 import type { Timeline } from "./deadline-app.ts";
-import { type RunningWorker, startWorker } from "./harness.ts";
+import { useDeadlineWorker } from "./deadline-worker.ts";
 import { expectOnTime, fig } from "./lateness.ts";
-import { forkRawClients, type RawClients } from "./raw-clients.ts";
+import { forkRawClients } from "./raw-clients.ts";
 
 // DefaultsObject in deadline-app.ts.
 const PING_INTERVAL = 25_000;
@@ -26,15 +26,7 @@ const PING_TIMEOUT = 20_000;
 const CONNECT_TIMEOUT = 1500;
 const ACK_TIMEOUT = 700;
 
-let w: RunningWorker;
-const children: RawClients[] = [];
-beforeAll(async () => {
-  w = await startWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject", HARD: "HardObject" });
-});
-afterAll(async () => {
-  await Promise.all(children.map((c) => c.close()));
-  await w?.dispose();
-});
+const w = useDeadlineWorker();
 
 it("1,000 sockets, the default heartbeat: every deadline within 100 ms of Node", { timeout: 180_000 }, async () => {
   const query = "defaults=1&shard=thousand-defaults";
@@ -45,7 +37,7 @@ it("1,000 sockets, the default heartbeat: every deadline within 100 ms of Node",
   const talk = forkRawClients({ url: w.url, query, n: 800, wave: 4, connect: true, pong: true, emit: `42["ask",${ACK_TIMEOUT}]`, ...waves });
   const mute = forkRawClients({ url: w.url, query, n: 100, wave: 1, connect: false, pong: true, ...waves });
   const silent = forkRawClients({ url: w.url, query, n: 100, wave: 1, connect: true, pong: false, ...waves });
-  children.push(talk, mute, silent);
+  w.children.push(talk, mute, silent);
   talk.probe();
   const opened = await Promise.all([talk.opened, mute.opened, silent.opened]);
   console.log(`1000 sockets opened in ${Math.max(...opened.map((o) => o.ms))} ms`);
