@@ -164,8 +164,7 @@ const ENCODED = /[%+]/;
  * above). The query engine.io-client sends (`EIO=4&transport=polling&t=...
  * &sid=...`) has nothing to decode, and is split as it is; anything with `%`
  * or `+` goes through URLSearchParams, the decoding of record. (Building two
- * URLSearchParams and iterating one was ~9% of a polling request's CPU on
- * Deno.)
+ * URLSearchParams and iterating one was ~9% of a polling request's CPU.)
  */
 function parseQuery(url: string): Map<string, string> {
   const q = url.indexOf("?");

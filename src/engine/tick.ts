@@ -21,8 +21,9 @@ const RESOLVED = Promise.resolve();
 /**
  * Runs `fn` on the microtask queue, in the same order `queueMicrotask`
  * would, for the per-packet hops (a tick's end, routing a client's
- * packets). On Node `queueMicrotask` makes an AsyncResource and a bound
- * function per call; a reaction on a settled promise is one small job.
+ * packets). A runtime may wrap each `queueMicrotask` call (an async
+ * resource and a bound function); a reaction on a settled promise is one
+ * small job.
  * `fn` must not throw: its error would surface as an unhandled rejection.
  */
 export function microtask(fn: () => void): void {

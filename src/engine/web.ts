@@ -18,7 +18,7 @@ interface UrlParts {
  * `request.url` is absolute (`http://host:port/path?query`): the target
  * starts at the first `/` after the authority. The runtime has parsed it
  * already; a second parse with `URL` per request was measured at ~5% of a
- * polling server's CPU on Deno.
+ * polling server's CPU.
  */
 function splitUrl(url: string): UrlParts {
   const scheme = url.indexOf("://");
@@ -100,11 +100,10 @@ export function fromWebRequest(request: Request, info: WebConnInfo = {}, parts: 
     secure: parts.secure,
     readBody: (limit) => readWebBody(request, limit),
     onAbort(listener) {
-      // Deno (by default) also aborts the signal of a request it has answered:
-      // the core ignores an "abort" of a request it has settled. Read only for
-      // a held GET, as Deno builds the signal on first read and aborts it with
-      // a new DOMException (`info.completed` would be cheaper, but it does not
-      // settle when the client leaves first).
+      // A runtime may also abort the signal of a request it has answered: the
+      // core ignores an "abort" of a request it has settled. Read only for a
+      // held GET: a runtime may build the signal on first read and abort it
+      // with a new DOMException once the request ends.
       const signal = request.signal;
       if (!signal) return;
       if (signal.aborted) queueMicrotask(listener);
@@ -117,9 +116,9 @@ async function readWebBody(request: Request, limit: number): Promise<BodyResult>
   const length = request.headers.get("content-length");
   const declared = Number(length);
   if (declared > limit) return { ok: false, reason: "too-large" };
-  // `request.body` is not read on this path: Deno builds a ReadableStream on
-  // that getter (~2% of a polling server's CPU), and `arrayBuffer()` of a
-  // request without a body is empty anyway.
+  // `request.body` is not read on this path: a runtime may build a
+  // ReadableStream on that getter (measured at ~2% of a polling server's
+  // CPU), and `arrayBuffer()` of a request without a body is empty anyway.
   if (length !== null && Number.isSafeInteger(declared) && declared >= 0) {
     // A declared length within the limit bounds what the runtime reads, so the
     // body can be taken whole: natively, without a JS stream reader per
