@@ -21,7 +21,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { type Balance, type Cluster, redisCounters, startCluster, startNode } from "../test/cluster/harness.ts";
 import { runLoad } from "../test/cluster/load.ts";
 import { startRedis } from "../test/redis/harness.ts";
-import { cpuMicros } from "./proc.ts";
+import { cpuMs } from "./proc.ts";
 
 function arg(name: string, fallback: number): number {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -47,15 +47,6 @@ interface Row {
   cpuPerMsg: number;
 }
 
-/** CPU time (user + system) of a process so far, in ms, from /proc. */
-function cpuMs(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    return cpuMicros(pid) / 1000;
-  } catch {
-    return 0; // the process is gone
-  }
-}
 
 function redisPid(port: number): number | undefined {
   // The harness's redis-server is the one listening on `port`: find it by its command line.

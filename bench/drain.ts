@@ -33,7 +33,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { exited, freePort, type RedisServer, startRedis, waitForLine } from "../test/redis/harness.ts";
 import type { Command, GeneratorResult, Report } from "./drain-clients.ts";
-import { cpuMicros } from "./proc.ts";
+import { cpuMs } from "./proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const HAPROXY = "/usr/sbin/haproxy";
@@ -216,15 +216,6 @@ async function serverUp(lb: Balancer, name: string): Promise<boolean> {
   return !!row && row.split(",")[17] === "UP";
 }
 
-/** CPU time (user + system) of a process so far, in ms, from /proc (0 where there is none). */
-function cpuMs(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    return cpuMicros(pid) / 1000;
-  } catch {
-    return 0; // the process is gone
-  }
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -23,6 +23,16 @@ export function cpuMicros(pid: number): number {
   return ((utime + stime) * 1e6) / CLOCK_TICKS;
 }
 
+/** CPU time (user + system) of a process so far, in ms; 0 with no pid or once the process is gone. */
+export function cpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    return cpuMicros(pid) / 1000;
+  } catch {
+    return 0;
+  }
+}
+
 /** CPU time all cores spent busy since boot (not idle, not iowait), in µs, from /proc/stat. */
 export function machineBusyMicros(): number {
   const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!; // "cpu  user nice system idle iowait irq softirq steal …"

@@ -30,13 +30,14 @@
  * Benchmarks never fail on speed: the exit code is 0 unless the runner
  * itself breaks.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { referencesOf, ROOT, SERVERS, type ServerSpec, selectServers } from "./catalog.ts";
 import type { LoadConfig, LoadResult } from "./load.ts";
 import { openFileLimits } from "./proc.ts";
+import { killAll, killGroup, spawnGroup } from "./scale-procs.ts";
 import { chartSvg, figuresTable, ratioTable, type Row } from "./report.ts";
 
 // ── options ────────────────────────────────────────────────────────────────
@@ -144,47 +145,6 @@ function fitToFdLimit(s: Settings, notes: string[]): void {
 
 // ── processes ──────────────────────────────────────────────────────────────
 
-const live = new Set<ChildProcess>();
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal); // the whole group: the runtime and anything it spawned
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function killAll(): void {
-  for (const c of live) killGroup(c, "SIGKILL");
-  live.clear();
-}
-process.on("exit", killAll);
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(sig, () => {
-    process.stderr.write(`\n${sig}: stopping every child process\n`);
-    killAll();
-    process.exit(130);
-  });
-}
-
-/** Spawns `command` in its own process group with the open-file soft limit raised to the hard one. */
-function spawnGroup(command: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn("/bin/sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...command], {
-    cwd: ROOT,
-    env,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  live.add(child);
-  child.once("exit", () => live.delete(child));
-  return child;
-}
-
 function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -202,7 +162,6 @@ async function stop(child: ChildProcess): Promise<void> {
     killGroup(child, "SIGKILL");
     await waitExit(child, 2_000);
   }
-  live.delete(child);
 }
 
 interface Running {
@@ -231,10 +190,11 @@ function startServer(spec: ServerSpec, profileDir?: string): Promise<Running> {
       void stop(child);
       reject(new Error(`no {"port"} line within 60 s; stderr: ${err.trim().slice(-600)}`));
     }, 60_000);
-    child.once("exit", (code, signal) => {
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
       reject(new Error(`exited (${code ?? signal}) before listening; stderr: ${err.trim().slice(-1_200)}`));
-    });
+    };
+    child.once("exit", onExit);
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
       for (const line of out.split("\n")) {
@@ -243,8 +203,7 @@ function startServer(spec: ServerSpec, profileDir?: string): Promise<Running> {
           const msg = JSON.parse(line) as { port?: number; pid?: number };
           if (typeof msg.port === "number" && msg.port > 0) {
             clearTimeout(timer);
-            child.removeAllListeners("exit");
-            child.once("exit", () => live.delete(child));
+            child.off("exit", onExit);
             resolve({ child, port: msg.port, pid: msg.pid ?? child.pid!, stderr: () => err });
             return;
           }

@@ -1,18 +1,19 @@
 /**
- * Child processes of the scale benchmark: each in its own process group with
- * the open-file soft limit raised to the hard one, every group killed when
- * the benchmark exits for any reason, and JSON lines read from stdout with a
- * bounded wait.
+ * Child processes of the benchmarks (run.ts and the scale mode): each in its
+ * own process group with the open-file soft limit raised to the hard one,
+ * every group killed when the benchmark exits for any reason, and (`Child`)
+ * JSON lines read from stdout with a bounded wait.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { ROOT } from "./catalog.ts";
 
 const live = new Set<ChildProcess>();
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+/** Signals `child`'s whole group: the runtime and whatever it forked (cluster workers). */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   try {
-    process.kill(-child.pid, signal); // the runtime and whatever it forked (cluster workers)
+    process.kill(-child.pid, signal);
   } catch {
     try {
       child.kill(signal);
@@ -20,6 +21,22 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
       // already gone
     }
   }
+}
+
+/**
+ * Spawns `command` in its own process group with the open-file soft limit
+ * raised to the hard one; it is killed with the benchmark.
+ */
+export function spawnGroup(command: string[], env: NodeJS.ProcessEnv, stdin = false): ChildProcess {
+  const child = spawn("/bin/sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...command], {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"],
+  });
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
 }
 
 export function killAll(): void {
@@ -44,17 +61,8 @@ export class Child {
 
   /** `stdin`: commands are written to it; `tee`: its stderr is also copied to ours (progress lines). */
   constructor(command: string[], env: NodeJS.ProcessEnv, stdin = false, tee = false) {
-    this.proc = spawn("/bin/sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', ...command], {
-      cwd: ROOT,
-      env,
-      detached: true,
-      stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"],
-    });
-    live.add(this.proc);
-    this.proc.once("exit", () => {
-      live.delete(this.proc);
-      this.wake();
-    });
+    this.proc = spawnGroup(command, env, stdin);
+    this.proc.once("exit", () => this.wake());
     let buf = "";
     this.proc.stdout!.on("data", (d: Buffer) => {
       buf += d.toString();

@@ -16,7 +16,7 @@
  *   REUSE_PORT=1         Bun.serve / Deno.serve with reusePort (several processes, one port)
  *   CLUSTER_WORKERS=N    Node: a node:cluster primary with N workers sharing the port
  */
-import { fullGc } from "./lifecycle.ts";
+import { fullGc, runtimeName } from "./lifecycle.ts";
 
 interface DenoLike {
   env: { get(k: string): string | undefined };
@@ -31,6 +31,37 @@ const g = globalThis as unknown as { Deno?: DenoLike; process?: ProcessLike };
 /** An environment variable on any runtime. */
 export function env(name: string): string | undefined {
   return g.Deno ? g.Deno.env.get(name) : g.process?.env[name];
+}
+
+/**
+ * With CLUSTER_WORKERS=N on Node, makes this process a node:cluster primary
+ * that forks N workers sharing its port and kills them when it is stopped:
+ * true in the primary, which serves nothing itself (it hands connections to
+ * the workers, round-robin); false in a worker or without the setting.
+ */
+export async function becomeClusterPrimary(): Promise<boolean> {
+  const workers = Number(env("CLUSTER_WORKERS") ?? 0);
+  if (workers <= 0 || runtimeName() !== "node") return false;
+  const cluster = (await import("node:cluster")).default;
+  if (!cluster.isPrimary) return false;
+  for (let i = 0; i < workers; i++) cluster.fork();
+  const stop = () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGKILL");
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  return true;
+}
+
+/** An ioredis publisher and subscriber for REDIS_URL's adapter (errors are the adapter's to see: kept quiet here). */
+export async function redisPair(url: string): Promise<{ pub: import("ioredis").Redis; sub: import("ioredis").Redis }> {
+  const { Redis } = await import("ioredis");
+  const pub = new Redis(url);
+  const sub = pub.duplicate();
+  pub.on("error", () => {});
+  sub.on("error", () => {});
+  return { pub, sub };
 }
 
 /** The heartbeat settings every scale server uses (stated in bench/SCALE.md). */

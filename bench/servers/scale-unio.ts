@@ -8,35 +8,16 @@
  */
 import { Server } from "../../src/index.ts";
 import { HOST, portFromEnv, ready, runtimeName } from "./lifecycle.ts";
-import { env, heartbeat, installScaleApp } from "./scale-app.ts";
+import { becomeClusterPrimary, env, heartbeat, installScaleApp, redisPair } from "./scale-app.ts";
 
 async function redisAdapter(url: string): Promise<unknown> {
-  const { Redis } = await import("ioredis");
+  const { pub, sub } = await redisPair(url);
   const { createAdapter } = await import("../../src/adapters/redis.ts");
-  const pub = new Redis(url);
-  const sub = pub.duplicate();
-  pub.on("error", () => {});
-  sub.on("error", () => {});
   return createAdapter(pub as never, sub as never);
 }
 
 async function main(): Promise<void> {
-  const runtime = runtimeName();
-  const workers = Number(env("CLUSTER_WORKERS") ?? 0);
-  if (runtime === "node" && workers > 0) {
-    const cluster = (await import("node:cluster")).default;
-    if (cluster.isPrimary) {
-      // The primary only accepts and hands connections to the workers (round-robin).
-      for (let i = 0; i < workers; i++) cluster.fork();
-      const stop = () => {
-        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGKILL");
-        process.exit(0);
-      };
-      process.on("SIGTERM", stop);
-      process.on("SIGINT", stop);
-      return;
-    }
-  }
+  if (await becomeClusterPrimary()) return;
   const url = env("REDIS_URL");
   const adapter = url ? await redisAdapter(url) : undefined;
   const io = new Server({ ...heartbeat(), ...(adapter ? { adapter: adapter as never } : {}) });
@@ -44,6 +25,7 @@ async function main(): Promise<void> {
   installScaleApp(io);
   const port = portFromEnv();
   const reusePort = env("REUSE_PORT") === "1";
+  const runtime = runtimeName();
   if (runtime === "node") {
     const { serve } = await import("../../src/runtimes/node.ts");
     const server = serve(io, { port, hostname: HOST });
