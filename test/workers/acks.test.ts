@@ -8,9 +8,9 @@
  * until the next event, here the alarm of the deadline, builds it).
  */
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { once, within } from "../helpers/wait.ts";
-import { type RunningWorker, startWorker } from "./harness.ts";
+import { useWorker } from "./harness.ts";
 
 type Stats = Record<string, number>;
 interface AckResult {
@@ -22,17 +22,11 @@ interface AckResult {
   late: number | null;
 }
 
-let w: RunningWorker;
+const w = useWorker(new URL("./acks-app.ts", import.meta.url).pathname, { ACKS: "AckObject" });
 const clients: ClientSocket[] = [];
 
-beforeAll(async () => {
-  w = await startWorker(new URL("./acks-app.ts", import.meta.url).pathname, { ACKS: "AckObject" });
-});
 afterEach(() => {
   for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await w?.dispose();
 });
 
 /** A client whose "job" acks are kept, by tag, for the test to answer (or not) later. */

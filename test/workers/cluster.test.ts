@@ -6,21 +6,15 @@
  * another object. The room/ack/socketsJoin basics are in socketio.test.ts.
  */
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { once, waitFor, within } from "../helpers/wait.ts";
-import { type RunningWorker, startWorker } from "./harness.ts";
+import { useWorker } from "./harness.ts";
 
-let w: RunningWorker;
+const w = useWorker(new URL("./io-app.ts", import.meta.url).pathname, { IO: "IoObject" });
 const clients: ClientSocket[] = [];
 
-beforeAll(async () => {
-  w = await startWorker(new URL("./io-app.ts", import.meta.url).pathname, { IO: "IoObject" });
-});
 afterEach(() => {
   for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await w?.dispose();
 });
 
 function open(shard: string, nsp = "/"): ClientSocket {

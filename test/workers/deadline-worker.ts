@@ -1,10 +1,10 @@
 /**
- * The worker of deadline-app.ts for a test file's load tests: started
- * before its tests; after them, the client processes the tests forked
- * (pushed to `children`) are closed, then the worker.
+ * The worker of deadline-app.ts for a test file's load tests (useWorker),
+ * and the client processes its tests fork (pushed to `children`), closed
+ * with it after the tests.
  */
-import { afterAll, beforeAll } from "vitest";
-import { type RunningWorker, startWorker } from "./harness.ts";
+import { afterAll } from "vitest";
+import { useWorker } from "./harness.ts";
 import type { RawClients } from "./raw-clients.ts";
 
 export interface DeadlineWorker {
@@ -14,18 +14,15 @@ export interface DeadlineWorker {
 }
 
 export function useDeadlineWorker(): DeadlineWorker {
-  let w: RunningWorker | undefined;
+  const w = useWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject", HARD: "HardObject" });
   const children: RawClients[] = [];
-  beforeAll(async () => {
-    w = await startWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject", HARD: "HardObject" });
-  });
+  // With the worker, in either order: a client process whose worker is gone only sees its sockets close.
   afterAll(async () => {
     await Promise.all(children.map((c) => c.close()));
-    await w?.dispose();
   });
   return {
     get url() {
-      return w!.url;
+      return w.url;
     },
     children,
   };

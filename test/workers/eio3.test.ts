@@ -5,9 +5,9 @@
  * keep them alive afterwards).
  */
 import { createRequire } from "node:module";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { once, waitFor, within } from "../helpers/wait.ts";
-import { type RunningWorker, startWorker } from "./harness.ts";
+import { useWorker } from "./harness.ts";
 
 interface V2Socket {
   id: string;
@@ -20,17 +20,11 @@ interface V2Socket {
 }
 const ioV2 = createRequire(import.meta.url)("socket.io-client-v2") as (url: string, opts: Record<string, unknown>) => V2Socket;
 
-let w: RunningWorker;
+const w = useWorker(new URL("./io-app.ts", import.meta.url).pathname, { IO: "IoObject" });
 const clients: V2Socket[] = [];
 
-beforeAll(async () => {
-  w = await startWorker(new URL("./io-app.ts", import.meta.url).pathname, { IO: "IoObject" });
-});
 afterEach(() => {
   for (const c of clients.splice(0)) c.close();
-});
-afterAll(async () => {
-  await w?.dispose();
 });
 
 async function client(shard: string, transports: string[], nsp = "/"): Promise<V2Socket> {

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { build, type Plugin } from "esbuild";
 import { Miniflare } from "miniflare";
+import { afterAll, beforeAll } from "vitest";
 
 export interface RunningWorker {
   url: string;
@@ -78,4 +79,27 @@ export async function startWorker(
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return { url, port: Number(new URL(url).port), mf, dispose: () => mf.dispose() };
+}
+
+/**
+ * The worker a test file runs against: started before its tests, disposed
+ * after them. Its `url` is readable once the tests run.
+ *
+ * @example
+ * const w = useWorker(new URL("./io-app.ts", import.meta.url).pathname, { IO: "IoObject" });
+ * it("...", async () => { await fetch(`${w.url}/socket.io/?EIO=4&transport=polling`); });
+ */
+export function useWorker(entry: string, objects: Record<string, string>): { readonly url: string } {
+  let w: RunningWorker | undefined;
+  beforeAll(async () => {
+    w = await startWorker(entry, objects);
+  });
+  afterAll(async () => {
+    await w?.dispose();
+  });
+  return {
+    get url() {
+      return w!.url;
+    },
+  };
 }

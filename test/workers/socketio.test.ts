@@ -5,24 +5,18 @@
  * sockets rebuilt from their WebSockets after the object lost its memory.
  */
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { once, waitFor, within } from "../helpers/wait.ts";
-import { type RunningWorker, startWorker } from "./harness.ts";
+import { useWorker } from "./harness.ts";
 
 type Transports = ("polling" | "websocket")[];
 type Stats = Record<string, number>;
 
-let w: RunningWorker;
+const w = useWorker(new URL("./io-app.ts", import.meta.url).pathname, { IO: "IoObject" });
 const clients: ClientSocket[] = [];
 
-beforeAll(async () => {
-  w = await startWorker(new URL("./io-app.ts", import.meta.url).pathname, { IO: "IoObject" });
-});
 afterEach(() => {
   for (const c of clients.splice(0)) c.disconnect();
-});
-afterAll(async () => {
-  await w?.dispose();
 });
 
 async function client(shard: string, transports: Transports = ["websocket"], nsp = "/"): Promise<ClientSocket> {
