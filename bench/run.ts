@@ -6,7 +6,7 @@
  * bench/results.json (quick runs: RESULTS.quick.md, chart.quick.svg,
  * results.quick.json).
  *
- *   npm run bench                          # every server, full settings (~35-40 min on 2 cores)
+ *   npm run bench                          # every server, full settings (~25-35 min on 2 cores)
  *   npm run bench -- --quick               # smoke run: fewer clients, shorter (~3 min)
  *   npm run bench -- --servers=node        # ids, runtimes or families, comma-separated
  *   npm run bench -- --scenarios=broadcast,echo
