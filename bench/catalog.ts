@@ -199,3 +199,12 @@ export function selectServers(list: string | undefined): ServerSpec[] {
   }
   return SERVERS.filter((s) => words.some((w) => s.id === w || s.runtime === w || s.family === w));
 }
+
+/**
+ * The rows a full run measures at every client count (unio's Server on each
+ * runtime, socket.io, the bare ceilings); the metrics-on and Engine-only rows
+ * run at the first size only unless `--all-sizes`, to keep a full run's wall time down.
+ */
+export function isMainRow(spec: ServerSpec): boolean {
+  return spec.family === "socket.io" || spec.family === "ceiling" || (spec.family === "unio" && !spec.id.endsWith("-metrics"));
+}

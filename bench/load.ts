@@ -13,14 +13,23 @@
  * Scenarios ("phase" in the config):
  *   connections: memory per idle connection (VmRSS over a baseline) at each
  *                step of `steps`, and connections per second while ramping.
- *   throughput:  broadcast deliveries/s + CPU µs per delivery, acked
- *                echoes/s with p50/p99 and CPU µs per ack, and acked echoes
- *                per second over long-polling.
+ *   throughput:  with `held` WebSocket clients connected, broadcast
+ *                deliveries/s + CPU µs per delivery (every held client
+ *                receives), acked echoes/s with p50/p99 and CPU µs per ack
+ *                (`echo.clients` of the held clients echo, the rest stay
+ *                connected and answer heartbeats), and acked echoes per
+ *                second over long-polling.
+ * This process holds at most `perProcess` WebSocket clients itself; beyond
+ * that it starts idle-client generators (bench/load-group.ts, one per
+ * `perProcess` more, each from its own 127.0.0.x address) that hold the rest,
+ * count the broadcasts they receive and report them on request. Their CPU
+ * is counted as the generator's, not as other processes'.
  * Every loop is bounded by a count and a deadline; nothing here fails on speed.
  */
 import { Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
 import { WebSocket } from "ws";
+import { connectAll, type LoadGroup, reportAll, splitEvenly, startLoadgens } from "./load-group.ts";
 import { CpuMeter, rssKiB, setClockTicks } from "./proc.ts";
 
 export interface LoadConfig {
@@ -31,6 +40,10 @@ export interface LoadConfig {
   clockTicks: number;
   /** Hard deadline for the whole process, ms. */
   deadlineMs: number;
+  /** Most WebSocket clients one generator process holds; more go to helper processes. */
+  perProcess: number;
+  /** Throughput: WebSocket clients connected during broadcast and echo (default: the larger of their `clients`). */
+  held?: number;
   connections?: {
     steps: number[];
     concurrency: number;
@@ -47,6 +60,7 @@ export interface LoadConfig {
     minMs: number;
     maxMs: number;
   };
+  /** `clients`: how many of the held clients echo (each with one echo in flight). */
   echo?: { clients: number; warmupMs: number; durationMs: number };
   polling?: { clients: number; warmupMs: number; durationMs: number };
 }
@@ -73,7 +87,10 @@ export interface BroadcastResult {
   error?: string;
 }
 export interface EchoResult {
+  /** Clients echoing (WebSocket) or polling. */
   clients: number;
+  /** WebSocket clients connected meanwhile (echoing or idle). */
+  held?: number;
   acks: number;
   seconds: number;
   acksPerSec: number;
@@ -222,9 +239,67 @@ async function rampTo(
   return { clients, failures, seconds: (performance.now() - t0) / 1000, firstError };
 }
 
+// ── helper generators ──────────────────────────────────────────────────────
+
+/**
+ * The idle-client generators that hold the clients beyond this process's
+ * `perProcess`: started once per run for the most the run needs, then told
+ * how many to hold in all (a target, spread evenly over them).
+ */
+class Helpers {
+  private group: LoadGroup | undefined;
+  held = 0;
+  constructor(private readonly cfg: LoadConfig) {}
+
+  get pids(): number[] {
+    return this.group?.gens.map((g) => g.pid) ?? [];
+  }
+
+  async start(most: number): Promise<void> {
+    if (most <= 0 || this.group) return;
+    this.group = await startLoadgens(this.cfg.port, most, this.cfg.perProcess);
+    log(`${this.group.gens.length} helper generator(s) for up to ${most} clients`);
+  }
+
+  /** Holds `n` clients over the helpers; resolves when each has its share (or gave up). */
+  async holdTo(n: number, deadline: number): Promise<Ramp> {
+    if (!this.group || n <= 0) return { clients: [], failures: 0, seconds: 0 };
+    const shares = splitEvenly(n, this.group.gens.length);
+    const r = await connectAll(this.group.gens, shares, Math.max(1_000, deadline - Date.now() - 10_000));
+    this.held = r.open;
+    return { clients: [], failures: r.failures, seconds: r.ms / 1000, firstError: r.firstError };
+  }
+
+  /** Broadcast frames the helpers' clients received since the last call. */
+  async received(): Promise<number> {
+    return this.group ? (await reportAll(this.group.gens)).received : 0;
+  }
+
+  async stop(): Promise<void> {
+    for (const g of this.group?.gens ?? []) await g.stop();
+    this.group = undefined;
+    this.held = 0;
+  }
+}
+
+/** Opens `target` clients in all: up to `perProcess` here, the rest on the helpers, both at once. */
+async function holdTo(cfg: LoadConfig, local: WsClient[], helpers: Helpers, target: number, concurrency: number, sourceIps: number, deadline: number) {
+  const here = Math.min(target, cfg.perProcess);
+  const [a, b] = await Promise.all([
+    rampTo(local, here, { host: cfg.host, port: cfg.port, concurrency, sourceIps }, deadline),
+    helpers.holdTo(target - here, deadline),
+  ]);
+  return {
+    open: local.length + helpers.held,
+    failures: a.failures + b.failures,
+    seconds: Math.max(a.seconds, b.seconds),
+    firstError: a.firstError ?? b.firstError,
+  };
+}
+
 // ── scenarios ──────────────────────────────────────────────────────────────
 
-async function connectionsScenario(cfg: LoadConfig, deadline: number): Promise<ConnectionsResult> {
+async function connectionsScenario(cfg: LoadConfig, helpers: Helpers, deadline: number): Promise<ConnectionsResult> {
   const c = cfg.connections!;
   const gc = async () => {
     try {
@@ -242,32 +317,41 @@ async function connectionsScenario(cfg: LoadConfig, deadline: number): Promise<C
   const out: ConnectionsResult = { baselineKiB, steps: [], connectRate: NaN, connectFailures: 0 };
   let rampSeconds = 0;
   try {
+    await helpers.start(Math.max(...c.steps) - cfg.perProcess);
     for (const step of c.steps) {
-      const r = await rampTo(clients, step, { ...cfg, ...c }, deadline);
+      const r = await holdTo(cfg, clients, helpers, step, c.concurrency, c.sourceIps, deadline);
       rampSeconds += r.seconds;
       out.connectFailures += r.failures;
-      out.connectRate = clients.length / rampSeconds;
-      if (clients.length < step) {
-        out.error = `reached ${clients.length}/${step} connections (${r.failures} failures: ${r.firstError ?? "deadline"})`;
+      out.connectRate = r.open / rampSeconds;
+      if (r.open < step) {
+        out.error = `reached ${r.open}/${step} connections (${r.failures} failures: ${r.firstError ?? "deadline"})`;
         log(out.error);
         break;
       }
       await gc();
       const rss = rssKiB(cfg.pid);
-      const kibPerConn = (rss - baselineKiB) / clients.length;
-      out.steps.push({ connections: clients.length, rssKiB: rss, kibPerConn });
-      log(`${clients.length} conns: RSS ${rss} KiB, ${kibPerConn.toFixed(1)} KiB/conn, ${(clients.length / rampSeconds).toFixed(0)} conn/s`);
+      const kibPerConn = (rss - baselineKiB) / r.open;
+      out.steps.push({ connections: r.open, rssKiB: rss, kibPerConn });
+      log(`${r.open} conns: RSS ${rss} KiB, ${kibPerConn.toFixed(1)} KiB/conn, ${(r.open / rampSeconds).toFixed(0)} conn/s`);
     }
   } finally {
     for (const cl of clients) cl.close();
+    await helpers.stop();
   }
   await sleep(200);
   return out;
 }
 
-async function broadcastScenario(cfg: LoadConfig, clients: WsClient[], deadline: number): Promise<BroadcastResult> {
+/**
+ * Broadcasts paced on this process's clients (`n`); the helpers' clients
+ * (`remote`) are counted at the end of each round, which lasts until they
+ * too got every broadcast.
+ */
+async function broadcastScenario(cfg: LoadConfig, clients: WsClient[], helpers: Helpers, deadline: number): Promise<BroadcastResult> {
   const b = cfg.broadcast!;
   const n = clients.length;
+  const remote = helpers.held;
+  let remoteGot = 0;
   let delivered = 0;
   let sent = 0;
   let limitReached = false;
@@ -301,6 +385,7 @@ async function broadcastScenario(cfg: LoadConfig, clients: WsClient[], deadline:
   for (const cl of clients) cl.onMessage = onMessage;
 
   const round = async (label: string, minB: number, maxB: number, minT: number, maxT: number) => {
+    await helpers.received(); // resets their counters
     delivered = 0;
     sent = 0;
     limitReached = false;
@@ -326,19 +411,30 @@ async function broadcastScenario(cfg: LoadConfig, clients: WsClient[], deadline:
       last = delivered;
     }
     finish = null;
+    // The helpers' share: wait until they got every broadcast (or made no progress for 10 s).
+    remoteGot = 0;
+    let lastProgress = Date.now();
+    while (remote > 0 && remoteGot < sent * remote && Date.now() - lastProgress < 10_000 && Date.now() < deadline) {
+      const got = await helpers.received();
+      if (got > 0) lastProgress = Date.now();
+      remoteGot += got;
+      if (remoteGot < sent * remote) await sleep(20);
+    }
+    if (remoteGot < sent * remote) log(`${label}: helpers stalled at ${remoteGot}/${sent * remote} deliveries`);
     return (performance.now() - tStart) / 1000;
   };
 
-  log(`broadcast: ${n} clients, warmup ${b.warmup}`);
+  log(`broadcast: ${n + remote} clients (${remote} on helpers), warmup ${b.warmup}`);
   await round("warmup", b.warmup, b.warmup, 0, 30_000);
   await sleep(200);
-  const meter = new CpuMeter(cfg.pid);
+  const meter = new CpuMeter(cfg.pid, helpers.pids);
   const seconds = await round("measure", b.minBroadcasts, b.maxBroadcasts, b.minMs, b.maxMs);
   const cpu = meter.read();
   for (const cl of clients) cl.onMessage = null;
-  const expected = sent * n;
+  delivered += remoteGot;
+  const expected = sent * (n + remote);
   const res: BroadcastResult = {
-    clients: n,
+    clients: n + remote,
     broadcasts: sent,
     deliveries: delivered,
     expected,
@@ -351,7 +447,7 @@ async function broadcastScenario(cfg: LoadConfig, clients: WsClient[], deadline:
   };
   if (delivered < expected) res.error = `${expected - delivered} of ${expected} deliveries missing`;
   log(
-    `broadcast: ${sent} x ${n} = ${delivered} deliveries in ${seconds.toFixed(2)} s, ` +
+    `broadcast: ${sent} x ${n + remote} = ${delivered} deliveries in ${seconds.toFixed(2)} s, ` +
       `${res.deliveriesPerSec.toFixed(0)}/s, ${res.cpuUsPerDelivery.toFixed(2)} µs CPU/delivery ` +
       `(CPU: server ${cpu.serverPct.toFixed(0)}%, generator ${cpu.selfPct.toFixed(0)}%, others ${cpu.foreignPct.toFixed(0)}%)`,
   );
@@ -387,9 +483,10 @@ class EchoStats {
     durationMs: number,
     deadline: number,
     label: string,
+    helpers?: Helpers,
   ): Promise<EchoResult> {
     await sleep(warmupMs);
-    const meter = new CpuMeter(cfg.pid);
+    const meter = new CpuMeter(cfg.pid, helpers?.pids);
     const t0 = performance.now();
     this.lastAt = t0;
     this.measuring = true;
@@ -424,7 +521,7 @@ class EchoStats {
   }
 }
 
-async function echoScenario(cfg: LoadConfig, all: WsClient[], deadline: number): Promise<EchoResult> {
+async function echoScenario(cfg: LoadConfig, all: WsClient[], helpers: Helpers, deadline: number): Promise<EchoResult> {
   const e = cfg.echo!;
   const clients = all.slice(0, Math.min(e.clients, all.length));
   const stats = new EchoStats();
@@ -443,7 +540,8 @@ async function echoScenario(cfg: LoadConfig, all: WsClient[], deadline: number):
   }
   for (const c of clients) fire(c);
   try {
-    return await stats.run(cfg, clients.length, e.warmupMs, e.durationMs, deadline, "echo");
+    const res = await stats.run(cfg, clients.length, e.warmupMs, e.durationMs, deadline, `echo (${all.length + helpers.held} held)`, helpers);
+    return { ...res, held: all.length + helpers.held };
   } finally {
     for (const c of clients) c.onMessage = null;
   }
@@ -599,27 +697,29 @@ async function main(): Promise<void> {
     }
   };
 
+  const helpers = new Helpers(cfg);
   if (cfg.phase === "connections") {
-    result.connections = await attempt("connections", () => connectionsScenario(cfg, deadline));
+    result.connections = await attempt("connections", () => connectionsScenario(cfg, helpers, deadline));
   } else {
     const clients: WsClient[] = [];
-    const want = Math.max(cfg.broadcast?.clients ?? 0, cfg.echo?.clients ?? 0);
-    if (want > 0) {
-      const r = await rampTo(clients, want, { ...cfg, concurrency: 64, sourceIps: 1 }, deadline);
-      if (clients.length < want) result.errors.push(`connected ${clients.length}/${want}: ${r.firstError}`);
-      log(`${clients.length} websocket clients connected in ${r.seconds.toFixed(2)} s`);
-    }
+    const want = cfg.held ?? Math.max(cfg.broadcast?.clients ?? 0, cfg.echo?.clients ?? 0);
     try {
+      if (want > 0) {
+        await helpers.start(want - cfg.perProcess);
+        const r = await holdTo(cfg, clients, helpers, want, 64, 1, deadline);
+        if (r.open < want) result.errors.push(`connected ${r.open}/${want}: ${r.firstError}`);
+        log(`${r.open} websocket clients connected in ${r.seconds.toFixed(2)} s (${helpers.held} on helpers)`);
+      }
       if (cfg.broadcast && clients.length > 0) {
-        const bc = clients.slice(0, cfg.broadcast.clients);
-        result.broadcast = await attempt("broadcast", () => broadcastScenario(cfg, bc, deadline));
+        result.broadcast = await attempt("broadcast", () => broadcastScenario(cfg, clients, helpers, deadline));
         await sleep(300);
       }
       if (cfg.echo && clients.length > 0) {
-        result.echo = await attempt("echo", () => echoScenario(cfg, clients, deadline));
+        result.echo = await attempt("echo", () => echoScenario(cfg, clients, helpers, deadline));
       }
     } finally {
       for (const c of clients) c.close();
+      await helpers.stop();
     }
     if (cfg.polling) {
       await sleep(300);

@@ -45,22 +45,32 @@ export function machineBusyMicros(): number {
  * A meter for one measured stretch: server CPU (from /proc/<pid>), this
  * process's CPU, and "foreign" CPU — what every other process on the machine
  * used meanwhile. Foreign CPU means the figures were taken on a busy machine.
+ * `helpers`: pids of further load-generator processes, counted with this
+ * one's CPU (they are part of the load, not a disturbance).
  */
 export class CpuMeter {
   readonly server0: number;
   readonly self0: NodeJS.CpuUsage;
+  readonly helpers0: number;
   readonly machine0: number;
   readonly t0 = performance.now();
-  constructor(readonly pid: number) {
+  constructor(
+    readonly pid: number,
+    readonly helpers: number[] = [],
+  ) {
     this.server0 = cpuMicros(pid);
     this.self0 = process.cpuUsage();
+    this.helpers0 = this.helpersMicros();
     this.machine0 = machineBusyMicros();
+  }
+  private helpersMicros(): number {
+    return this.helpers.reduce((a, p) => a + cpuMs(p) * 1000, 0);
   }
   /** CPU µs of the server, percent of one core for each party, over the stretch so far. */
   read(): { serverMicros: number; serverPct: number; selfPct: number; foreignPct: number; wallSeconds: number } {
     const server = cpuMicros(this.pid) - this.server0;
     const selfU = process.cpuUsage(this.self0);
-    const self = selfU.user + selfU.system;
+    const self = selfU.user + selfU.system + this.helpersMicros() - this.helpers0;
     const machine = machineBusyMicros() - this.machine0;
     const wall = (performance.now() - this.t0) / 1000;
     const pct = (us: number) => (us / 1e6 / wall) * 100;

@@ -5,6 +5,14 @@
 import type { Family, Runtime } from "./catalog.ts";
 import type { BroadcastResult, ConnectionsResult, EchoResult } from "./load.ts";
 
+export interface SizeRuns {
+  /** WebSocket clients held during these runs. */
+  clients: number;
+  /** One entry per run (a fresh server each), in the order measured. */
+  broadcast: BroadcastResult[];
+  echo: EchoResult[];
+}
+
 export interface Row {
   id: string;
   label: string;
@@ -15,21 +23,39 @@ export interface Row {
   note?: string;
   errors: string[];
   connections?: ConnectionsResult;
-  broadcast?: BroadcastResult;
-  echo?: EchoResult;
-  polling?: EchoResult;
+  /** Broadcast and echo runs per size (client count). */
+  sizes: SizeRuns[];
+  /** Long-polling runs (alongside the first size's runs). */
+  polling: EchoResult[];
+}
+
+/** Median and spread of repeated runs. */
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+/** Median (the mean of the middle two for an even count), min and max of the finite values; undefined if none. */
+export function stat(values: Array<number | undefined>): Stat | undefined {
+  const xs = values.filter((v): v is number => v !== undefined && Number.isFinite(v)).sort((a, b) => a - b);
+  if (xs.length === 0) return undefined;
+  const mid = xs.length >> 1;
+  const median = xs.length % 2 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+  return { median, min: xs[0]!, max: xs[xs.length - 1]!, n: xs.length };
 }
 
 interface Metric {
   key: string;
+  /** What the ratio targets refer to: "cpud", "cpua", "mem", "cpup" (others have none). */
+  base: string;
   title: string;
   /** "cost": lower is better; "rate": higher is better. */
   kind: "cost" | "rate" | "info";
-  get(row: Row): number | undefined;
+  get(row: Row): Stat | undefined;
   format(v: number): string;
 }
-
-const num = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? undefined : v);
 
 export function fmtRate(v: number): string {
   if (v >= 1e6) return (v / 1e6).toFixed(2) + "M";
@@ -42,51 +68,61 @@ export function fmtMicros(v: number): string {
 }
 const fmtMs = (v: number) => (v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const fmtKiB = (v: number) => v.toFixed(1);
-const stepLabel = (n: number) => (n % 1000 === 0 ? `${n / 1000}k` : String(n));
+export const sizeLabel = (n: number) => (n % 1000 === 0 ? `${n / 1000}k` : String(n));
 
-function memoryAt(row: Row, conns: number): number | undefined {
-  return num(row.connections?.steps.find((s) => s.connections === conns)?.kibPerConn);
+const one = (v: number | undefined) => stat([v]);
+const runsAt = (row: Row, clients: number) => row.sizes.find((s) => s.clients === clients);
+
+/** The WebSocket figures at one size: medians of the runs. */
+export function wsMetrics(size: number): Metric[] {
+  const at = sizeLabel(size);
+  const b = (f: (x: BroadcastResult) => number) => (r: Row) => stat(runsAt(r, size)?.broadcast.map(f) ?? []);
+  const e = (f: (x: EchoResult) => number) => (r: Row) => stat(runsAt(r, size)?.echo.map(f) ?? []);
+  return [
+    { key: `dps@${size}`, base: "dps", title: `bcast deliveries/s @${at}`, kind: "rate", get: b((x) => x.deliveriesPerSec), format: fmtRate },
+    { key: `cpud@${size}`, base: "cpud", title: `CPU µs/delivery @${at}`, kind: "cost", get: b((x) => x.cpuUsPerDelivery), format: fmtMicros },
+    { key: `aps@${size}`, base: "aps", title: `acks/s @${at}`, kind: "rate", get: e((x) => x.acksPerSec), format: fmtRate },
+    { key: `p50@${size}`, base: "p50", title: `ack p50 ms @${at}`, kind: "info", get: e((x) => x.p50Ms), format: fmtMs },
+    { key: `p99@${size}`, base: "p99", title: `ack p99 ms @${at}`, kind: "info", get: e((x) => x.p99Ms), format: fmtMs },
+    { key: `cpua@${size}`, base: "cpua", title: `CPU µs/ack @${at}`, kind: "cost", get: e((x) => x.cpuUsPerAck), format: fmtMicros },
+  ];
 }
 
-/** The table's columns, with the memory steps the run used. */
-export function metrics(steps: number[]): Metric[] {
-  const list: Metric[] = [
-    { key: "dps", title: "bcast deliveries/s", kind: "rate", get: (r) => num(r.broadcast?.deliveriesPerSec), format: fmtRate },
-    { key: "cpud", title: "CPU µs/delivery", kind: "cost", get: (r) => num(r.broadcast?.cpuUsPerDelivery), format: fmtMicros },
-    { key: "aps", title: "acks/s", kind: "rate", get: (r) => num(r.echo?.acksPerSec), format: fmtRate },
-    { key: "p50", title: "ack p50 ms", kind: "info", get: (r) => num(r.echo?.p50Ms), format: fmtMs },
-    { key: "p99", title: "ack p99 ms", kind: "info", get: (r) => num(r.echo?.p99Ms), format: fmtMs },
-    { key: "cpua", title: "CPU µs/ack", kind: "cost", get: (r) => num(r.echo?.cpuUsPerAck), format: fmtMicros },
-  ];
-  for (const n of steps) {
-    list.push({
-      key: `mem${n}`,
-      title: `KiB/conn @${stepLabel(n)}`,
-      kind: "cost",
-      get: (r) => memoryAt(r, n),
-      format: fmtKiB,
-    });
-  }
+/** Memory per connection at each step (one run), its slope between the first and last step, conn/s and long-polling. */
+export function otherMetrics(steps: number[]): Metric[] {
+  const list: Metric[] = steps.map((n) => ({
+    key: `mem${n}`,
+    base: "mem",
+    title: `KiB/conn @${sizeLabel(n)}`,
+    kind: "cost" as const,
+    get: (r: Row) => one(r.connections?.steps.find((s) => s.connections === n)?.kibPerConn),
+    format: fmtKiB,
+  }));
   if (steps.length > 1) {
     const [a, b] = [steps[0]!, steps[steps.length - 1]!];
     list.push({
       key: "memslope",
-      title: `KiB/conn ${stepLabel(a)}→${stepLabel(b)}`,
+      base: "memslope",
+      title: `KiB/conn ${sizeLabel(a)}→${sizeLabel(b)}`,
       kind: "cost",
       get: (r) => {
         const s0 = r.connections?.steps.find((s) => s.connections === a);
         const s1 = r.connections?.steps.find((s) => s.connections === b);
-        return s0 && s1 ? num((s1.rssKiB - s0.rssKiB) / (b - a)) : undefined;
+        return s0 && s1 ? one((s1.rssKiB - s0.rssKiB) / (b - a)) : undefined;
       },
       format: fmtKiB,
     });
   }
   list.push(
-    { key: "cps", title: "conn/s", kind: "rate", get: (r) => num(r.connections?.connectRate), format: fmtRate },
-    { key: "pps", title: "polling msg/s", kind: "rate", get: (r) => num(r.polling?.acksPerSec), format: fmtRate },
-    { key: "cpup", title: "CPU µs/polling msg", kind: "cost", get: (r) => num(r.polling?.cpuUsPerAck), format: fmtMicros },
+    { key: "cps", base: "cps", title: "conn/s", kind: "rate", get: (r) => one(r.connections?.connectRate), format: fmtRate },
+    { key: "pps", base: "pps", title: "polling msg/s", kind: "rate", get: (r) => stat(r.polling.map((x) => x.acksPerSec)), format: fmtRate },
+    { key: "cpup", base: "cpup", title: "CPU µs/polling msg", kind: "cost", get: (r) => stat(r.polling.map((x) => x.cpuUsPerAck)), format: fmtMicros },
   );
   return list;
+}
+
+export function metrics(sizes: number[], steps: number[]): Metric[] {
+  return [...sizes.flatMap(wsMetrics), ...otherMetrics(steps)];
 }
 
 function table(header: string[], body: string[][]): string {
@@ -95,30 +131,83 @@ function table(header: string[], body: string[][]): string {
   return [line(header), line(align), ...body.map(line)].join("\n");
 }
 
-/** The main figures: one row per server, "–" where a figure is missing. */
-export function figuresTable(rows: Row[], steps: number[]): string {
-  const ms = metrics(steps);
-  const body = rows
-    .filter((r) => r.status !== "skipped")
-    .map((r) => [r.label, ...ms.map((m) => {
-      const v = m.get(r);
-      return v === undefined ? "–" : m.format(v);
-    })]);
+/** "median (min–max)" of repeated runs; the median alone for one run or no spread. */
+function cell(m: Metric, st: Stat | undefined): string {
+  if (!st) return "–";
+  if (st.n < 2 || m.format(st.min) === m.format(st.max)) return m.format(st.median);
+  return `${m.format(st.median)} (${m.format(st.min)}–${m.format(st.max)})`;
+}
+
+function figures(rows: Row[], ms: Metric[]): string {
+  const body = rows.filter((r) => r.status !== "skipped").map((r) => [r.label, ...ms.map((m) => cell(m, m.get(r)))]);
   return table(["server", ...ms.map((m) => m.title)], body);
 }
 
 /**
- * Ratios of each row's figures to a reference row of the same runtime:
- * `server ÷ reference`. For costs (CPU, memory) below 1× is better; for
- * rates (per second) above 1× is better.
+ * The main figures: one table per WebSocket size (rows without runs at that
+ * size left out) and one for memory, conn/s and long-polling.
+ */
+export function figuresTables(rows: Row[], sizes: number[], steps: number[]): string {
+  const parts: string[] = [];
+  for (const size of sizes) {
+    const at = rows.filter((r) => runsAt(r, size));
+    if (at.length === 0) continue;
+    parts.push(`### WebSocket, ${size.toLocaleString("en-US")} clients held`, "", figures(at, wsMetrics(size)), "");
+  }
+  parts.push("### Memory per connection, connections/s, long-polling", "", figures(rows, otherMetrics(steps)));
+  return parts.join("\n");
+}
+
+// ── targets (issue 21): unio's Server ÷ a reference of the same runtime ────
+
+interface Target {
+  runtime: Runtime;
+  ref: "socket.io" | "ceiling";
+  base: string;
+  max: number;
+  /** "below" rather than "at most". */
+  strict?: boolean;
+}
+const TARGETS: Target[] = [
+  { runtime: "node", ref: "socket.io", base: "cpud", max: 0.75 },
+  { runtime: "node", ref: "socket.io", base: "cpua", max: 0.7 },
+  { runtime: "node", ref: "ceiling", base: "cpud", max: 0.9 },
+  { runtime: "node", ref: "ceiling", base: "cpua", max: 1.15 },
+  { runtime: "node", ref: "ceiling", base: "mem", max: 1.1 },
+  { runtime: "bun", ref: "ceiling", base: "cpud", max: 1.3 },
+  { runtime: "bun", ref: "ceiling", base: "mem", max: 2 },
+  { runtime: "bun", ref: "socket.io", base: "mem", max: 1, strict: true },
+  { runtime: "deno", ref: "ceiling", base: "cpud", max: 1.1 },
+  { runtime: "deno", ref: "ceiling", base: "mem", max: 1.1 },
+  ...(["node", "bun", "deno"] as const).map((runtime) => ({ runtime, ref: "ceiling" as const, base: "cpup", max: 1.3 })),
+];
+
+export function targetOf(row: Row, ref: Row, base: string): Target | undefined {
+  if (row.family !== "unio") return undefined;
+  return TARGETS.find((t) => t.runtime === row.runtime && t.base === base && t.ref === ref.family);
+}
+
+const fmtRatio = (x: number) => x.toFixed(x >= 10 ? 1 : 2) + "×";
+
+/**
+ * Ratios of each row's cost figures (medians) to a reference row of the same
+ * runtime, `server ÷ reference` (below 1× is better), with issue 21's target
+ * beside it where there is one: "0.71× (target ≤ 0.75×) ✓".
  */
 export function ratioTable(
   rows: Row[],
+  sizes: number[],
   steps: number[],
   pick: (row: Row) => Row | undefined,
   include: (row: Row) => boolean,
 ): string | null {
-  const ms = metrics(steps).filter((m) => m.kind !== "info");
+  // Grouped by figure, sizes side by side: CPU/delivery @1k, @18k, CPU/ack @1k, @18k, memory, polling.
+  const ws = sizes.map(wsMetrics);
+  const ms = [
+    ...ws.map((m) => m.find((x) => x.base === "cpud")!),
+    ...ws.map((m) => m.find((x) => x.base === "cpua")!),
+    ...otherMetrics(steps).filter((m) => m.kind === "cost"),
+  ];
   const body: string[][] = [];
   for (const r of rows) {
     if (r.status === "skipped" || !include(r)) continue;
@@ -127,15 +216,22 @@ export function ratioTable(
     body.push([
       `${r.label} ÷ ${ref.label}`,
       ...ms.map((m) => {
-        const a = m.get(r);
-        const b = m.get(ref);
+        const a = m.get(r)?.median;
+        const b = m.get(ref)?.median;
         if (a === undefined || b === undefined || b === 0) return "–";
-        return (a / b).toFixed(a / b >= 10 ? 1 : 2) + "×";
+        const t = targetOf(r, ref, m.base);
+        if (!t) return fmtRatio(a / b);
+        const met = t.strict ? a / b < t.max : a / b <= t.max;
+        return `${fmtRatio(a / b)} (target ${t.strict ? "<" : "≤"} ${t.max}×) ${met ? "✓" : "✗"}`;
       }),
     ]);
   }
   if (body.length === 0) return null;
-  return table(["ratio", ...ms.map((m) => `${m.title} (${m.kind === "cost" ? "lower" : "higher"} is better)`)], body);
+  const used = ms.map((_, i) => body.some((line) => line[i + 1] !== "–"));
+  return table(
+    ["ratio (lower is better)", ...ms.filter((_, i) => used[i]).map((m) => m.title)],
+    body.map((line) => [line[0]!, ...line.slice(1).filter((_, i) => used[i])]),
+  );
 }
 
 // ── chart ──────────────────────────────────────────────────────────────────
@@ -157,11 +253,12 @@ const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 
 /**
  * A horizontal bar chart, one panel per headline figure, one bar per server
- * in the row order given, coloured by family. No dependency: plain SVG text.
+ * in the row order given, coloured by family; the bar is the median of the
+ * runs and a whisker spans their min–max. No dependency: plain SVG text.
  */
-export function chartSvg(rows: Row[], steps: number[], subtitle: string): string {
-  const ms = metrics(steps);
-  const panelKeys = ["cpud", "cpua", ...steps.map((n) => `mem${n}`), "cpup"];
+export function chartSvg(rows: Row[], sizes: number[], steps: number[], subtitle: string): string {
+  const ms = metrics(sizes, steps);
+  const panelKeys = [...sizes.map((n) => `cpud@${n}`), ...sizes.map((n) => `cpua@${n}`), ...steps.map((n) => `mem${n}`), "cpup"];
   const panels = panelKeys
     .map((k) => ms.find((m) => m.key === k))
     .filter((m): m is Metric => m !== undefined)
@@ -194,21 +291,28 @@ export function chartSvg(rows: Row[], steps: number[], subtitle: string): string
     const better = m.kind === "cost" ? "lower is better" : "higher is better";
     out.push(`<text x="20" y="${y + 14}" class="h2">${esc(m.title)} (${better})</text>`);
     y += 26;
-    const max = Math.max(...bars.map((r) => m.get(r)!));
+    const max = Math.max(...bars.map((r) => m.get(r)!.max));
     let runtime = bars[0]!.runtime;
     for (const r of bars) {
       // A little air between the runtimes' groups.
       if (r.runtime !== runtime) y += 6;
       runtime = r.runtime;
-      const v = m.get(r)!;
+      const st = m.get(r)!;
+      const v = st.median;
       const w = max > 0 ? Math.max(1, (v / max) * plotW) : 1;
+      const xOf = (x: number) => (labelW + 8 + (max > 0 ? (x / max) * plotW : 0)).toFixed(1);
       out.push(`<text x="${labelW}" y="${y + barH - 3}" class="lbl" text-anchor="end">${esc(r.label)}</text>`);
       out.push(
         `<rect x="${labelW + 8}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[r.family]}"><title>${esc(
-          `${r.label}: ${m.format(v)}`,
+          `${r.label}: ${m.format(v)}${st.n > 1 ? ` (median of ${st.n}, ${m.format(st.min)}–${m.format(st.max)})` : ""}`,
         )}</title></rect>`,
       );
-      out.push(`<text x="${(labelW + 14 + w).toFixed(1)}" y="${y + barH - 3}" class="val">${esc(m.format(v))}</text>`);
+      if (st.n > 1 && st.max > st.min) {
+        // The spread of the runs: a whisker from min to max across the bar's end.
+        out.push(`<line x1="${xOf(st.min)}" x2="${xOf(st.max)}" y1="${y + barH / 2}" y2="${y + barH / 2}" stroke="#111" stroke-width="1.5"/>`);
+      }
+      const tx = labelW + 14 + Math.max(w, max > 0 ? (st.max / max) * plotW : 0);
+      out.push(`<text x="${tx.toFixed(1)}" y="${y + barH - 3}" class="val">${esc(m.format(v))}</text>`);
       y += barH + gap;
     }
     y += 14;

@@ -6,27 +6,33 @@
  * bench/results.json (quick runs: RESULTS.quick.md, chart.quick.svg,
  * results.quick.json).
  *
- *   npm run bench                          # every server, full settings (~10 min)
- *   npm run bench -- --quick               # smoke run: fewer clients, shorter
+ *   npm run bench                          # every server, full settings (~25-35 min on 2 cores)
+ *   npm run bench -- --quick               # smoke run: fewer clients, shorter (~3 min)
  *   npm run bench -- --servers=node        # ids, runtimes or families, comma-separated
  *   npm run bench -- --scenarios=broadcast,echo
  *   npm run bench -- --list                # the servers and whether they can run here
  *   npm run bench -- --no-write            # print only
  *   npm run bench -- --render [--quick]    # rewrite RESULTS*.md and chart*.svg from results*.json
- *   npm run bench -- --repeat=3            # throughput runs per server (default 2, quick 1, max 5);
- *                                          # per scenario the run with the least CPU used by other
- *                                          # processes on the machine is kept
+ *   npm run bench -- --repeat=3            # throughput runs per server and size (default 3, quick 1,
+ *                                          # max 5); tables show the median and the min–max
+ *   npm run bench -- --sizes=1000,18000    # WebSocket clients held in broadcast and echo runs
+ *                                          # (default 1,000 and 18,000; quick 200 and 2,000)
+ *   npm run bench -- --all-sizes           # every size for every server (default: sizes after the
+ *                                          # first only for unio's Server, socket.io and the ceilings)
  *   npm run bench -- --scale               # idle connections at scale: 18k in one process, 100k over six
  *                                          # (bench/scale.ts has its options); writes bench/SCALE.md
- *   npm run bench -- --clients=1000         # clients of the broadcast and echo scenarios (default 1,000 and
- *                                          # 100; quick 200 and 20), e.g. to profile both at 100 and 1,000
+ *   npm run bench -- --clients=1000         # one size of N clients, all N echoing (default: 100 echo at
+ *                                          # every size; quick 20), e.g. to profile both at 100 and 1,000
  *   npm run bench -- --cpu-prof --servers=unio-node --scenarios=polling
  *                                          # servers write V8 CPU profiles (.cpuprofile) to
  *                                          # bench/profiles/<id>-<scenarios>/; summarise them
  *                                          # with `node --import tsx bench/profile-summary.ts DIR`
  *
  * The same through the environment: BENCH_QUICK=1, BENCH_SERVERS=…,
- * BENCH_SCENARIOS=…, BENCH_REPEAT=…. Linux only (CPU and memory come from /proc).
+ * BENCH_SCENARIOS=…, BENCH_REPEAT=…, BENCH_SIZES=…. Linux only (CPU and memory come from /proc).
+ * Beyond 4,500 clients (quick: 1,500) the load generator spreads them over
+ * helper processes (bench/load-group.ts): one process may hold at most
+ * 20,000 open files here.
  * Benchmarks never fail on speed: the exit code is 0 unless the runner
  * itself breaks.
  */
@@ -34,11 +40,11 @@ import { type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { referencesOf, ROOT, SERVERS, type ServerSpec, selectServers } from "./catalog.ts";
-import type { LoadConfig, LoadResult } from "./load.ts";
+import { isMainRow, referencesOf, ROOT, SERVERS, type ServerSpec, selectServers } from "./catalog.ts";
+import type { BroadcastResult, LoadConfig, LoadResult } from "./load.ts";
 import { openFileLimits } from "./proc.ts";
 import { killAll, killGroup, spawnGroup } from "./scale-procs.ts";
-import { chartSvg, figuresTable, ratioTable, type Row } from "./report.ts";
+import { chartSvg, figuresTables, ratioTable, type Row, type SizeRuns, sizeLabel, stat } from "./report.ts";
 
 // ── options ────────────────────────────────────────────────────────────────
 
@@ -55,10 +61,14 @@ interface Options {
   render: boolean;
   /** Servers run with --cpu-prof (Node, Bun, Deno); profiles land in bench/profiles/<id>-<scenarios>/. */
   cpuProf: boolean;
-  /** Throughput runs per server; per scenario the one on the quietest machine is kept. */
+  /** Throughput runs per server and size; the tables show their median and min–max. */
   repeat: number;
-  /** `--clients=N`: broadcast and echo clients instead of the defaults; undefined keeps them. */
+  /** `--clients=N`: one size of N clients, all of them echoing; undefined keeps the defaults. */
   clients: number | undefined;
+  /** `--sizes=a,b`: WebSocket clients held in broadcast and echo runs; undefined keeps the defaults. */
+  sizes: number[] | undefined;
+  /** Every size for every server, not only the main rows. */
+  allSizes: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -82,9 +92,11 @@ function parseOptions(argv: string[]): Options {
     list: flag("list"),
     render: flag("render"),
     cpuProf: flag("cpu-prof"),
-    // Full runs measure throughput twice and keep, per scenario, the run the rest of the machine disturbed least.
-    repeat: Math.min(5, Math.max(1, Math.floor(Number(value("repeat") ?? env.BENCH_REPEAT ?? (quick ? 1 : 2))) || 1)),
+    // Full runs measure throughput three times: the tables show the median and the spread.
+    repeat: Math.min(5, Math.max(1, Math.floor(Number(value("repeat") ?? env.BENCH_REPEAT ?? (quick ? 1 : 3))) || 1)),
     clients: clientsOption(value("clients") ?? env.BENCH_CLIENTS),
+    sizes: (value("sizes") ?? env.BENCH_SIZES)?.split(",").filter(Boolean).map((v) => clientsOption(v)!),
+    allSizes: flag("all-sizes"),
   };
 }
 
@@ -95,34 +107,53 @@ function clientsOption(v: string | undefined): number | undefined {
   return n;
 }
 
-interface Settings {
+/** The broadcast and echo runs at one number of held clients. */
+interface SizeSettings {
+  clients: number;
   broadcast: NonNullable<LoadConfig["broadcast"]>;
   echo: NonNullable<LoadConfig["echo"]>;
+}
+
+interface Settings {
+  /** Broadcast and echo at each size; the first runs for every server, the others for the main rows (isMainRow). */
+  sizes: SizeSettings[];
+  /** Most WebSocket clients per load-generator process (more go to helper processes). */
+  perProcess: number;
   polling: NonNullable<LoadConfig["polling"]>;
   connections: NonNullable<LoadConfig["connections"]>;
 }
 
-function settingsFor(quick: boolean): Settings {
+/**
+ * One size's settings. Big sizes send fewer broadcasts (each is N deliveries)
+ * for longer. Echo: 100 of the held clients (quick: 20) echo at every size, so
+ * the sizes differ only in the connections held (and their heartbeats).
+ */
+function sizeSettings(clients: number, quick: boolean): SizeSettings {
+  const big = clients > (quick ? 1_000 : 5_000);
+  const echo = { clients: Math.min(clients, quick ? 20 : 100), warmupMs: quick ? 300 : 1_000, durationMs: quick ? 1_000 : 3_000 };
   if (quick) {
-    return {
-      broadcast: { clients: 200, window: 8, warmup: 20, minBroadcasts: 50, maxBroadcasts: 5_000, minMs: 500, maxMs: 3_000 },
-      echo: { clients: 20, warmupMs: 300, durationMs: 1_000 },
-      polling: { clients: 10, warmupMs: 300, durationMs: 1_000 },
-      connections: { steps: [1_000], concurrency: 64, settleMs: 1_000, sourceIps: 1 },
-    };
+    return big
+      ? { clients, broadcast: { clients, window: 8, warmup: 5, minBroadcasts: 10, maxBroadcasts: 1_000, minMs: 500, maxMs: 3_000 }, echo }
+      : { clients, broadcast: { clients, window: 8, warmup: 20, minBroadcasts: 50, maxBroadcasts: 5_000, minMs: 500, maxMs: 3_000 }, echo };
   }
+  return big
+    ? { clients, broadcast: { clients, window: 8, warmup: 10, minBroadcasts: 30, maxBroadcasts: 2_000, minMs: 3_000, maxMs: 20_000 }, echo }
+    : { clients, broadcast: { clients, window: 8, warmup: 50, minBroadcasts: 200, maxBroadcasts: 20_000, minMs: 2_000, maxMs: 15_000 }, echo };
+}
+
+function settingsFor(quick: boolean, sizes: number[] | undefined): Settings {
   return {
-    broadcast: { clients: 1_000, window: 8, warmup: 50, minBroadcasts: 200, maxBroadcasts: 20_000, minMs: 2_000, maxMs: 15_000 },
-    echo: { clients: 100, warmupMs: 1_000, durationMs: 3_000 },
-    polling: { clients: 50, warmupMs: 1_000, durationMs: 3_000 },
-    connections: { steps: [1_000, 10_000], concurrency: 64, settleMs: 1_500, sourceIps: 1 },
+    sizes: (sizes ?? (quick ? [200, 2_000] : [1_000, 18_000])).map((n) => sizeSettings(n, quick)),
+    perProcess: quick ? 1_500 : 4_500,
+    polling: quick ? { clients: 10, warmupMs: 300, durationMs: 1_000 } : { clients: 50, warmupMs: 1_000, durationMs: 3_000 },
+    connections: { steps: quick ? [1_000, 2_000] : [1_000, 18_000], concurrency: 64, settleMs: quick ? 1_000 : 1_500, sourceIps: 1 },
   };
 }
 
 /** Fits the connection steps into the open-file limit; notes what it changed. */
 function fitToFdLimit(s: Settings, notes: string[]): void {
   const { hard } = openFileLimits();
-  const room = hard - 200; // sockets of one side plus runtime overhead
+  const room = hard - 200; // the server's sockets plus runtime overhead (the clients are spread over generator processes)
   const steps = s.connections.steps.filter((n) => n <= room);
   if (steps.length < s.connections.steps.length) {
     notes.push(
@@ -241,30 +272,43 @@ const CLOCK_TICKS = (() => {
   }
 })();
 
+/** The sizes a server runs at: every size for the main rows (or with --all-sizes), the first otherwise. */
+function sizesFor(spec: ServerSpec, opts: Options, s: Settings): SizeSettings[] {
+  return opts.allSizes || isMainRow(spec) ? s.sizes : s.sizes.slice(0, 1);
+}
+
 async function measure(spec: ServerSpec, opts: Options, s: Settings): Promise<Row> {
-  const row: Row = { id: spec.id, label: spec.label, runtime: spec.runtime, family: spec.family, status: "ok", errors: [] };
+  const row: Row = { id: spec.id, label: spec.label, runtime: spec.runtime, family: spec.family, status: "ok", errors: [], sizes: [], polling: [] };
   const why = spec.unavailable();
   if (why) return { ...row, status: "skipped", note: why };
 
   const phases: Array<{ name: string; config: Omit<LoadConfig, "port" | "pid"> }> = [];
-  const base = { host: "127.0.0.1", clockTicks: CLOCK_TICKS };
+  const base = { host: "127.0.0.1", clockTicks: CLOCK_TICKS, perProcess: s.perProcess };
   if (opts.scenarios.has("connections")) {
     // A fresh server, so the baseline RSS is that of an idle process.
+    const most = Math.max(...s.connections.steps);
     phases.push({
       name: "connections",
-      config: { ...base, phase: "connections", deadlineMs: opts.quick ? 60_000 : 150_000, connections: s.connections },
+      config: { ...base, phase: "connections", deadlineMs: opts.quick ? 60_000 : most > 5_000 ? 240_000 : 150_000, connections: s.connections },
     });
   }
-  const throughput: Omit<LoadConfig, "port" | "pid"> = { ...base, phase: "throughput", deadlineMs: opts.quick ? 60_000 : 120_000 };
-  if (opts.scenarios.has("broadcast")) throughput.broadcast = s.broadcast;
-  if (opts.scenarios.has("echo")) throughput.echo = s.echo;
-  if (opts.scenarios.has("polling")) throughput.polling = s.polling;
-  if (throughput.broadcast || throughput.echo || throughput.polling) {
-    for (let i = 0; i < opts.repeat; i++) phases.push({ name: "throughput", config: throughput });
+  const sizes = sizesFor(spec, opts, s);
+  // Repeats outermost, so a disturbance of the machine hits one run of each size rather than every run of one.
+  for (let i = 0; i < opts.repeat; i++) {
+    sizes.forEach((z, k) => {
+      const config: Omit<LoadConfig, "port" | "pid"> = {
+        ...base,
+        phase: "throughput",
+        held: z.clients,
+        deadlineMs: opts.quick ? 60_000 : z.clients > 5_000 ? 180_000 : 120_000,
+      };
+      if (opts.scenarios.has("broadcast")) config.broadcast = z.broadcast;
+      if (opts.scenarios.has("echo")) config.echo = z.echo;
+      // Long-polling does not depend on the WebSocket clients held: once per repeat, with the first size.
+      if (opts.scenarios.has("polling") && k === 0) config.polling = s.polling;
+      if (config.broadcast || config.echo || config.polling) phases.push({ name: `throughput @${sizeLabel(z.clients)} #${i + 1}`, config });
+    });
   }
-  // Of repeated runs, keep the one taken while other processes used the least CPU.
-  const quieter = <T extends { foreignCpuPct: number }>(old: T | undefined, next: T | undefined) =>
-    !old ? next : !next ? old : next.foreignCpuPct < old.foreignCpuPct ? next : old;
 
   for (const phase of phases) {
     let server: Running;
@@ -279,11 +323,16 @@ async function measure(spec: ServerSpec, opts: Options, s: Settings): Promise<Ro
     process.stderr.write(`  [run] ${spec.id} (${phase.name}) listening on ${server.port}, pid ${server.pid}\n`);
     try {
       const r = await runLoad({ ...phase.config, port: server.port, pid: server.pid } as LoadConfig);
-      row.errors.push(...r.errors);
+      row.errors.push(...r.errors.map((e) => `${phase.name}: ${e}`));
       if (r.connections) row.connections = r.connections;
-      row.broadcast = quieter(row.broadcast, r.broadcast);
-      row.echo = quieter(row.echo, r.echo);
-      row.polling = quieter(row.polling, r.polling);
+      if (r.broadcast || r.echo) {
+        const held = phase.config.held!;
+        let at = row.sizes.find((x) => x.clients === held);
+        if (!at) row.sizes.push((at = { clients: held, broadcast: [], echo: [] } satisfies SizeRuns));
+        if (r.broadcast) at.broadcast.push(r.broadcast);
+        if (r.echo) at.echo.push(r.echo);
+      }
+      if (r.polling) row.polling.push(r.polling);
       for (const part of [r.connections, r.broadcast, r.echo, r.polling]) {
         if (part?.error) row.errors.push(`${phase.name}: ${part.error}`);
       }
@@ -294,7 +343,8 @@ async function measure(spec: ServerSpec, opts: Options, s: Settings): Promise<Ro
       await stop(server.child);
     }
   }
-  const measured = [row.connections, row.broadcast, row.echo, row.polling].some(Boolean);
+  row.sizes.sort((a, b) => a.clients - b.clients);
+  const measured = row.connections || row.sizes.length > 0 || row.polling.length > 0;
   row.status = !measured ? "failed" : row.errors.length ? "partial" : "ok";
   return row;
 }
@@ -354,28 +404,43 @@ function environment(): { machine: string; versions: string } {
 // ── main ───────────────────────────────────────────────────────────────────
 
 function describeSettings(s: Settings, opts: { quick: boolean; repeat: number }): string {
-  const b = s.broadcast;
+  const sizes = s.sizes.map((z) => z.clients.toLocaleString("en-US"));
+  const bLines = s.sizes.map((z) => {
+    const b = z.broadcast;
+    return (
+      `  - ${z.clients.toLocaleString("en-US")} clients: at least ${b.minBroadcasts} broadcasts and ${b.minMs / 1000} s (at most ${b.maxBroadcasts} / ` +
+      `${b.maxMs / 1000} s) after ${b.warmup} warm-up broadcasts; ${z.echo.clients} of them echo.`
+    );
+  });
+  const w = s.sizes[0]!.broadcast.window;
+  const e = s.sizes[0]!.echo;
   return [
-    `- Broadcast: ${b.clients} WebSocket clients; one of them sends \`bcast\` with a ~100-byte JSON payload, the server`,
-    `  does \`io.emit("msg", payload)\`; at most ${b.window} broadcasts incomplete at once; at least ${b.minBroadcasts}`,
-    `  broadcasts and ${b.minMs / 1000} s (at most ${b.maxBroadcasts} / ${b.maxMs / 1000} s), after ${b.warmup} warm-up broadcasts.`,
-    `  CPU µs/delivery = server utime+stime (/proc/<pid>/stat, whole process) ÷ deliveries.`,
-    `- Echo: ${s.echo.clients} WebSocket clients each keep one \`echo\` with an ack in flight for ${s.echo.durationMs / 1000} s`,
-    `  (after ${s.echo.warmupMs / 1000} s warm-up); round trip measured by the client; CPU µs/ack as above.`,
+    `- WebSocket runs at ${sizes.join(" and ")} clients held (the sizes after the first for unio's Server, socket.io and the`,
+    `  bare ceilings only). Each run is a fresh server and a fresh set of clients; one load-generator process holds up to`,
+    `  ${s.perProcess.toLocaleString("en-US")} clients and starts helper processes (bench/scale-load.ts, one more 127.0.0.x source address each)`,
+    `  for the rest: a process here may hold at most 20,000 open files. The helpers' CPU counts as the generator's.`,
+    `- Broadcast: one client sends \`bcast\` with a ~100-byte JSON payload, the server does \`io.emit("msg", payload)\` to every`,
+    `  held client; at most ${w} broadcasts incomplete at once (paced on the first process's clients; a run ends when every`,
+    `  client in every process got every broadcast). CPU µs/delivery = server utime+stime (/proc/<pid>/stat, whole process)`,
+    `  ÷ deliveries.`,
+    ...bLines,
+    `- Echo: of the held clients, ${e.clients} each keep one \`echo\` with an ack in flight for ${e.durationMs / 1000} s (after ${e.warmupMs / 1000} s`,
+    `  warm-up) while the others stay connected and answer heartbeats, so the sizes differ only in the connections held;`,
+    `  round trip measured by the client; CPU µs/ack as above.`,
     `- Memory: a fresh server; VmRSS after a forced GC (SIGUSR2 → gc) with N idle connected clients, minus the idle`,
-    `  baseline, ÷ N, at N = ${s.connections.steps.join(" and ")}. conn/s: WebSocket upgrade + Engine.IO open + Socket.IO`,
-    `  CONNECT, ${s.connections.concurrency} handshakes in flight, over the whole ramp.` +
+    `  baseline, ÷ N, at N = ${s.connections.steps.join(" and ")} (one run). conn/s: WebSocket upgrade + Engine.IO open + Socket.IO`,
+    `  CONNECT, ${s.connections.concurrency} handshakes in flight per generator process, over the whole ramp.` +
       (s.connections.steps.length > 1
         ? `\n  KiB/conn ${s.connections.steps[0]}→${s.connections.steps.at(-1)}: the RSS growth between the two steps ÷ the` +
           `\n  connections added, i.e. the cost of one more connection without the one-off costs (compiled code, pools,` +
           `\n  heap reservations) that inflate the figure at the first step.`
         : ""),
     `- Long-polling: ${s.polling.clients} HTTP long-polling clients (keep-alive agent, one held GET each) doing acked echoes`,
-    `  one at a time for ${s.polling.durationMs / 1000} s; a message = one POSTed echo answered in a poll.`,
-    `- One load generator process (Node, raw \`ws\` + \`node:http\`, pre-encoded frames) per server phase; servers run`,
-    `  one at a time, each as its own process on 127.0.0.1 (a fresh process for the memory phase and for each throughput run).`,
-    `- Throughput scenarios ran ${opts.repeat} time(s) per server; per scenario the run during which other processes used the`,
-    `  least CPU is kept.${opts.quick ? " **Quick mode** (smoke run): fewer clients, shorter runs." : ""}`,
+    `  one at a time for ${s.polling.durationMs / 1000} s; a message = one POSTed echo answered in a poll (in the first size's runs).`,
+    `- Load generators: Node, raw \`ws\` + \`node:http\`, pre-encoded frames; servers run one at a time, each as its own`,
+    `  process on 127.0.0.1.`,
+    `- Every throughput figure is the **median of ${opts.repeat} run(s)** (fresh server each), with the min–max in brackets;`,
+    `  ratios are of medians.${opts.quick ? " **Quick mode** (smoke run): fewer clients, shorter runs." : ""}`,
     `- Every server implements the same app (bench/servers/): Socket.IO servers with \`socket.on("bcast", p => io.emit("msg", p))\``,
     `  and \`socket.on("echo", (p, ack) => ack(p))\`; the bare ceilings and the "Engine only" rows answer the same frames as`,
     `  strings (bench/servers/wire.ts). Node servers run TypeScript through tsx (esbuild with keepNames).`,
@@ -397,15 +462,13 @@ async function main(): Promise<void> {
     const file = `${ROOT}bench/results${opts.quick ? ".quick" : ""}.json`;
     const saved = JSON.parse(readFileSync(file, "utf8")) as SavedRun & { partial?: boolean };
     if (saved.partial) throw new Error(`${file} holds a partial run; nothing to render`);
+    if (!Array.isArray(saved.settings.sizes)) throw new Error(`${file} was written before runs at several sizes: run the benchmark again`);
     render(saved, opts.write);
     return;
   }
   if (process.platform !== "linux") throw new Error("the benchmark reads /proc: Linux only");
-  const settings = settingsFor(opts.quick);
-  if (opts.clients !== undefined) {
-    settings.broadcast.clients = opts.clients;
-    settings.echo.clients = opts.clients;
-  }
+  const settings = settingsFor(opts.quick, opts.clients !== undefined ? [opts.clients] : opts.sizes);
+  if (opts.clients !== undefined) settings.sizes[0]!.echo.clients = opts.clients;
   const notes: string[] = [];
   if (opts.scenarios.has("connections")) fitToFdLimit(settings, notes);
 
@@ -471,29 +534,40 @@ function render(run: SavedRun, write: boolean): void {
     const ref = spec ? referencesOf(spec)[which] : undefined;
     return ref ? byId.get(ref.id) : undefined;
   };
-  const figures = figuresTable(rows, steps);
-  const vsSocketIo = ratioTable(rows, steps, pickRef("socketio"), (r) => r.family === "unio" || r.family === "unio-engine");
-  const vsCeiling = ratioTable(rows, steps, pickRef("ceiling"), (r) => r.family !== "ceiling");
+  const sizes = settings.sizes.map((z) => z.clients);
+  const figures = figuresTables(rows, sizes, steps);
+  const vsSocketIo = ratioTable(rows, sizes, steps, pickRef("socketio"), (r) => r.family === "unio" || r.family === "unio-engine");
+  const vsCeiling = ratioTable(rows, sizes, steps, pickRef("ceiling"), (r) => r.family !== "ceiling");
 
   const skipped = rows.filter((r) => r.status === "skipped").map((r) => `- ${r.label}: skipped (${r.note}).`);
   const problems = rows.flatMap((r) => r.errors.map((e) => `- ${r.label}: ${e}`));
-  const saturation = rows.filter((r) => r.broadcast && r.broadcast.loadgenCpuPct > 90).map((r) => r.label);
+  // A generator process near a full core caps deliveries/s; with helpers, the figure is the sum over the processes.
+  const saturated = (b: BroadcastResult) => b.loadgenCpuPct > 90 * Math.ceil(b.clients / settings.perProcess);
+  const saturation = rows.filter((r) => r.sizes.some((z) => z.broadcast.some(saturated))).map((r) => r.label);
   if (saturation.length) {
     notes.push(
-      `The load generator was CPU-bound (>90% of a core) during broadcasts for: ${saturation.join(", ")}. ` +
+      `The load generator was CPU-bound (>90% of a core per generator process) during broadcasts for: ${saturation.join(", ")}. ` +
         `Deliveries/s there measure the generator as much as the server; CPU µs/delivery does not depend on it.`,
     );
   }
-  const pctOf = (x: { serverCpuPct: number; loadgenCpuPct: number; foreignCpuPct: number } | undefined) =>
-    x ? `${x.serverCpuPct.toFixed(0)}% / ${x.loadgenCpuPct.toFixed(0)}% / ${x.foreignCpuPct.toFixed(0)}%` : "–";
+  type Cpu = { serverCpuPct: number; loadgenCpuPct: number; foreignCpuPct: number };
+  // Medians over the runs of each party's share.
+  const pctOf = (xs: Cpu[] | undefined) => {
+    const m = (f: (x: Cpu) => number) => stat((xs ?? []).map(f))?.median.toFixed(0);
+    return xs?.length ? `${m((x) => x.serverCpuPct)}% / ${m((x) => x.loadgenCpuPct)}% / ${m((x) => x.foreignCpuPct)}%` : "–";
+  };
+  const at = (r: Row, n: number) => r.sizes.find((z) => z.clients === n);
   const cpuTable = [
-    "| server | broadcast | echo | polling |",
-    "| --- | ---: | ---: | ---: |",
+    `| server | ${sizes.map((n) => `broadcast @${sizeLabel(n)}`).join(" | ")} | ${sizes.map((n) => `echo @${sizeLabel(n)}`).join(" | ")} | polling |`,
+    `| --- | ${sizes.map(() => "---:").join(" | ")} | ${sizes.map(() => "---:").join(" | ")} | ---: |`,
     ...rows
       .filter((r) => r.status !== "skipped")
-      .map((r) => `| ${r.label} | ${pctOf(r.broadcast)} | ${pctOf(r.echo)} | ${pctOf(r.polling)} |`),
+      .map(
+        (r) =>
+          `| ${r.label} | ${sizes.map((n) => pctOf(at(r, n)?.broadcast)).join(" | ")} | ${sizes.map((n) => pctOf(at(r, n)?.echo)).join(" | ")} | ${pctOf(r.polling)} |`,
+      ),
   ].join("\n");
-  const measuredParts = rows.flatMap((r) => [r.broadcast, r.echo, r.polling].filter((x) => x !== undefined));
+  const measuredParts: Cpu[] = rows.flatMap((r) => [...r.sizes.flatMap((z) => [...z.broadcast, ...z.echo]), ...r.polling]);
   const busy = measuredParts.filter((x) => x.foreignCpuPct > 20);
   if (busy.length) {
     const worst = Math.max(...busy.map((x) => x.foreignCpuPct));
@@ -515,13 +589,19 @@ function render(run: SavedRun, write: boolean): void {
     "",
     "## Figures",
     "",
+    `Medians of ${run.repeat} run(s), min–max in brackets (memory and conn/s: one run).`,
+    "",
     figures,
     "",
     "## Ratios against socket.io (same runtime)",
     "",
+    "Of the medians, lower is better; beside unio's Server rows the target of issue 21 (✓ met, ✗ missed).",
+    "",
     vsSocketIo ?? "_No pair measured (needs a unio row and a socket.io row of the same runtime; Deno has no socket.io row)._",
     "",
     "## Ratios against the bare ceiling (same runtime)",
+    "",
+    "Of the medians, lower is better; targets as above.",
     "",
     vsCeiling ?? "_No pair measured._",
     "",
@@ -531,8 +611,8 @@ function render(run: SavedRun, write: boolean): void {
     "",
     "## CPU during the measured stretches",
     "",
-    "Server / load generator / every other process on the machine, in % of one core (the machine has " +
-      `${run.cores} cores). A busy generator caps the per-second figures; CPU µs per message does not depend on it.`,
+    "Server / load generator(s) / every other process on the machine, in % of one core (the machine has " +
+      `${run.cores} cores), medians of the runs. A busy generator caps the per-second figures; CPU µs per message does not depend on it.`,
     "",
     cpuTable,
     "",
@@ -547,7 +627,7 @@ function render(run: SavedRun, write: boolean): void {
     writeFileSync(`${ROOT}bench/RESULTS${suffix}.md`, md + "\n");
     writeFileSync(
       `${ROOT}bench/chart${suffix}.svg`,
-      chartSvg(rows, steps, `${run.started.slice(0, 10)} · ${run.machine} · ${run.quick ? "quick mode" : "full run"}`),
+      chartSvg(rows, sizes, steps, `${run.started.slice(0, 10)} · ${run.machine} · ${run.quick ? "quick mode" : "full run"}`),
     );
     console.log(`\nwrote bench/RESULTS${suffix}.md and bench/chart${suffix}.svg (the run took ${run.seconds.toFixed(0)} s)`);
   }

@@ -32,6 +32,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import { bunCommand, denoCommand, nodeCommand, ROOT } from "./catalog.ts";
 import { cpuMicros, openFileLimits, rssKiB } from "./proc.ts";
+import { connectAll, reportAll, startLoadgens } from "./load-group.ts";
 import { Child, killAll } from "./scale-procs.ts";
 import { type ClusterRow, renderScale, type SingleRow } from "./scale-report.ts";
 
@@ -114,6 +115,16 @@ class MemoryGuard {
     this.peakGiB = Math.max(this.peakGiB, grown);
     if (grown > 12) throw new Error(`memory use grew by ${grown.toFixed(1)} GiB (> 12 GiB): run stopped`);
   }
+  /** For connectAll's tick: past the limit, stops every process and exits. */
+  readonly abortIfGrown = (): void => {
+    try {
+      this.check();
+    } catch (err) {
+      log((err as Error).message);
+      killAll();
+      process.exit(2);
+    }
+  };
 }
 
 function freePort(): Promise<number> {
@@ -158,21 +169,6 @@ async function startServers(
   return { children, pids, port: realPort };
 }
 
-async function startLoadgens(port: number, total: number, per: number): Promise<{ gens: Child[]; shares: number[] }> {
-  const n = Math.ceil(total / per);
-  const gens: Child[] = [];
-  const shares: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const share = Math.floor(total / n) + (i < total % n ? 1 : 0);
-    const cfg = { host: "127.0.0.1", port, sourceIp: `127.0.0.${2 + i}`, concurrency: 48 };
-    const g = new Child([process.execPath, "--import", "tsx", `${ROOT}bench/scale-load.ts`, JSON.stringify(cfg)], process.env, true, true);
-    await g.next((l) => l.type === "ready", 30_000, `load generator ${i}`);
-    gens.push(g);
-    shares.push(share);
-  }
-  return { gens, shares };
-}
-
 const sumRssKiB = (pids: number[]) => pids.reduce((a, p) => a + rssKiB(p), 0);
 const sumCpu = (pids: number[]) => pids.reduce((a, p) => a + cpuMicros(p), 0);
 
@@ -187,47 +183,6 @@ async function gcAll(servers: Child[], pids: number[], nodeCluster: boolean): Pr
   }
   void servers;
   await sleep(2_500);
-}
-
-/** Connects every generator to its share in parallel; the time until the last one is done. */
-async function connectAll(
-  gens: Child[],
-  shares: number[],
-  guard: MemoryGuard,
-  deadlineMs: number,
-): Promise<{ ms: number; open: number; failures: number; firstError?: string }> {
-  const t0 = performance.now();
-  gens.forEach((g, i) => g.send({ cmd: "connect", n: shares[i], deadlineMs }));
-  const watch = setInterval(() => {
-    try {
-      guard.check();
-    } catch (err) {
-      log((err as Error).message);
-      killAll();
-      process.exit(2);
-    }
-  }, 1_000);
-  try {
-    const done = await Promise.all(gens.map((g, i) => g.next((l) => l.type === "connected", deadlineMs + 60_000, `connect ${i}`)));
-    return {
-      ms: performance.now() - t0,
-      open: done.reduce((a, l) => a + Number(l.open), 0),
-      failures: done.reduce((a, l) => a + Number(l.failures), 0),
-      firstError: done.map((l) => l.firstError as string | undefined).find(Boolean),
-    };
-  } finally {
-    clearInterval(watch);
-  }
-}
-
-async function reportAll(gens: Child[]): Promise<{ open: number; received: number; lastAt: number }> {
-  for (const g of gens) g.send({ cmd: "report" });
-  const rs = await Promise.all(gens.map((g) => g.next((l) => l.type === "report", 30_000, "report")));
-  return {
-    open: rs.reduce((a, r) => a + Number(r.open), 0),
-    received: rs.reduce((a, r) => a + Number(r.received), 0),
-    lastAt: Math.max(...rs.map((r) => Number(r.lastAt))),
-  };
 }
 
 /** One broadcast to all: from the emit until the last client got it (ms), and how many got it. */
@@ -279,7 +234,7 @@ async function single(s: ScaleServer, o: Options): Promise<SingleRow> {
       await gens[0]!.next((l) => l.type === "connected", 30_000, "control socket");
       heap0 = Number((await (gens[0]!.send({ cmd: "mem" }), gens[0]!.next((l) => l.type === "mem", 30_000, "mem"))).heapUsed);
     }
-    const c = await connectAll(gens, shares, guard, o.connectDeadlineMs);
+    const c = await connectAll(gens, shares, o.connectDeadlineMs, guard.abortIfGrown);
     row.connectMs = c.ms;
     row.open = c.open;
     if (c.failures) row.errors.push(`${c.failures} failed handshakes (first: ${c.firstError})`);
@@ -342,7 +297,7 @@ async function clustered(s: ScaleServer, o: Options): Promise<ClusterRow> {
     const rss0 = sumRssKiB(srv.pids);
     const { gens, shares } = await startLoadgens(srv.port, o.clusterConnections, o.perLoadgen);
     all.push(...gens);
-    const c = await connectAll(gens, shares, guard, o.connectDeadlineMs);
+    const c = await connectAll(gens, shares, o.connectDeadlineMs, guard.abortIfGrown);
     row.connectMs = c.ms;
     row.open = c.open;
     if (c.failures) row.errors.push(`${c.failures} failed handshakes (first: ${c.firstError})`);
