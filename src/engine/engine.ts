@@ -31,7 +31,8 @@ import {
 import { PollingTransport } from "./polling.ts";
 import { checkRequest, type RequestRules } from "./request-check.ts";
 import { Scheduler } from "./scheduler.ts";
-import { requestFacts, EngineSession, type SessionSnapshot } from "./session.ts";
+import { EngineSession } from "./session.ts";
+import { requestFacts, type SessionSnapshot } from "./session-snapshot.ts";
 import type { EngineSocket, TransportName } from "./types.ts";
 import { WebSocketTransport } from "./websocket.ts";
 

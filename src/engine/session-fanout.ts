@@ -1,6 +1,6 @@
 /**
- * A session's part in its runtime's native fan-out (Bun's topics: see
- * `Fanout` in facade.ts). The Socket.IO layer reaches every fan-out member
+ * A session's part in its runtime's native fan-out (topics the runtime
+ * publishes to: see `Fanout` in facade.ts). The Socket.IO layer reaches every fan-out member
  * of a session here, as `session.fanout`, which exists only on an engine
  * whose runtime can publish; elsewhere it is null and nothing of this runs.
  *
@@ -13,7 +13,7 @@
  */
 import type { WsConnection } from "./facade.ts";
 import type { OutboundMessage } from "./outbound.ts";
-import type { EngineSession } from "./session.ts";
+import type { SessionWriter } from "./session-writer.ts";
 import type { SessionFanout } from "./types.ts";
 import { WebSocketTransport } from "./websocket.ts";
 
@@ -22,7 +22,7 @@ import { WebSocketTransport } from "./websocket.ts";
  * runtimes with a fan-out only): it keeps nothing but its session.
  */
 export class WsSessionFanout implements SessionFanout {
-  constructor(readonly session: EngineSession) {}
+  constructor(readonly session: SessionWriter) {}
 
   /** Open, on a WebSocket whose runtime can subscribe, nothing queued: a publish now arrives in order. */
   get ready(): boolean {

@@ -1,80 +1,27 @@
 import { decodePacket, isDecodeError, type EngineDecodeError, type EnginePacket } from "../protocol/engine-io.ts";
 import { decodePacketV3 } from "../protocol/engine-io-v3.ts";
-import type { EngineCounters } from "./counters.ts";
-import { Emitter } from "./emitter.ts";
-import type { Fanout, IncomingRequest, SharedFrame } from "./facade.ts";
+import type { IncomingRequest } from "./facade.ts";
 import { OutboundMessage } from "./outbound.ts";
-import { createdPacket, receivedPacket } from "./packet-info.ts";
-import type { ResolvedEngineOptions } from "./options.ts";
+import { receivedPacket } from "./packet-info.ts";
 import { PollingTransport, type PollingSink } from "./polling.ts";
-import type { Scheduler, TimerEntry, TimerTarget } from "./scheduler.ts";
-import { CLOSE, ControlPacket, NOOP, PING, PONG, PONG_PROBE, type Transport, type WireItem } from "./transport.ts";
-import type {
-  EngineCloseReason,
-  EngineSocket,
-  EngineSocketEvents,
-  SessionFanout,
-  SessionHandler,
-  SessionState,
-} from "./types.ts";
-import { WsSessionFanout } from "./session-fanout.ts";
+import type { TimerEntry } from "./scheduler.ts";
+import { requestFacts, type SessionSnapshot, snapshotOf } from "./session-snapshot.ts";
+import { ABORT, PROBED, SessionUpgrade, UPGRADE, UPGRADE_CHECK, UPGRADE_DUE } from "./session-upgrade.ts";
+import { DRAIN_CHECK, type SessionHost, SessionWriter } from "./session-writer.ts";
+import { CLOSE, ControlPacket, NOOP, PING, PONG } from "./transport.ts";
+import type { EngineCloseReason, EngineSocket, SessionHandler } from "./types.ts";
 import { WebSocketTransport, type WsSink } from "./websocket.ts";
 
-/**
- * What a runtime that evicts objects (Workers hibernation) keeps with a
- * WebSocket to rebuild its session later: small, plain JSON.
- */
-export interface SessionSnapshot {
-  sid: string;
-  url: string;
-  headers: Record<string, string>;
-  remoteAddress: string;
-  secure: boolean;
-  supportsBinary: boolean;
-  /** Present (3) only for an Engine.IO v3 session. */
-  protocol?: 3;
-}
+export type { SessionHost } from "./session-writer.ts";
+export { requestFacts, type SessionSnapshot } from "./session-snapshot.ts";
 
-/** What a session needs from its engine. */
-export interface SessionHost {
-  readonly opts: ResolvedEngineOptions;
-  readonly scheduler: Scheduler;
-  readonly binaryType: ((bytes: Uint8Array) => Uint8Array) | null;
-  /** The shim's framing of a broadcast, for `packetCreate`'s `wsPreEncodedFrame` (RequestTarget.preEncodeFrame). */
-  readonly preEncodeFrame?: ((frame: SharedFrame) => Uint8Array[]) | null;
-  /** Where packets, bytes, upgrades and closes are counted; null when metrics are off. */
-  readonly counters?: EngineCounters | null;
-  /** The runtime's native fan-out; null where it has none (sessions then have no `fanout`). */
-  readonly fanout: Fanout | null;
-  onSessionClose(session: EngineSession): void;
-}
-
-// Kinds of scheduler entries a session owns.
+// Kinds of scheduler entries a session owns (UPGRADE_DUE 2 and UPGRADE_CHECK 6 are the
+// upgrade's, session-upgrade.ts; DRAIN_CHECK 5 the writer's, session-writer.ts).
 const PING_DUE = 0;
 const PONG_DUE = 1;
-const UPGRADE_DUE = 2;
 const CLOSE_DUE = 3;
 /** v3: the client's next ping is overdue (it pings, the server answers). */
 const CLIENT_PING_DUE = 4;
-/** Over `bufferedLowWaterMark`: look again whether the runtime wrote enough to emit "drain". */
-const DRAIN_CHECK = 5;
-/**
- * How often a congested session re-reads its runtime's buffered amount. No
- * runtime tells every shim when a WebSocket's buffer empties (Deno and
- * Workers have no such event), so congested sessions, and only those, poll.
- */
-const DRAIN_CHECK_MS = 50;
-/** While a probe succeeded: release a held GET with a noop so the client can pause polling. */
-const UPGRADE_CHECK = 6;
-/**
- * How long a held GET waits, once the probe succeeded, before it is released
- * with a noop (and again every so often until the upgrade ends), as on the
- * reference. Releasing it at once would hand clients a `noop` packet event
- * the reference never sends within that time (socket.io-client's suite
- * counts the packets of the first 100 ms); anything written meanwhile
- * releases it anyway.
- */
-const UPGRADE_CHECK_MS = 100;
 
 /** How long a gracefully closing polling session waits for a GET to carry `1`. */
 const POLLING_CLOSE_TIMEOUT = 30_000;
@@ -88,20 +35,9 @@ const POLLING_CLOSE_TIMEOUT = 30_000;
  *                         └── ping timeout / transport error / parse ────┘
  *                             error / client close / close(true)
  *
- * The upgrade from polling to WebSocket runs beside the `open` state:
- *
- *   client                         server (this session)
- *   ──────                         ─────────────────────
- *   WS ?sid=…&transport=websocket  beginUpgrade(ws): start upgradeTimeout
- *   "2probe"  ───────────────────▶ "3probe" on the WS (its first frame), emit
- *                                  "upgrading"; every 100 ms a held GET with
- *                                  nothing to carry gets a noop "6", so the
- *                                  client can pause polling
- *   "5"       ───────────────────▶ polling closed (held GET → noop), the WS
- *                                  becomes the transport, emit "upgrade",
- *                                  flush the buffer over the WS
- *   anything else / WS closed / upgradeTimeout ──▶ abort: the WS is closed,
- *                                  the session carries on over polling
+ * The upgrade from polling to WebSocket runs beside the `open` state; its
+ * sequence is drawn in session-upgrade.ts. Writing (the buffer, its limits,
+ * "drain", the fan-out facet) is the base class's, session-writer.ts.
  *
  * Heartbeats, the upgrade timeout and the polling close wait are entries in
  * the engine's shared scheduler, not timers of their own.
@@ -111,39 +47,24 @@ const POLLING_CLOSE_TIMEOUT = 30_000;
  * `3`, and a client silent for pingInterval + pingTimeout is closed with
  * "ping timeout". Its transports do the v3 framing.
  */
-export class EngineSession extends Emitter<EngineSocketEvents> implements EngineSocket, TimerTarget, PollingSink, WsSink {
-  readyState: SessionState = "opening";
-  transport: Transport;
-  /** The WebSocket being probed during an upgrade. */
-  #probe: WebSocketTransport | null = null;
-  #probed = false;
-  /** Items waiting for the transport; `null` when none (an idle WebSocket session keeps no array). */
-  #buffer: WireItem[] | null = null;
-  #bufferedBytes = 0;
-  #callbacks: Array<() => void> | null = null;
+export class EngineSession extends SessionWriter implements EngineSocket, PollingSink, WsSink {
+  /** The upgrade in progress, if any. */
+  #upgrade: SessionUpgrade | null = null;
   #heartbeat: TimerEntry | null = null;
   #pingSentAt = 0;
-  #upgradeTimer: TimerEntry | null = null;
-  #upgradeCheck: TimerEntry | null = null;
   #closeOnPoll = false;
-  #flushQueued = false;
-  #flushTask: (() => void) | null = null;
   #handler: SessionHandler | null = null;
-  /** Over `bufferedLowWaterMark` since the last "drain"; the entry re-checks until it is not. */
-  #drainCheck: TimerEntry | null = null;
-  #fanout: WsSessionFanout | null = null;
   /** The facts of the opening request, copied: the runtime's request object is not kept alive. */
   readonly request: IncomingRequest;
 
   constructor(
-    readonly host: SessionHost,
+    host: SessionHost,
     readonly id: string,
     request: IncomingRequest,
     transport: PollingTransport | WebSocketTransport,
   ) {
-    super();
+    super(host, transport);
     this.request = requestFacts(request);
-    this.transport = transport;
     transport.sink = this;
   }
 
@@ -159,18 +80,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   }
 
   get upgrading(): boolean {
-    return this.#probe !== null;
-  }
-
-  /**
-   * Bytes queued for the client and not yet written out: the write buffer
-   * (polling: what waits for the next GET) plus, on a WebSocket, what the
-   * runtime holds unsent (0 where the runtime cannot tell, as on Workers).
-   * @example if (socket.conn.bufferedAmount > 1e6) socket.conn.once("drain", resume);
-   */
-  get bufferedAmount(): number {
-    const t = this.transport;
-    return this.#bufferedBytes + (t instanceof WebSocketTransport ? t.conn.bufferedAmount : 0);
+    return this.#upgrade !== null;
   }
 
   /** Sends the handshake and starts the heartbeat. */
@@ -190,26 +100,15 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
       // v3 clients size nothing by it (the v3 spec has no such field).
       maxPayload: v3 ? undefined : opts.maxHttpBufferSize,
     });
-    this.#enqueue(new ControlPacket("0" + handshake));
-    if (opts.initialPacket !== undefined) this.#enqueue(new OutboundMessage(opts.initialPacket));
+    this._enqueue(new ControlPacket("0" + handshake));
+    if (opts.initialPacket !== undefined) this._enqueue(new OutboundMessage(opts.initialPacket));
     if (v3) this.#awaitClientPing();
     else this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, opts.pingInterval);
   }
 
   /** The snapshot of a WebSocket session; `null` on polling (a held GET cannot outlive the object). */
   snapshot(): SessionSnapshot | null {
-    const t = this.transport;
-    if (!(t instanceof WebSocketTransport) || this.readyState !== "open") return null;
-    const r = this.request;
-    return {
-      sid: this.id,
-      url: r.url,
-      headers: { ...r.headers },
-      remoteAddress: r.remoteAddress,
-      secure: r.secure,
-      supportsBinary: t.supportsBinary,
-      ...(t.protocol === 3 ? { protocol: 3 as const } : {}),
-    };
+    return snapshotOf(this);
   }
 
   /**
@@ -226,148 +125,6 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
       this.#pingSentAt = awaiting.sentAt;
       this.#heartbeat = this.host.scheduler.schedule(this, PONG_DUE, awaiting.delay);
     } else this.#heartbeat = this.host.scheduler.schedule(this, PING_DUE, pingDelay);
-  }
-
-  // ── writing ────────────────────────────────────────────────────────────
-
-  send(data: string | Uint8Array, options?: { compress?: boolean }, callback?: () => void): this {
-    if (this.readyState !== "open") return this;
-    if (callback) (this.#callbacks ??= []).push(callback);
-    this.#enqueue(new OutboundMessage(data, options?.compress !== false));
-    return this;
-  }
-
-  write(data: string | Uint8Array, options?: { compress?: boolean }, callback?: () => void): this {
-    return this.send(data, options, callback);
-  }
-
-  sendMessages(messages: readonly OutboundMessage[]): void {
-    if (this.readyState !== "open") return;
-    // One message is a broadcast the reference would pre-frame (a binary packet is several).
-    const single = messages.length === 1;
-    for (let i = 0; i < messages.length; i++) this.#enqueue(messages[i]!, single);
-  }
-
-  /** `shared`: a broadcast's single message, whose pre-built frame `packetCreate` listeners see. */
-  #enqueue(item: WireItem, shared = false): void {
-    if (this.hasListeners("packetCreate")) {
-      const host = this.host;
-      this.emitReserved("packetCreate", createdPacket(item, host.binaryType, shared ? (host.preEncodeFrame ?? null) : null));
-    }
-    const c = this.host.counters;
-    if (c) {
-      c.packetsOut++;
-      c.bytesOut += item.size;
-    }
-    const t = this.transport;
-    // Fast path: an open WebSocket with nothing queued gets the frame now.
-    if (t instanceof WebSocketTransport && this.#buffer === null && !t.closed) {
-      t.send(item);
-      if (this.#overBuffered(t)) this.#overflow();
-      else {
-        if (this.#callbacks) this.#runCallbacks();
-        if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
-      }
-      return;
-    }
-    (this.#buffer ??= []).push(item);
-    this.#bufferedBytes += item.size;
-    if (this.#bufferedBytes > this.host.opts.maxBufferedBytes) return this.#overflow();
-    if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
-    this.#scheduleFlush();
-  }
-
-  /** With `bufferedLowWaterMark`: starts watching for the drain once over the mark. */
-  #checkCongestion(): void {
-    if (this.#drainCheck !== null || this.bufferedAmount <= this.host.opts.bufferedLowWaterMark) return;
-    this.#drainCheck = this.host.scheduler.schedule(this, DRAIN_CHECK, DRAIN_CHECK_MS);
-  }
-
-  /** Congested, and a flush brought the queue back under the mark: the flush's "drain" ends the congestion. */
-  #endCongestionIfDrained(): void {
-    if (this.#drainCheck === null || this.bufferedAmount > this.host.opts.bufferedLowWaterMark) return;
-    this.#drainCheck.cancel();
-    this.#drainCheck = null;
-  }
-
-  // ── fan-out: runtimes that publish to topics natively ─────────────────
-
-  /** This session's part in the runtime's fan-out (session-fanout.ts); null where there is none. */
-  get fanout(): SessionFanout | null {
-    return this.host.fanout === null ? null : (this.#fanout ??= new WsSessionFanout(this));
-  }
-
-  /** @internal A runtime publish reached this session (`SessionFanout.delivered`): as after a send of `messages`. */
-  _sentByRuntime(messages?: readonly OutboundMessage[]): void {
-    if (messages && this.hasListeners("packetCreate")) {
-      const preEncode = messages.length === 1 ? (this.host.preEncodeFrame ?? null) : null;
-      for (const m of messages) this.emitReserved("packetCreate", createdPacket(m, this.host.binaryType, preEncode));
-    }
-    const c = this.host.counters;
-    if (c && messages) {
-      c.packetsOut += messages.length;
-      for (let i = 0; i < messages.length; i++) c.bytesOut += messages[i]!.size;
-    }
-    const t = this.transport;
-    if (t instanceof WebSocketTransport) t.noteSent();
-    if (this.#overBuffered(t)) this.#overflow();
-    else if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
-  }
-
-  /** Whether messages wait in the write buffer (a transport is busy while they do). */
-  get writePending(): boolean {
-    return this.#buffer !== null;
-  }
-
-  /**
-   * The runtime wrote what it held this tick (write coalescing, see tick.ts):
-   * what the socket could not take now counts, as it would have at each send.
-   */
-  onWsReleased(t: WebSocketTransport): void {
-    if (t !== this.transport || this.readyState === "closed") return;
-    if (this.#overBuffered(t)) this.#overflow();
-    else if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
-  }
-
-  /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
-  #overBuffered(t: Transport): boolean {
-    return t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes;
-  }
-
-  #overflow(): void {
-    this.#onClose("transport error", new Error("write buffer full: the client is not reading"));
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    // Batch every send of this tick into one polling response.
-    queueMicrotask((this.#flushTask ??= () => {
-      this.#flushQueued = false;
-      this.#flush();
-    }));
-  }
-
-  #flush(): void {
-    const items = this.#buffer;
-    if (this.readyState === "closed" || items === null || !this.transport.ready) return;
-    this.#buffer = null;
-    this.#bufferedBytes = 0;
-    const t = this.transport;
-    t.write(items);
-    // Whatever the runtime could not write yet counts against the limit too.
-    if (this.#overBuffered(t)) return this.#overflow();
-    this.#runCallbacks();
-    if (this.#drainCheck !== null) this.#endCongestionIfDrained();
-    this.emitReserved("drain");
-    if (this.readyState === "closing" && this.#buffer === null) this.#finishGracefulClose();
-  }
-
-  #runCallbacks(): void {
-    const cbs = this.#callbacks;
-    if (!cbs) return;
-    this.#callbacks = null;
-    for (const cb of cbs) cb();
   }
 
   // ── timers ─────────────────────────────────────────────────────────────
@@ -389,7 +146,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
         const t = this.transport;
         const late = now - (this.#heartbeat?.at ?? now);
         const charged = t instanceof PollingTransport && !t.ready && late <= pingTimeout / 2 ? Math.max(0, late) : 0;
-        this.#enqueue(PING);
+        this._enqueue(PING);
         this.#heartbeat = scheduler.schedule(this, PONG_DUE, pingTimeout - charged);
         break;
       }
@@ -401,14 +158,10 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
         else this.#onClose("ping timeout");
         break;
       }
-      case UPGRADE_CHECK: {
-        const t = this.transport;
-        this.#upgradeCheck = this.#probed ? this.host.scheduler.schedule(this, UPGRADE_CHECK, UPGRADE_CHECK_MS) : null;
-        if (this.#probed && this.#buffer === null && t instanceof PollingTransport && t.ready) t.write([NOOP]);
+      case UPGRADE_CHECK:
+        this.#upgrade?.onCheck();
         break;
-      }
       case UPGRADE_DUE:
-        this.#upgradeTimer = null;
         this.#abortUpgrade();
         break;
       case CLOSE_DUE:
@@ -416,16 +169,14 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
         break;
       case CLIENT_PING_DUE: {
         // v3: a PONG from the client is the wrong direction; where the runtime answered one
-        // without telling us (Workers' auto-response), it still counts as that error.
+        // without telling us (an automatic response), it still counts as that error.
         const t = this.transport;
         if (t instanceof WebSocketTransport && (t.conn.lastAutoPong?.() ?? null) !== null) this.onTransportError("invalid heartbeat direction");
         else this.#onClose("ping timeout");
         break;
       }
       case DRAIN_CHECK:
-        this.#drainCheck = null;
-        if (this.bufferedAmount <= this.host.opts.bufferedLowWaterMark) this.emitReserved("drain");
-        else this.#drainCheck = this.host.scheduler.schedule(this, DRAIN_CHECK, DRAIN_CHECK_MS);
+        this._onDrainCheck();
         break;
     }
   }
@@ -467,7 +218,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
         // In v4 only the server pings; `2probe` belongs on a probing transport.
         if (this.protocol === 4) return this.onTransportError("invalid heartbeat direction");
         this.#awaitClientPing();
-        this.#enqueue(PONG);
+        this._enqueue(PONG);
         this.emitReserved("heartbeat");
         break;
       case "close":
@@ -514,7 +265,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
 
   onPollReady(): void {
     if (this.readyState === "closed") return;
-    if (this.#buffer !== null) return this.#flush();
+    if (this.writePending) return this._flush();
     if (this.#closeOnPoll) {
       // A graceful close that had no GET to ride on: this one carries it.
       this.transport.write([NOOP, CLOSE]);
@@ -524,7 +275,8 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   }
 
   onWsFrame(t: WebSocketTransport, data: string | Uint8Array): void {
-    if (t === this.#probe) return this.#onProbeFrame(t, data);
+    const up = this.#upgrade;
+    if (up !== null && t === up.ws) return this.#onProbeFrame(up, data);
     if (t !== this.transport) return;
     const p = this.#decode(data);
     if (isDecodeError(p)) return this.onParseError();
@@ -536,7 +288,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   }
 
   onWsClose(t: WebSocketTransport, error?: unknown): void {
-    if (t === this.#probe) return this.#abortUpgrade();
+    if (t === this.#upgrade?.ws) return this.#abortUpgrade();
     if (t !== this.transport) return;
     if (error) this.#onClose("transport error", error);
     else this.#onClose("transport close");
@@ -544,35 +296,26 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
 
   // ── upgrade ────────────────────────────────────────────────────────────
 
-  /** Starts probing `ws` as the new transport (see the sequence above). */
+  /** Starts probing `ws` as the new transport (see the sequence in session-upgrade.ts). */
   beginUpgrade(ws: WebSocketTransport): void {
-    this.#probe = ws;
-    this.#probed = false;
     ws.sink = this;
-    this.#upgradeTimer = this.host.scheduler.schedule(this, UPGRADE_DUE, this.host.opts.upgradeTimeout);
+    this.#upgrade = new SessionUpgrade(this, ws);
   }
 
-  #onProbeFrame(ws: WebSocketTransport, data: string | Uint8Array): void {
-    const p = this.#decode(data);
-    if (!isDecodeError(p) && p.type === "ping" && p.data === "probe" && !this.#probed) {
-      this.#probed = true;
-      ws.send(PONG_PROBE);
-      this.emitReserved("upgrading", ws);
-      this.#upgradeCheck = this.host.scheduler.schedule(this, UPGRADE_CHECK, UPGRADE_CHECK_MS);
-    } else if (!isDecodeError(p) && p.type === "upgrade") {
-      this.#completeUpgrade(ws);
-    } else {
-      this.#abortUpgrade();
-    }
+  #onProbeFrame(up: SessionUpgrade, data: string | Uint8Array): void {
+    const step = up.onFrame(data);
+    if (step === PROBED) {
+      this.emitReserved("upgrading", up.ws);
+      // (A listener may have ended the upgrade.)
+      if (this.#upgrade === up) up.startChecks();
+    } else if (step === UPGRADE) this.#completeUpgrade(up);
+    else if (step === ABORT) this.#abortUpgrade();
   }
 
-  #completeUpgrade(ws: WebSocketTransport): void {
-    this.#upgradeTimer?.cancel();
-    this.#upgradeTimer = null;
-    this.#upgradeCheck?.cancel();
-    this.#upgradeCheck = null;
-    this.#probe = null;
-    this.#probed = false;
+  #completeUpgrade(up: SessionUpgrade): void {
+    up.end();
+    this.#upgrade = null;
+    const ws = up.ws;
     this.transport.close(null);
     this.transport = ws;
     if (this.host.counters) this.host.counters.upgrades++;
@@ -580,18 +323,15 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
     this.#handler?.onUpgrade?.();
     this.emitReserved("upgrade", ws);
     if (this.readyState === "closing") return this.#onClose("forced close");
-    this.#flush();
+    this._flush();
   }
 
   #abortUpgrade(): void {
-    this.#upgradeTimer?.cancel();
-    this.#upgradeTimer = null;
-    this.#upgradeCheck?.cancel();
-    this.#upgradeCheck = null;
-    const ws = this.#probe;
-    this.#probe = null;
-    this.#probed = false;
-    ws?.close();
+    const up = this.#upgrade;
+    if (up === null) return;
+    up.end();
+    this.#upgrade = null;
+    up.ws.close();
   }
 
   // ── closing ────────────────────────────────────────────────────────────
@@ -603,17 +343,18 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
   close(discard = false): this {
     if (this.readyState === "closed") return this;
     if (discard) {
-      this.#buffer = null;
+      this._discardBuffer();
       this.#onClose("forced close");
       return this;
     }
     if (this.readyState !== "open") return this;
     this.readyState = "closing";
-    if (this.#buffer === null) this.#finishGracefulClose();
+    if (!this.writePending) this._finishGracefulClose();
     return this;
   }
 
-  #finishGracefulClose(): void {
+  /** @internal Nothing (more) to write: close now, or with the next GET. */
+  protected _finishGracefulClose(): void {
     this.#abortUpgrade();
     if (this.transport instanceof WebSocketTransport) return this.#onClose("forced close");
     if (this.transport.ready) {
@@ -625,38 +366,23 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
     this.#heartbeat = this.host.scheduler.schedule(this, CLOSE_DUE, POLLING_CLOSE_TIMEOUT);
   }
 
+  /** @internal */
+  protected _close(reason: EngineCloseReason, description?: unknown): void {
+    this.#onClose(reason, description);
+  }
+
   #onClose(reason: EngineCloseReason, description?: unknown): void {
     if (this.readyState === "closed") return;
     this.readyState = "closed";
     this.#heartbeat?.cancel();
     this.#heartbeat = null;
-    this.#drainCheck?.cancel();
-    this.#drainCheck = null;
     if (this.host.counters) this.host.counters.closes[reason]++;
     this.#abortUpgrade();
     // A client that ended the session itself gets a noop on its held GET; otherwise the close packet.
     this.transport.close(reason === "transport close" ? NOOP : CLOSE);
-    this.#buffer = null;
-    this.#bufferedBytes = 0;
-    this.#callbacks = null;
+    this._stopWriting();
     this.host.onSessionClose(this);
     this.#handler?.onClose(reason, description);
     this.emitReserved("close", reason, description);
   }
-}
-
-const NOTHING_TO_READ = () => Promise.resolve({ ok: true as const, bytes: new Uint8Array(0) });
-const NO_ABORT = () => {};
-
-/** A plain copy of what a session keeps of its opening request (headers are shared, not copied). */
-export function requestFacts(r: Omit<IncomingRequest, "readBody" | "onAbort">): IncomingRequest {
-  return {
-    method: r.method,
-    url: r.url,
-    headers: r.headers,
-    remoteAddress: r.remoteAddress,
-    secure: r.secure,
-    readBody: NOTHING_TO_READ,
-    onAbort: NO_ABORT,
-  };
 }

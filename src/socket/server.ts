@@ -6,93 +6,34 @@
  * `new Server(httpServer)`, `new Server(port)`, `attach()` and `listen()`
  * are added by the runtime's `Server` (`unio/node`, `unio/bun`, `unio/deno`),
  * which extends this one.
+ *
+ * Its parts: the options (server-options.ts), the forwarding of requests to
+ * the engine (server-request-target.ts) and the shortcuts to the main
+ * namespace (server-broadcast.ts), both base classes of `Server`; the
+ * namespaces themselves are kept by namespace-registry.ts.
  */
-import type { Clock } from "../engine/clock.ts";
 import { Engine } from "../engine/engine.ts";
-import type { Fanout, IncomingRequest, OutgoingResponse, RequestTarget, SharedFrame, UpgradeResult } from "../engine/facade.ts";
-import type { EngineOptions, ResolvedPerMessageDeflate } from "../engine/options.ts";
-import type { Scheduler } from "../engine/scheduler.ts";
+import type { RequestTarget } from "../engine/facade.ts";
 import type { EngineSocket } from "../engine/types.ts";
 import { defaultParser } from "../protocol/socket-io.ts";
 import type { Parser, ParserDecoder, ParserEncoder } from "../protocol/socket-io-packet.ts";
 import { Adapter, type AdapterConstructor } from "./adapter.ts";
-import type { BroadcastOperator, RemoteSocket } from "./broadcast-operator.ts";
 import { Client } from "./client.ts";
-import { serveClientFile } from "./client-files.ts";
-import {
-  Namespace,
-  type NamespaceMiddleware,
-  type ServerReservedEventsMap,
-} from "./namespace.ts";
+import type { Namespace } from "./namespace.ts";
 import { Drain, type DrainOptions } from "./drain.ts";
 import { collectMetrics, type MetricsSnapshot, SocketCounters, toPrometheus } from "./metrics.ts";
 import { AckHandlers, type LostAckHandler, type NamedAckHandler } from "./named-acks.ts";
 import { NamespaceRegistry } from "./namespace-registry.ts";
-import { type EventRateLimit, type ResolvedEventRateLimit, resolveEventRateLimit } from "./rate-limit.ts";
+import { type ResolvedEventRateLimit, resolveEventRateLimit } from "./rate-limit.ts";
+import { type ParentNspNameMatchFn, type ServerOptions, stripUndefined, validAckTimeout } from "./server-options.ts";
+import { type ServerEngine, ServerRequestTarget } from "./server-request-target.ts";
 import { SessionAwareAdapter } from "./session-aware-adapter.ts";
 import type { Socket } from "./socket.ts";
-import type {
-  AllButLast,
-  DecorateAcknowledgements,
-  DecorateAcknowledgementsWithMultipleResponses,
-  DecorateAcknowledgementsWithTimeoutAndMultipleResponses,
-  DefaultEventsMap,
-  EventNames,
-  EventNamesWithAck,
-  EventNamesWithoutAck,
-  EventParams,
-  EventsMap,
-  FirstNonErrorArg,
-  Last,
-  RemoveAcknowledgements,
-} from "./typed-events.ts";
-import { StrictEventEmitter } from "./typed-events.ts";
-import type { RecoveryOptions, Room, SocketId } from "./types.ts";
+import type { DefaultEventsMap, EventsMap } from "./typed-events.ts";
+import type { RecoveryOptions } from "./types.ts";
 
-/** `of(fn)`: decides whether a dynamic namespace `name` may be created. */
-export type ParentNspNameMatchFn = (
-  name: string,
-  auth: { [key: string]: any },
-  fn: (err: Error | null, success: boolean) => void,
-) => void;
-
-/** Options of `new Server()`: socket.io's, plus every Engine option. */
-export interface ServerOptions extends EngineOptions {
-  /** Path of the endpoint; default "/socket.io" (requests go to "/socket.io/..."). */
-  path: string;
-  /** Serve the client bundle under the path (default true; needs a registered bundle loader, see client-files.ts). */
-  serveClient: boolean;
-  /** Adapter class or factory, created once per namespace. */
-  adapter: AdapterConstructor;
-  /** A module with `Encoder` and `Decoder` classes (e.g. socket.io-msgpack-parser). */
-  parser: any;
-  /** ms before closing a connection that joined no namespace; default 45000. */
-  connectTimeout: number;
-  /** Turns connection state recovery on (merged over its defaults). */
-  connectionStateRecovery: { maxDisconnectionDuration?: number; skipMiddlewares?: boolean };
-  /** Remove a dynamic child namespace once its last socket left. */
-  cleanupEmptyChildNamespaces: boolean;
-  /**
-   * Default deadline, in ms, for every ack the server waits for (unio
-   * addition, as socket.io-client's option of the same name): a
-   * `socket.emit(..., ack)` or broadcast emit with an ack that sets no
-   * `timeout()` behaves as `timeout(ackTimeout)`. Its callback is then
-   * error-first: `(err, ...answer)`, with `Error("operation has timed out")`
-   * when the client did not answer in time; `socket.emitWithAck()` rejects
-   * then. Default: unset, acks without `timeout()` wait for ever (socket.io).
-   *
-   * @example
-   * const io = new Server({ ackTimeout: 10_000 });
-   * socket.emit("job", spec, (err, result) => { if (err) retry(spec); });
-   * const results = await io.to("workers").emitWithAck("status"); // rejects after 10 s
-   */
-  ackTimeout: number;
-  /** Per-socket incoming event rate: see `EventRateLimit` (unio addition). Default: unlimited. */
-  eventRateLimit: EventRateLimit;
-}
-
-/** The engine the server drives: unio's Engine, or anything with the same connection surface. */
-export type ServerEngine = Engine;
+export type { ParentNspNameMatchFn, ServerOptions } from "./server-options.ts";
+export type { ServerEngine } from "./server-request-target.ts";
 
 /**
  * A Socket.IO server.
@@ -112,22 +53,11 @@ export class Server<
     ServerSideEvents extends EventsMap = DefaultEventsMap,
     SocketData = any,
   >
-  extends StrictEventEmitter<
-    ServerSideEvents,
-    RemoveAcknowledgements<EmitEvents>,
-    ServerReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
-  >
+  extends ServerRequestTarget<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
   implements RequestTarget
 {
   /** The main namespace "/". */
   readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
-  /** The Engine.IO server. */
-  engine!: ServerEngine;
-
-  /** The Engine.IO server under socket.io's internal name (`io.eio`), which some code reads. */
-  get eio(): ServerEngine {
-    return this.engine;
-  }
   /** @internal The parser module (`parser` option). */
   readonly _parser: Parser;
   /** One encoder for the whole server: encoding is stateless. */
@@ -152,7 +82,6 @@ export class Server<
   readonly #opts: Partial<ServerOptions>;
   #adapter: AdapterConstructor | undefined;
   #drain: Drain | undefined;
-  #serveClient: boolean;
   #path: string;
 
   constructor(opts: Partial<ServerOptions> = {}) {
@@ -166,7 +95,7 @@ export class Server<
     const options: Partial<ServerOptions> = { ...opts };
     this.#path = (options.path || "/socket.io").replace(/\/$/, "");
     this._connectTimeout = options.connectTimeout || 45000;
-    this.#serveClient = options.serveClient !== false;
+    this.serveClient(options.serveClient !== false);
     this._parser = (options.parser as Parser | undefined) ?? defaultParser;
     this.encoder = new this._parser.Encoder();
     if (options.connectionStateRecovery) {
@@ -220,7 +149,7 @@ export class Server<
     Object.assign(this.#opts, merged);
     if (merged.path !== undefined) this.#path = merged.path.replace(/\/$/, "");
     if (merged.connectTimeout !== undefined) this._connectTimeout = merged.connectTimeout;
-    if (merged.serveClient !== undefined) this.#serveClient = merged.serveClient !== false;
+    if (merged.serveClient !== undefined) this.serveClient(merged.serveClient !== false);
     this._ackTimeout = validAckTimeout(merged.ackTimeout);
     this._eventRate = resolveEventRateLimit(merged.eventRateLimit);
     if (merged.metrics && !this._counters) this._counters = new SocketCounters();
@@ -249,16 +178,6 @@ export class Server<
     return this.#opts;
   }
 
-  /** @internal The engine's clock: every socket-layer deadline reads it. */
-  get _clock(): Clock {
-    return this.engine.clock;
-  }
-
-  /** @internal The engine's scheduler: connect and ack timeouts are entries in it, not timers. */
-  get _scheduler(): Scheduler {
-    return this.engine.scheduler;
-  }
-
   /**
    * Uses `engine` for connections (socket.io's `bind`). The constructor
    * already binds a new Engine; call this only to substitute another.
@@ -276,64 +195,6 @@ export class Server<
     if (conn.protocol === 3) client._connectRoot();
   };
 
-  // ── RequestTarget: delegated to the engine ────────────────────────────
-
-  get maxPayload(): number {
-    return this.engine.maxPayload;
-  }
-
-  get maxBufferedBytes(): number {
-    return this.engine.maxBufferedBytes;
-  }
-
-  get perMessageDeflate(): ResolvedPerMessageDeflate {
-    return this.engine.perMessageDeflate;
-  }
-
-  /** Forwarded to the engine: the runtime's native fan-out, if any. */
-  get fanout(): Fanout | null {
-    return this.engine.fanout;
-  }
-  set fanout(fanout: Fanout | null) {
-    this.engine.fanout = fanout;
-  }
-
-  /** Forwarded to the engine: the runtime's binary type for decoded bytes. */
-  get binaryType(): ((bytes: Uint8Array) => Uint8Array) | null {
-    return this.engine.binaryType;
-  }
-  set binaryType(wrap: ((bytes: Uint8Array) => Uint8Array) | null) {
-    this.engine.binaryType = wrap;
-  }
-
-  /** Forwarded to the engine: the shim's framing of broadcasts, for `packetCreate` listeners. */
-  get preEncodeFrame(): ((frame: SharedFrame) => Uint8Array[]) | null {
-    return this.engine.preEncodeFrame;
-  }
-  set preEncodeFrame(frame: ((frame: SharedFrame) => Uint8Array[]) | null) {
-    this.engine.preEncodeFrame = frame;
-  }
-
-  matches(pathname: string): boolean {
-    return this.engine.matches(pathname);
-  }
-
-  handleRequest(req: IncomingRequest): Promise<OutgoingResponse> {
-    // Engine.IO requests are for the path itself ("/socket.io/?EIO=4..."); only a
-    // longer pathname can name a client bundle, so the common case skips the lookup.
-    if (this.#serveClient && pathnameOf(req.url).length > this.engine.path.length) return this.#serveFile(req);
-    return this.engine.handleRequest(req);
-  }
-
-  async #serveFile(req: IncomingRequest): Promise<OutgoingResponse> {
-    const file = await serveClientFile(req, this.engine.path, { cors: this.engine.opts.cors });
-    return file ?? this.engine.handleRequest(req);
-  }
-
-  handleUpgrade(req: IncomingRequest): Promise<UpgradeResult> {
-    return this.engine.handleUpgrade(req);
-  }
-
   // ── settings ──────────────────────────────────────────────────────────
 
   /**
@@ -349,15 +210,6 @@ export class Server<
     this.#path = v.replace(/\/$/, "");
     this.#opts.path = this.#path;
     this.#rebuildEngine();
-    return this;
-  }
-
-  /** Gets or sets whether the client bundle is served. */
-  serveClient(v: boolean): this;
-  serveClient(): boolean;
-  serveClient(v?: boolean): this | boolean {
-    if (v === undefined) return this.#serveClient;
-    this.#serveClient = v;
     return this;
   }
 
@@ -415,7 +267,7 @@ export class Server<
   /**
    * Registers the handler of the acks sent as `ackNamed(name, context)`, in
    * every namespace. Register at setup: where the runtime rebuilds the
-   * server from stored state (Workers), the handler then exists again, and
+   * server from stored state (after evicting it), the handler then exists again, and
    * a reply, or a deadline, that comes after the rebuild still reaches it.
    * @example
    * io.onAck("job-done", ({ socket, context }, err, result) => console.log(context.job, err ?? result));
@@ -428,109 +280,13 @@ export class Server<
 
   /**
    * Called when a reply, or the deadline, comes for an ack whose callback
-   * did not survive a rebuild of the server (a closure, after a Workers
-   * eviction; or a named ack with no handler by its name). Without it, a
+   * did not survive a rebuild of the server (a closure, after an eviction;
+   * or a named ack with no handler by its name). Without it, a
    * line is logged with `console.warn`.
    */
   onLostAck(handler: LostAckHandler | undefined): this {
     this._acks.onLost(handler);
     return this;
-  }
-
-  // ── proxies to the main namespace ─────────────────────────────────────
-
-  /** Connection middleware of the main namespace. */
-  use(fn: NamespaceMiddleware<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): this {
-    this.sockets.use(fn);
-    return this;
-  }
-
-  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
-    return this.sockets.to(room);
-  }
-
-  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
-    return this.sockets.in(room);
-  }
-
-  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
-    return this.sockets.except(room);
-  }
-
-  /** Broadcasts to every socket of the main namespace. */
-  emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
-    return this.sockets.emit(ev, ...args);
-  }
-
-  /** Broadcasts to the main namespace and resolves with every answer; see `Namespace.emitWithAck` (needs `ackTimeout`). */
-  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
-    ev: Ev,
-    ...args: AllButLast<EventParams<EmitEvents, Ev>>
-  ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>[]> {
-    return this.sockets.emitWithAck(ev, ...args);
-  }
-
-  send(...args: EventParams<EmitEvents, "message">): this {
-    this.sockets.send(...args);
-    return this;
-  }
-
-  write(...args: EventParams<EmitEvents, "message">): this {
-    this.sockets.send(...args);
-    return this;
-  }
-
-  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(
-    ev: Ev,
-    ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>
-  ): boolean {
-    return this.sockets.serverSideEmit(ev, ...args);
-  }
-
-  serverSideEmitWithAck<Ev extends EventNamesWithAck<ServerSideEvents>>(
-    ev: Ev,
-    ...args: AllButLast<EventParams<ServerSideEvents, Ev>>
-  ): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]> {
-    return this.sockets.serverSideEmitWithAck(ev, ...args);
-  }
-
-  /** @deprecated use `fetchSockets()`. */
-  allSockets(): Promise<Set<SocketId>> {
-    return this.sockets.allSockets();
-  }
-
-  compress(compress: boolean): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
-    return this.sockets.compress(compress);
-  }
-
-  get volatile(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
-    return this.sockets.volatile;
-  }
-
-  get local(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
-    return this.sockets.local;
-  }
-
-  timeout(
-    timeout: number,
-  ): BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData> {
-    return this.sockets.timeout(timeout);
-  }
-
-  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
-    return this.sockets.fetchSockets();
-  }
-
-  socketsJoin(room: Room | Room[]): void {
-    this.sockets.socketsJoin(room);
-  }
-
-  socketsLeave(room: Room | Room[]): void {
-    this.sockets.socketsLeave(room);
-  }
-
-  disconnectSockets(close = false): void {
-    this.sockets.disconnectSockets(close);
   }
 
   /**
@@ -548,11 +304,6 @@ export class Server<
   metrics(opts?: { format?: "prometheus" }): MetricsSnapshot | string {
     const snapshot = collectMetrics(this);
     return opts?.format === "prometheus" ? toPrometheus(snapshot) : snapshot;
-  }
-
-  /** @internal Listener methods act on the main namespace ("connection", "new_namespace", server-side events). */
-  protected override _listenerHost(): object {
-    return this.sockets;
   }
 
   /** Whether `drain()` was called: new clients are refused, connected ones are being moved away. */
@@ -619,18 +370,4 @@ export class Server<
   }
 }
 
-/** A usable `ackTimeout` (a finite number of ms, at least 0), or undefined. */
-function validAckTimeout(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
-}
 
-function pathnameOf(url: string): string {
-  const q = url.indexOf("?");
-  return q === -1 ? url : url.slice(0, q);
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
-}

@@ -7,17 +7,20 @@
  *   "pending"   created, connection middlewares running
  *   "connected" CONNECT reply sent, in `nsp.sockets`
  *   "closed"    disconnected or rejected: rooms left, `join()` is a no-op
+ *
+ * Its base classes: the ack bookkeeping (socket-acks.ts) and the incoming
+ * events' way to the listeners: rate limit, catch-alls, per-packet
+ * middlewares (socket-listeners.ts).
  */
 import type { EngineSocket } from "../engine/types.ts";
 import type { IncomingRequest } from "../engine/facade.ts";
 import { type Packet, PacketType } from "../protocol/socket-io-packet.ts";
-import { type AckCallback, AckRegistry, restoredDelay } from "./acks.ts";
-import { type AckSnapshot, isNamedAck } from "./named-acks.ts";
+import type { AckCallback } from "./acks.ts";
+import { isNamedAck } from "./named-acks.ts";
 import type { Adapter } from "./adapter.ts";
 import { BroadcastOperator } from "./broadcast-operator.ts";
 import type { Client } from "./client.ts";
 import { generateId } from "../engine/id.ts";
-import { type Middleware, runMiddlewares } from "./middleware.ts";
 import { TokenBucket } from "./rate-limit.ts";
 import type { Namespace } from "./namespace.ts";
 import type {
@@ -32,26 +35,21 @@ import type {
   FirstNonErrorArg,
   Last,
 } from "./typed-events.ts";
-import { StrictEventEmitter } from "./typed-events.ts";
+import { SocketAcks } from "./socket-acks.ts";
 import {
   type DisconnectReason,
-  type Event,
   type Handshake,
   RECOVERABLE_DISCONNECT_REASONS,
   RESERVED_EVENTS,
   type Room,
   type Session,
   type SocketId,
-  type SocketReservedEventsMap,
 } from "./types.ts";
-import { ignoreRejection, rethrowAsync, toArray } from "./util.ts";
+import { ignoreRejection, toArray } from "./util.ts";
 
 export type SocketState = "pending" | "connected" | "closed";
 
 const UNSET: unique symbol = Symbol("unset");
-
-type AnyListener = (...args: any[]) => void;
-type EventMiddleware = Middleware<Event>;
 
 /** Modifiers consumed by the next `emit` (socket.io's socket flags are mutable, unlike an operator's). */
 interface SocketFlags {
@@ -59,7 +57,6 @@ interface SocketFlags {
   compress?: boolean;
   timeout?: number;
 }
-
 
 /**
  * The server side of one client in one namespace.
@@ -79,7 +76,7 @@ export class Socket<
   EmitEvents extends EventsMap = ListenEvents,
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
-> extends StrictEventEmitter<ListenEvents, EmitEvents, SocketReservedEventsMap> {
+> extends SocketAcks<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
   /** Public id, distinct from the Engine.IO session id (which is a secret). */
   readonly id: SocketId;
   /** Whether connection state recovery restored this socket's session. */
@@ -90,13 +87,7 @@ export class Socket<
   readonly #pid: string | undefined;
   /** Missed packets of a restored session, written just before the CONNECT reply. */
   #missed: unknown[][] | undefined;
-  #acks: AckRegistry | undefined;
-  /** `eventRateLimit`'s bucket; only when the option is set. */
-  #bucket: TokenBucket | undefined;
   #flags: SocketFlags | undefined;
-  #fns: EventMiddleware[] | undefined;
-  #anyListeners: AnyListener[] | undefined;
-  #anyOutgoingListeners: AnyListener[] | undefined;
   /** `data` until it is first read or set; most sockets never use it, and an empty object costs 60 bytes. */
   #data: SocketData | typeof UNSET = UNSET;
   /**
@@ -114,7 +105,10 @@ export class Socket<
     auth: Record<string, unknown>,
     previousSession?: Session,
   ) {
-    super();
+    const rate = nsp.server._eventRate;
+    // `eventRateLimit`'s bucket, only when the option is set. Durations on the deadline clock
+    // (`now()`), not the wall clock the handshake is dated by.
+    super(rate ? new TokenBucket(rate.burst, nsp.server._clock.now()) : undefined);
     this.#adapter = nsp.adapter;
     if (previousSession) {
       this.id = previousSession.sid;
@@ -133,9 +127,6 @@ export class Socket<
     }
     this.#auth = auth;
     this.#issued = client._now();
-    const rate = nsp.server._eventRate;
-    // Durations on the deadline clock (`now()`), not the wall clock the handshake is dated by.
-    if (rate) this.#bucket = new TokenBucket(rate.burst, nsp.server._clock.now());
     // No "error" listener is installed: an "error" nobody listens to is dropped by the emitter
     // (it never throws), and a listener table per socket would cost 56-64 bytes for life.
   }
@@ -209,7 +200,7 @@ export class Socket<
       const fn = isNamedAck(last) ? this.nsp.server._acks.callback(last, id, timeout !== undefined, false) : (last as AckCallback);
       this.nsp._ids++;
       data.pop();
-      this.#registerAck(id, fn, timeout);
+      this._awaitAck(id, fn, timeout);
       packet.id = id;
     }
     if (this.nsp.server._recovery && this.#state !== "pending") {
@@ -242,77 +233,6 @@ export class Socket<
         : (response: any) => resolve(response);
       (this.emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...(args as unknown[]), cb);
     });
-  }
-
-  #registerAck(id: number, fn: AckCallback, timeout: number | undefined): void {
-    this.#ackRegistry().add(id, fn, timeout, this.nsp.server._scheduler);
-  }
-
-  #ackRegistry(): AckRegistry {
-    if (this.#acks) return this.#acks;
-    const server = this.nsp.server;
-    const hooks = server._acks;
-    return (this.#acks = new AckRegistry(this, server._counters, () => hooks.onChange?.(this as unknown as Socket)));
-  }
-
-  /** @internal The pending acks as stored state (runtimes that rebuild sockets keep them). */
-  _ackSnapshot(): AckSnapshot[] | undefined {
-    return this.#acks?.snapshot(this.nsp.server._clock);
-  }
-
-  /**
-   * @internal Pending acks of a rebuilt socket: named ones call their handler
-   * again, closures are reported lost when their reply or deadline comes; a
-   * deadline keeps its time. Later emits get ids above every restored one.
-   */
-  _restoreAcks(entries: readonly AckSnapshot[]): void {
-    const server = this.nsp.server;
-    const scheduler = server._scheduler;
-    for (const e of entries) {
-      const timed = typeof e.d === "number";
-      const fn = e.n !== undefined
-        ? server._acks.callback({ name: e.n, context: e.c }, e.i, timed, true)
-        : server._acks.lostCallback(e.i, timed);
-      const delay = timed ? restoredDelay(e.d!, server._clock, scheduler.granularity) : undefined;
-      this.#ackRegistry().add(e.i, fn, delay, scheduler);
-      if (e.i >= this.nsp._ids) this.nsp._ids = e.i + 1;
-    }
-  }
-
-  /** @internal Acks awaited from this client now (a metrics gauge; no registry is made to answer). */
-  get _pendingAcks(): number {
-    return this.#acks?.map.size ?? 0;
-  }
-
-  /** @internal Registers a broadcast's ack for this socket (used by adapters). */
-  _registerAck(id: number, fn: AckCallback): void {
-    this.#ackRegistry().add(id, fn);
-  }
-
-  /** @internal Forgets an awaited ack (broadcast timeouts). */
-  _deleteAck(id: number): void {
-    this.#acks?.delete(id);
-  }
-
-  /**
-   * The awaited acks by packet id, as socket.io's `socket.acks`: adapters
-   * built on socket.io-adapter register a broadcast's ack with `acks.set(id, fn)`,
-   * and tools checking for leaks read its size.
-   */
-  get acks(): Map<number, unknown> {
-    return this.#ackRegistry().map;
-  }
-
-  /** socket.io's name for `_notifyOutgoing`, called by socket.io-adapter's broadcasts with the packet. */
-  notifyOutgoingListeners(packet: Packet): void {
-    if (Array.isArray(packet?.data)) this._notifyOutgoing(packet.data as unknown[]);
-  }
-
-  /** @internal Calls the outgoing catch-all listeners (used by adapters for broadcasts). */
-  _notifyOutgoing(data: unknown[]): void {
-    const listeners = this.#anyOutgoingListeners;
-    if (!listeners || listeners.length === 0) return;
-    for (const listener of listeners.slice()) listener.apply(this, data);
   }
 
   /** Broadcast to rooms, excluding this socket. */
@@ -410,60 +330,11 @@ export class Socket<
     return this;
   }
 
-  /**
-   * Per-packet middleware, run for each incoming event before listeners.
-   * @example socket.use(([event, ...args], next) => (event === "admin" ? next(new Error("no")) : next()));
-   */
-  use(fn: EventMiddleware): this {
-    (this.#fns ??= []).push(fn);
-    return this;
-  }
-
-  /** Catch-all for incoming events; runs before `use()` middlewares, as in socket.io. */
-  onAny(listener: AnyListener): this {
-    (this.#anyListeners ??= []).push(listener);
-    return this;
-  }
-
-  prependAny(listener: AnyListener): this {
-    (this.#anyListeners ??= []).unshift(listener);
-    return this;
-  }
-
-  offAny(listener?: AnyListener): this {
-    this.#anyListeners = removeListener(this.#anyListeners, listener);
-    return this;
-  }
-
-  listenersAny(): AnyListener[] {
-    return this.#anyListeners ?? [];
-  }
-
-  /** Catch-all for outgoing events and broadcasts (acks excluded). */
-  onAnyOutgoing(listener: AnyListener): this {
-    (this.#anyOutgoingListeners ??= []).push(listener);
-    return this;
-  }
-
-  prependAnyOutgoing(listener: AnyListener): this {
-    (this.#anyOutgoingListeners ??= []).unshift(listener);
-    return this;
-  }
-
-  offAnyOutgoing(listener?: AnyListener): this {
-    this.#anyOutgoingListeners = removeListener(this.#anyOutgoingListeners, listener);
-    return this;
-  }
-
-  listenersAnyOutgoing(): AnyListener[] {
-    return this.#anyOutgoingListeners ?? [];
-  }
-
   // ── internal: driven by Namespace and Client ──────────────────────────
 
   /**
    * @internal Accepted: join the own room, replay missed packets, send the CONNECT reply.
-   * `sendReply: false` when the client is connected already (a session rebuilt after a Workers eviction).
+   * `sendReply: false` when the client is connected already (a session rebuilt after an eviction).
    */
   _onconnect(sendReply = true): void {
     this.#state = "connected";
@@ -493,56 +364,16 @@ export class Socket<
     switch (packet.type) {
       case PacketType.EVENT:
       case PacketType.BINARY_EVENT:
-        if (this.#state !== "connected") break;
-        if (this.#bucket !== undefined && !this.#withinRate(packet)) break;
-        this.#onevent(packet);
+        if (this.#state === "connected") this._onevent(packet);
         break;
       case PacketType.ACK:
       case PacketType.BINARY_ACK:
-        this.#onack(packet);
+        this._onack(packet);
         break;
       case PacketType.DISCONNECT:
         this._onclose("client namespace disconnect");
         break;
     }
-  }
-
-  /** `eventRateLimit`: whether this event may go on; an excess one is counted and reported here. */
-  #withinRate(packet: Packet): boolean {
-    const server = this.nsp.server;
-    const rate = server._eventRate;
-    if (!rate || this.#bucket!.take(server._clock.now(), rate.rate, rate.burst)) return true;
-    if (server._counters) server._counters.eventsRateLimited++;
-    if (rate.onLimited) {
-      const name = Array.isArray(packet.data) ? packet.data[0] : undefined;
-      try {
-        rate.onLimited(this as unknown as Socket, String(name));
-      } catch (err) {
-        rethrowAsync(err);
-      }
-    }
-    return false;
-  }
-
-  #onevent(packet: Packet): void {
-    const args = Array.isArray(packet.data) ? (packet.data as unknown[]) : [];
-    // Node's EventEmitter coerces names to property keys; a numeric event name must match `on("5")`.
-    if (typeof args[0] === "number") args[0] = String(args[0]);
-    if (packet.id !== undefined && packet.id !== null) args.push(this.#ackFunction(packet.id));
-    const any = this.#anyListeners;
-    if (any && any.length > 0) for (const listener of any.slice()) listener.apply(this, args);
-    const fns = this.#fns;
-    if (!fns || fns.length === 0) {
-      this.client._dispatch(this, args);
-      return;
-    }
-    runMiddlewares(fns.slice(), args as Event, (err) => {
-      try {
-        this.client._dispatch(this, err ?? args);
-      } catch (e) {
-        rethrowAsync(e);
-      }
-    });
   }
 
   /**
@@ -556,20 +387,14 @@ export class Socket<
     else if (this.#state === "connected") this.emitUntypedArray(event);
   }
 
-  /** The ack function handed to listeners: sends ACK at most once, never after disconnect. */
-  #ackFunction(id: number): AckCallback {
+  /** @internal The ack function handed to listeners: sends ACK at most once, never after disconnect. */
+  protected _ackFunction(id: number): AckCallback {
     let sent = false;
     return (...args: unknown[]) => {
       if (sent || this.#state !== "connected") return;
       sent = true;
       this.client._packet({ type: PacketType.ACK, nsp: this.nsp.name, id, data: args }, true, false);
     };
-  }
-
-  #onack(packet: Packet): void {
-    const id = packet.id;
-    if (id === undefined || id === null || !this.#acks) return;
-    this.#acks.settle(id, Array.isArray(packet.data) ? (packet.data as unknown[]) : []);
   }
 
   /** @internal Emits "error" (decode failures, rejected packets). */
@@ -592,7 +417,7 @@ export class Socket<
     if (counters && Object.prototype.hasOwnProperty.call(counters.disconnects, reason)) counters.disconnects[reason]++;
     this.emitReserved("disconnect", reason, description);
     // After "disconnect", so an ack callback that runs now sees this socket gone.
-    this.#acks?.abandon();
+    this._abandonAcks();
     return this;
   }
 
@@ -608,12 +433,4 @@ export class Socket<
   _error(err: unknown): void {
     this.client._packet({ type: PacketType.CONNECT_ERROR, nsp: this.nsp.name, data: err }, true, false);
   }
-}
-
-function removeListener(list: AnyListener[] | undefined, listener: AnyListener | undefined): AnyListener[] | undefined {
-  if (!list) return list;
-  if (!listener) return [];
-  const i = list.indexOf(listener);
-  if (i !== -1) list.splice(i, 1);
-  return list;
 }
