@@ -19,9 +19,16 @@ import { WebSocketTransport } from "./websocket.ts";
 
 /**
  * The facet of one session, made the first time it is asked for (on
- * runtimes with a fan-out only): it keeps nothing but its session.
+ * runtimes with a fan-out only): its session, and a bound on what the
+ * runtime holds unsent for it.
  */
 export class WsSessionFanout implements SessionFanout {
+  /**
+   * @internal At least the bytes the runtime holds unsent for this socket: what it held when
+   * last asked, plus what was published to it since (session-writer.ts `_sentByRuntime`).
+   */
+  unreadBound = 0;
+
   constructor(readonly session: SessionWriter) {}
 
   /** Open, on a WebSocket whose runtime can subscribe, nothing queued: a publish now arrives in order. */

@@ -40,6 +40,8 @@ export const DRAIN_CHECK = 5;
  * such event at all), so congested sessions, and only those, poll.
  */
 const DRAIN_CHECK_MS = 50;
+/** Bytes of control frames (pings, noops) a fan-out bound leaves room for (see `_sentByRuntime`). */
+const CONTROL_MARGIN = 4096;
 
 export abstract class SessionWriter extends Emitter<EngineSocketEvents> implements TimerTarget {
   readyState: SessionState = "opening";
@@ -171,6 +173,21 @@ export abstract class SessionWriter extends Emitter<EngineSocketEvents> implemen
     }
     const t = this.transport;
     if (t instanceof WebSocketTransport) t.noteSent();
+    const f = this.#fanout;
+    if (messages && f !== null && this.host.opts.bufferedLowWaterMark === 0) {
+      // Asking the runtime for a socket's unsent bytes after every publish cost more than the
+      // publish itself (a native call per recipient). Its buffer can only have grown by what was
+      // published since it was last asked, so it is asked only once that bound could pass the
+      // limit: the socket is closed on the same publish as if it were asked every time. A frame
+      // is at most 3 bytes per UTF-16 unit of its text, plus its header; the margin covers the
+      // heartbeat's few-byte frames, which are written without a read.
+      let bound = f.unreadBound;
+      for (let i = 0; i < messages.length; i++) bound += 3 * messages[i]!.size + 16;
+      if (bound <= this.host.opts.maxBufferedBytes - CONTROL_MARGIN) {
+        f.unreadBound = bound;
+        return;
+      }
+    }
     if (this.#overBuffered(t)) this.#overflow();
     else if (this.host.opts.bufferedLowWaterMark > 0) this.#checkCongestion();
   }
@@ -192,7 +209,11 @@ export abstract class SessionWriter extends Emitter<EngineSocketEvents> implemen
 
   /** Whether a WebSocket holds more unwritten bytes in its runtime than `maxBufferedBytes` allows. */
   #overBuffered(t: Transport): boolean {
-    return t instanceof WebSocketTransport && t.conn.bufferedAmount > this.host.opts.maxBufferedBytes;
+    if (!(t instanceof WebSocketTransport)) return false;
+    const unsent = t.conn.bufferedAmount;
+    // Every read restarts the fan-out's bound from the truth (direct sends included).
+    if (this.#fanout !== null) this.#fanout.unreadBound = unsent;
+    return unsent > this.host.opts.maxBufferedBytes;
   }
 
   #overflow(): void {

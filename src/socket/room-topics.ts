@@ -16,7 +16,7 @@
 import type { WsConnection } from "../engine/facade.ts";
 import type { OutboundMessage } from "../engine/outbound.ts";
 import type { SessionFanout } from "../engine/types.ts";
-import type { AnyNamespace } from "./adapter.ts";
+import type { AnyNamespace, AnySocket } from "./adapter.ts";
 import type { BroadcastOptions, Room, SocketId } from "./types.ts";
 import { dropsVolatile } from "./volatile.ts";
 
@@ -112,18 +112,21 @@ export class RoomTopics {
       topic = roomTopic(nsp.name, room);
     }
     const lowWaterMark = nsp.server.engine.opts.bufferedLowWaterMark;
-    let count = 0;
-    for (const id of members ?? sockets.keys()) {
-      if (id === sender) continue;
-      const socket = sockets.get(id);
-      if (!socket) continue; // joined in a middleware, not connected yet: not subscribed either
-      const conn = socket.client.conn;
-      // A volatile packet skips busy sockets: only a publish that drops none is taken.
-      if (!conn.fanout?.ready || (volatile && dropsVolatile(conn, lowWaterMark))) return false;
-      count++;
+    // The recipients are found once: one array per broadcast, not a second walk of the room
+    // with a look-up per member (at thousands of members the walks cost more than the publish).
+    const targets: AnySocket[] = [];
+    const fanouts: SessionFanout[] = [];
+    if (members === undefined) {
+      for (const socket of sockets.values()) if (!this.#take(socket, sender, volatile, lowWaterMark, targets, fanouts)) return false;
+    } else {
+      for (const id of members) {
+        const socket = sockets.get(id);
+        // Joined in a middleware, not connected yet: not subscribed either.
+        if (socket !== undefined && !this.#take(socket, sender, volatile, lowWaterMark, targets, fanouts)) return false;
+      }
     }
     // One recipient gains nothing from a publish.
-    if (count < 2) return false;
+    if (targets.length < 2) return false;
     let except: WsConnection | undefined;
     if (sender !== undefined) {
       // The runtime leaves the sender out by its WebSocket: one it must have.
@@ -132,13 +135,21 @@ export class RoomTopics {
       except = self;
     }
     for (let i = 0; i < messages.length; i++) runtime.publish(topic, messages[i]!, except);
-    for (const id of members ?? sockets.keys()) {
-      if (id === sender) continue;
-      const socket = sockets.get(id);
-      if (!socket) continue;
-      socket.client.conn.fanout!.delivered(messages);
-      socket._notifyOutgoing(data);
+    for (let i = 0; i < targets.length; i++) {
+      fanouts[i]!.delivered(messages);
+      targets[i]!._notifyOutgoing(data);
     }
+    return true;
+  }
+
+  /** Adds `socket` to a publish's recipients; false when it is not ready for one (a volatile packet skips busy sockets: only a publish that drops none is taken). */
+  #take(socket: AnySocket, sender: SocketId | undefined, volatile: boolean, lowWaterMark: number, targets: AnySocket[], fanouts: SessionFanout[]): boolean {
+    if (socket.id === sender) return true;
+    const conn = socket.client.conn;
+    const fanout = conn.fanout;
+    if (!fanout?.ready || (volatile && dropsVolatile(conn, lowWaterMark))) return false;
+    targets.push(socket);
+    fanouts.push(fanout);
     return true;
   }
 }

@@ -173,6 +173,24 @@ export function createApp(hooks: RuntimeHooks, io: Server = new Server(hardening
       log(tag, `flooded:${socket.connected}`);
       if (typeof ack === "function") ack();
     });
+    // Joins `room` now; acked once joined.
+    socket.on("join-now", (room: string, ack?: () => void) => {
+      socket.join(String(room));
+      if (typeof ack === "function") ack();
+    });
+    // Broadcasts `count` events of `size` characters to `room`, 20 per macrotask, so members
+    // that read keep up while one that does not falls behind (on Bun each is one publish).
+    socket.on("room-flood", (room: string, count: number, size: number) => {
+      const payload = "x".repeat(Math.min(Number(size) || 0, 1_000_000));
+      const n = Math.min(Number(count) || 0, 10_000);
+      let i = 0;
+      const batch = () => {
+        for (let k = 0; k < 20 && i < n; k++) io.to(String(room)).emit("flood", i++, payload);
+        if (i < n) setTimeout(batch, 0);
+        else log(tag, "room-flooded");
+      };
+      batch();
+    });
     // A broadcast to every socket of "/" (load and churn).
     socket.on("broadcast", (payload: unknown) => {
       io.emit("news", typeof payload === "string" ? payload.slice(0, 10_000) : null);

@@ -138,6 +138,35 @@ describe.each(selectedRuntimes())("robustness on $name", (runtime) => {
       await bystandersFine();
     });
 
+    itWhen(runtime.hardening.wsBackpressure)("a room member that stops reading is closed at the cap while broadcasts go on; one that reads gets all of them", async () => {
+      // On Bun a room broadcast is one native publish, and the cap is checked without asking the
+      // runtime after every publish (session-writer.ts): this is the check that it still holds.
+      const room = newTag("room");
+      const slowTag = newTag("no-read-room");
+      const slow = await sioWs(fx, slowTag);
+      const reader = await sioWs(fx, newTag("reader-room"));
+      for (const c of [slow, reader]) {
+        c.sendText(`421["join-now","${room}"]`);
+        expect(String(await c.next(3000))).toBe("431[]");
+      }
+      slow.sock.pause();
+      // 600 x 20 KB = 12 MB to each member; the cap is 4 MiB.
+      reader.sendText(`42["room-flood","${room}",600,20000]`);
+      const log = await logHas(fx, slowTag, "engine-close", 15_000);
+      expect(log.filter((e) => e.startsWith("engine-close"))).toEqual(["engine-close:transport error:write buffer full: the client is not reading"]);
+      let next = 0;
+      while (next < 600) {
+        const f = await reader.next(5000);
+        expect(f, `broadcast ${next} reached the reader`).not.toBeNull();
+        const m = /^42\["flood",(\d+),/.exec(String(f));
+        if (m) expect(Number(m[1])).toBe(next++);
+      }
+      expect(reader.isClosed).toBe(false);
+      slow.reset();
+      reader.reset();
+      await bystandersFine();
+    });
+
     // The other side of wsBackpressure: the runtime queues what the server writes; the heartbeat ends the client.
     itWhen(!runtime.hardening.wsBackpressure)("a WebSocket client that stops reading is ended by its heartbeat; others are not disturbed", async () => {
       const tag = newTag("no-read-ws");
