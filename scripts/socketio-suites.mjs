@@ -14,6 +14,8 @@
 //   suite, against each runtime's fixture of the server they expect
 //   (test/conformance/fixtures/suites), one runtime at a time;
 // - the type test socket.io.test-d.ts against unio/node's declarations.
+// UNIO_SUITES_AUTO_PONG=off runs the Workers fixture with `autoPong: false`
+// (the objects answer pongs themselves; by default workerd answers them with `6`).
 // Prints each failing test, then one table: suite × runtime, passed/total.
 import { join } from "node:path";
 import { tmpdir } from "node:os";

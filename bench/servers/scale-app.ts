@@ -44,6 +44,11 @@ export async function becomeClusterPrimary(): Promise<boolean> {
   if (workers <= 0 || runtimeName() !== "node") return false;
   const cluster = (await import("node:cluster")).default;
   if (!cluster.isPrimary) return false;
+  // The workers accept on the shared socket themselves (the kernel spreads the connections)
+  // rather than the primary accepting each one and handing it over IPC: at 100,000 handshakes
+  // the primary's round robin is one process doing a share of every connection's work.
+  // WebSocket-only clients need no stickiness, so nothing depends on which worker accepts.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   for (let i = 0; i < workers; i++) cluster.fork();
   const stop = () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGKILL");

@@ -204,9 +204,15 @@ export class PollingTransport implements Transport {
     p.resolve({ status: 200, headers, body: packed });
   }
 
-  close(final: WireItem): void {
+  close(final: WireItem | null): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#pending) this.write([final]);
+    const p = this.#pending;
+    if (!p) return;
+    if (final) return this.write([final]);
+    // The session is on its WebSocket now: a GET still held is refused as one that
+    // arrives next is (see Transport.close).
+    this.#pending = null;
+    p.resolve(errorResponse(requestError(ErrorCode.BAD_REQUEST, { name: "TRANSPORT_MISMATCH", transport: "polling", previousTransport: "websocket" }), p.headers));
   }
 }

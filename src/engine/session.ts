@@ -573,7 +573,7 @@ export class EngineSession extends Emitter<EngineSocketEvents> implements Engine
     this.#upgradeCheck = null;
     this.#probe = null;
     this.#probed = false;
-    this.transport.close(NOOP);
+    this.transport.close(null);
     this.transport = ws;
     if (this.host.counters) this.host.counters.upgrades++;
     // The layer above subscribes the new WebSocket to its topics before anything else is written.

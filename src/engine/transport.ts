@@ -56,7 +56,12 @@ export interface Transport {
   write(items: readonly WireItem[]): void;
   /**
    * Ends the transport. Polling answers a pending GET with `final` (the
-   * close packet, or a noop when the client itself ended or upgraded).
+   * close packet, or a noop when the client itself ended), or with `null`,
+   * when the session has just moved to a WebSocket, refuses it with 400 as
+   * it refuses a GET that comes after the upgrade. A conforming client has
+   * no GET in flight then (it waits for its poll to end before it sends
+   * UPGRADE); one that raced the UPGRADE over another connection, and was
+   * delivered first, gets the answer it would have got had it come second.
    */
-  close(final: WireItem): void;
+  close(final: WireItem | null): void;
 }

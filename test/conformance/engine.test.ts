@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type RunningFixture, startFixture } from "./harness.ts";
 import { itWhen, selectedRuntimes } from "./runtimes.ts";
-import { once, waitFor, within } from "../helpers/wait.ts";
+import { once, sleep, waitFor, within } from "../helpers/wait.ts";
 
 type Transports = ("polling" | "websocket")[];
 
@@ -110,6 +110,47 @@ describe.each(selectedRuntimes())("engine on $name", (runtime) => {
       s.send("unharmed");
       expect(await nextMessage(s)).toBe("unharmed");
       s.close();
+    },
+  );
+
+  // engine.io answers such a GET with the close packet `1` (status 200) instead.
+  itWhen(runtime.name !== "reference")(
+    "a GET still held when UPGRADE arrives is refused with 400, like one that comes after it; the WebSocket carries on",
+    async () => {
+      // socket.io's protocol suites send UPGRADE on the WebSocket, then a GET on a new
+      // connection, and expect 400; a runtime may deliver the two in either order. Here the
+      // GET comes first on purpose. The 100 ms upgrade check may release it with a noop before
+      // UPGRADE lands on a busy machine: that is engine.io's answer too, so try again then.
+      const outcomes: string[] = [];
+      for (let attempt = 0; attempt < 5 && !outcomes.includes("400"); attempt++) {
+        const open = await fetch(`${fx.url}/engine.io/?EIO=4&transport=polling`);
+        const sid = (JSON.parse((await open.text()).slice(1)) as { sid: string }).sid;
+        const ws = new WebSocket(`ws://127.0.0.1:${fx.port}/engine.io/?EIO=4&transport=websocket&sid=${sid}`);
+        await once(ws, "open");
+        const frames: string[] = [];
+        ws.on("message", (d) => frames.push(d.toString()));
+        ws.send("2probe");
+        await waitFor(() => frames.includes("3probe"), { what: "3probe" });
+        const held = fetch(`${fx.url}/engine.io/?EIO=4&transport=polling&sid=${sid}`);
+        // Pacing, not a wait for an outcome: the GET is on its way before UPGRADE is sent.
+        await sleep(20);
+        ws.send("5");
+        const res = await within(held, { what: "the held GET's answer" });
+        const body = await res.text();
+        if (res.status === 200) {
+          expect(body, "released before UPGRADE: a noop, as engine.io's upgrade check").toBe("6");
+          outcomes.push("6");
+        } else {
+          expect([res.status, JSON.parse(body)]).toEqual([400, { code: 3, message: "Bad request" }]);
+          outcomes.push("400");
+        }
+        // Either way the session lives on over the WebSocket, and polling is over for it.
+        ws.send("4after");
+        await waitFor(() => frames.includes("4after"), { what: "the echo over the WebSocket" });
+        expect((await fetch(`${fx.url}/engine.io/?EIO=4&transport=polling&sid=${sid}`)).status).toBe(400);
+        ws.close();
+      }
+      expect(outcomes).toContain("400");
     },
   );
 

@@ -300,14 +300,20 @@ describe("upgrade from polling", () => {
     expect(reasons).toEqual([]);
   });
 
-  it("the held GET is answered `6` when the upgrade completes", async () => {
-    const { engine } = createEngine();
+  it("a GET still held when the upgrade completes is refused with 400, as one that comes after it", async () => {
+    // A conforming client has no GET in flight when it sends `5`; one that raced it over another
+    // connection gets the same answer whichever of the two arrived first (engine.io: `1`, status 200).
+    const { engine, sockets } = createEngine();
     const { sid } = await handshake(engine);
+    const reasons = closeReasons(sockets[0]!);
     const { ws } = await openWs(engine, { sid });
     const g = get(engine, sid);
     await tick();
     ws.receive("5");
-    expect(bodyText(await g.promise)).toBe("6");
+    const res = await g.promise;
+    expect([res.status, JSON.parse(bodyText(res))]).toEqual([400, { code: 3, message: "Bad request" }]);
+    expect(sockets[0]!.transport.name).toBe("websocket");
+    expect(reasons).toEqual([]);
   });
 
   it("a PING that falls due during the probe goes over polling, so 3probe stays the first WebSocket frame", async () => {
