@@ -148,7 +148,7 @@ it("recovery expiry: 100 clients away for spread times, across an eviction: reco
     // The object was evicted while the clients were away, before any came back.
     expect(evictedAt).toBeLessThan(Math.min(...since.map((t, i) => t + MAX_DISCONNECTION + offset(i))));
     // The server's own measure decides: recovered exactly while the time away is within the limit,
-    // and the client agrees (same socket id, `recovered`).
+    // and the client agrees (its own `recovered`).
     for (const r of results) expect(r.recovered, `back after ${r.after} ms`).toBe(r.after <= MAX_DISCONNECTION);
     expect(results.map((r) => r.client)).toEqual(results.map((r) => r.recovered));
     // The tries straddle the limit closely: the flip is seen within 100 ms on each side.
