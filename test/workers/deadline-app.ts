@@ -4,7 +4,7 @@
  * defineDurableServer; the router reads them from the class.
  */
 import { defineDurableServer, route } from "../../src/runtimes/workers.ts";
-import type { EngineSocket } from "../../src/engine/types.ts";
+import type { EngineSocket, EngineTransport } from "../../src/engine/types.ts";
 import type { Server } from "../../src/index.ts";
 import type { DurableObjectState } from "../../src/runtimes/workers/platform.ts";
 
@@ -22,6 +22,12 @@ export interface Timeline {
   /** [sent, last pong the runtime answered (null: none yet)], ms after the handshake. */
   pings: Array<[number, number | null]>;
   close?: [reason: string, at: number, lastPong: number | null];
+  /**
+   * A WebSocket probe of this (polling) session: when the object accepted it (upgradeTimeout
+   * starts then) and when the engine closed it, ms after the handshake; `closed` is absent while
+   * it is open, or if it became the transport.
+   */
+  probe?: { opened: number; closed?: number };
 }
 const timeline = new Map<string, Timeline>();
 /** Ack timeouts that fired: [timeout, ms after the emit, error, session id]. */
@@ -52,6 +58,19 @@ function install(io: Server, _env: Env, ctx: DurableObjectState): void {
       if (p.type === "ping") entry.pings.push([Date.now() - hs, lastPong()]);
     });
     socket.on("close", (reason: string) => (entry.close = [reason, Date.now() - hs, lastPong()]));
+    // A probe the client answered ("2probe"): the engine closes its transport at upgradeTimeout
+    // unless an UPGRADE comes. The transport emits nothing on that close, so the fixture wraps
+    // this one transport's close() to note the time.
+    socket.on("upgrading", (t: EngineTransport) => {
+      const ws = t as unknown as { conn: { openedAt: number }; closed: boolean; close(): void };
+      const probe: NonNullable<Timeline["probe"]> = { opened: ws.conn.openedAt - hs };
+      entry.probe = probe;
+      const close = ws.close;
+      ws.close = function (this: typeof ws) {
+        if (!this.closed && socket.transport !== t) probe.closed = Date.now() - hs;
+        close.call(this);
+      };
+    });
   };
   io.engine.on("connection", track);
   // Restored sessions are not announced by the engine; their Socket.IO sockets connect again.
@@ -91,6 +110,7 @@ export const DefaultsObject = defineDurableServer<Env>(install, { connectTimeout
 export const HardObject = defineDurableServer<Env>(install, {
   pingInterval: 1000,
   pingTimeout: 1000,
+  upgradeTimeout: 700,
   connectTimeout: 2000,
   generateId,
   testHooks: true,
@@ -114,6 +134,12 @@ export const RecoverObject = defineDurableServer<Env>(
       if (!socket.recovered) io.to(socket.id).emit("hello");
       socket.emit("state", { recovered: socket.recovered, after });
       socket.on("disconnect", () => disconnectedAt.set(tag, Date.now()));
+      // A broadcast now, before the client goes: kept packets are swept maxDisconnectionDuration
+      // after they were sent (as in socket.io), and the offset a client presents must be kept.
+      socket.on("fresh", (ack: () => void) => {
+        io.to(socket.id).emit("hello");
+        ack();
+      });
     });
   },
   { generateId, connectionStateRecovery: { maxDisconnectionDuration: 2000 }, testHooks: true },
@@ -147,7 +173,10 @@ export default {
       const sids = (await req.json()) as string[];
       return Response.json(sids.map((sid) => timeline.get(sid) ?? null));
     }
-    if (url.pathname === "/__test/disconnected") return Response.json(disconnectedAt.get(q.get("tag")!) ?? null);
+    if (url.pathname === "/__test/disconnected") {
+      if (q.has("tags")) return Response.json(q.get("tags")!.split(",").map((t) => disconnectedAt.get(t) ?? null));
+      return Response.json(disconnectedAt.get(q.get("tag")!) ?? null);
+    }
     if (url.pathname === "/__test/acks") return Response.json(asked.splice(0));
     if (url.pathname === "/__test/stats") return Response.json(await env[which].get(env[which].idFromName(shardOf(req))).unioTestStats());
     if (url.pathname === "/__test/evict") return Response.json(await env[which].get(env[which].idFromName(shardOf(req))).unioTestEvict());

@@ -14,7 +14,7 @@ export interface DeadlineWorker {
 }
 
 export function useDeadlineWorker(): DeadlineWorker {
-  const w = useWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject", HARD: "HardObject" });
+  const w = useWorker(new URL("./deadline-app.ts", import.meta.url).pathname, { FAST: "FastObject", DEFAULTS: "DefaultsObject", HARD: "HardObject", RECOVER: "RecoverObject" });
   const children: RawClients[] = [];
   // With the worker, in either order: a client process whose worker is gone only sees its sockets close.
   afterAll(async () => {

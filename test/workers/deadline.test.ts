@@ -3,7 +3,8 @@
  * (Node: setTimeout), within 100 ms: the heartbeat (ping interval, ping
  * timeout), connectTimeout, upgradeTimeout and ack timeouts, for 1 and 100
  * sockets in one object, opened in waves so their pings fall in different
- * phases (1,000 sockets: deadline-1000.test.ts).
+ * phases (upgradeTimeout and recovery expiry for 100: deadline-100.test.ts;
+ * 1,000 sockets: deadline-1000.test.ts).
  *
  * Times are taken at the client, from the server's handshake (its time is
  * in the session id, see deadline-app.ts): when the server's pings arrive

@@ -1,6 +1,6 @@
 /**
  * Deadline lateness figures and the check the scale tests make of them
- * (deadline-1000.test.ts, deadline-defaults.test.ts): never early, and
+ * (deadline-100.test.ts, deadline-1000.test.ts, deadline-defaults.test.ts): never early, and
  * within 100 ms of how late a Node timer fired on the same machine over the
  * same seconds (the `nodeTimerLate` samples of raw-clients.ts) at the
  * median; the tail gets more room on a machine shared with other runs:

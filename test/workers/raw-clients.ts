@@ -1,8 +1,10 @@
 /**
  * A load generator in its own process: `n` raw Engine.IO v4 WebSockets
  * (optionally sending the Socket.IO CONNECT), answering the server's pings
- * until told to fall silent. Raw frames, no client library: its own cost is
- * a few µs a frame, so the timings it reports are the server's.
+ * until told to fall silent; or as many long-polling sessions, each with
+ * an upgrade probe that never completes (`transport`, `probe`). Raw frames,
+ * no client library: its own cost is a few µs a frame, so the timings it
+ * reports are the server's.
  *
  * Run by `forkRawClients()` (below, from tests and bench/workers-scale.ts)
  * as `node --import tsx test/workers/raw-clients.ts '<json RawClientsConfig>'`,
@@ -47,6 +49,17 @@ export interface RawClientsConfig {
   emit?: string;
   /** Offer permessage-deflate, as browsers do (default true; workerd accepts every offer). */
   deflate?: boolean;
+  /**
+   * Sessions over HTTP long-polling instead (default "websocket"): each polls
+   * as a client does, answering pings with a POSTed pong.
+   */
+  transport?: "websocket" | "polling";
+  /**
+   * Polling only: right after the handshake, open a WebSocket for the
+   * session and send the upgrade probe ("2probe"), then never the UPGRADE
+   * packet; the server closes it at upgradeTimeout. The session polls on.
+   */
+  probe?: boolean;
 }
 
 /** What one socket saw, in the client's Date.now() ms. */
@@ -58,6 +71,8 @@ export interface RawSocketReport {
   pongs: number[];
   /** When the close frame arrived (readyState CLOSING), or null while open. */
   closed: number | null;
+  /** The upgrade probe (`probe`): when "3probe" came back and when its close frame arrived. */
+  probe?: { answered: number | null; closed: number | null };
 }
 
 export interface RawClientsReport {
@@ -78,7 +93,10 @@ export interface RawClientsReport {
 type Message = { type: "open"; opened: number; ms: number; handshakeP50: number; handshakeMax: number } | { type: "report"; report: RawClientsReport };
 
 interface Held {
-  ws: WebSocket;
+  /** The session's WebSocket: the transport, or (polling) the probe. */
+  ws?: WebSocket;
+  /** Polling: the session ended (a close packet, or a request refused). */
+  ended?: boolean;
   r: RawSocketReport;
   /** This socket no longer answers pings. */
   mute?: boolean;
@@ -91,6 +109,81 @@ function run(cfg: RawClientsConfig): void {
   let pongs = 0;
   let errors = 0;
   const send = (m: Message) => process.send!(m);
+  const base = `${cfg.url}/socket.io/?EIO=4&transport=polling&${cfg.query}`;
+  let stopped = false;
+
+  /** One polling session: the handshake, CONNECT, then GETs until it ends; pongs are POSTed. */
+  async function openPolling(): Promise<number> {
+    const t0 = Date.now();
+    const h: Held = { r: { sid: "", opened: 0, pings: [], pongs: [], closed: null } };
+    held.push(h);
+    try {
+      const open = await (await fetch(base)).text();
+      h.r.sid = (JSON.parse(open.slice(1)) as { sid: string }).sid;
+    } catch {
+      errors++;
+      return -1;
+    }
+    h.r.opened = Date.now();
+    const url = `${base}&sid=${encodeURIComponent(h.r.sid)}`;
+    const post = async (body: string) => {
+      const res = await fetch(url, { method: "POST", body });
+      if (res.status !== 200) end(h);
+    };
+    if (cfg.connect) await post("40").catch(() => end(h));
+    if (cfg.probe) probeUpgrade(h);
+    void (async () => {
+      while (!h.ended && !stopped) {
+        let body: string;
+        try {
+          const res = await fetch(url);
+          body = await res.text();
+          if (res.status !== 200) return end(h);
+        } catch {
+          return end(h);
+        }
+        const packets = body.split("\x1e");
+        if (packets.includes("1")) return end(h);
+        if (packets.includes("2")) {
+          pings++;
+          const now = Date.now();
+          if (cfg.detail) h.r.pings.push(now);
+          if (pong && !h.mute) {
+            pongs++;
+            if (cfg.detail) h.r.pongs.push(now);
+            await post("3").catch(() => end(h));
+          }
+        }
+        const connected = packets.find((p) => p.startsWith("40"));
+        if (connected && cfg.emit) await post(cfg.emit).catch(() => end(h));
+        // Only noops (the server ending a held GET while a probe is pending, every 100 ms): poll
+        // again a little later, as the session has nothing to answer; pings wait in its buffer.
+        if (packets.every((p) => p === "6")) await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    return Date.now() - t0;
+  }
+
+  function end(h: Held): void {
+    if (h.ended) return;
+    h.ended = true;
+    h.r.closed = Date.now();
+  }
+
+  /** The upgrade probe of polling session `h`, never followed by an UPGRADE. */
+  function probeUpgrade(h: Held): void {
+    const probe = { answered: null as number | null, closed: null as number | null };
+    h.r.probe = probe;
+    const ws = new WebSocket(`${cfg.url.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket&${cfg.query}&sid=${encodeURIComponent(h.r.sid)}`, {
+      perMessageDeflate: cfg.deflate !== false,
+    });
+    h.ws = ws;
+    ws.on("open", () => ws.send("2probe"));
+    ws.on("message", (d) => {
+      if (d.toString() === "3probe") probe.answered = Date.now();
+    });
+    ws.on("error", () => errors++);
+  }
 
   function open(): Promise<number> {
     return new Promise((resolve) => {
@@ -130,7 +223,11 @@ function run(cfg: RawClientsConfig): void {
   if (cfg.detail) {
     setInterval(() => {
       const now = Date.now();
-      for (const h of held) if (h.r.closed === null && h.ws.readyState >= WebSocket.CLOSING) h.r.closed = now;
+      for (const h of held) {
+        if (!h.ws || h.ws.readyState < WebSocket.CLOSING) continue;
+        if (h.r.probe) h.r.probe.closed ??= now;
+        else if (h.r.closed === null) h.r.closed = now;
+      }
     }, 5).unref();
   }
 
@@ -154,13 +251,15 @@ function run(cfg: RawClientsConfig): void {
       }, tick);
     }
     else if (m.type === "report") {
-      const closed = held.filter((h) => h.ws.readyState >= WebSocket.CLOSING).length;
+      // A polling session is closed once it ended (its probe's close is the probe's own).
+      const closed = held.filter((h) => (cfg.transport === "polling" ? h.ended : h.ws!.readyState >= WebSocket.CLOSING)).length;
       const report: RawClientsReport = { open: held.length - closed, pings, pongs, closed, errors };
       if (cfg.detail) report.sockets = held.map((h) => h.r);
       if (late) report.nodeTimerLate = late;
       send({ type: "report", report });
     } else if (m.type === "close") {
-      for (const h of held) h.ws.terminate();
+      stopped = true;
+      for (const h of held) h.ws?.terminate();
       process.exit(0);
     }
   });
@@ -172,7 +271,7 @@ function run(cfg: RawClientsConfig): void {
     for (let i = 0; i < cfg.n; i += cfg.wave) {
       const start = Date.now();
       const wave: Promise<number>[] = [];
-      for (let j = i; j < Math.min(cfg.n, i + cfg.wave); j++) wave.push(open());
+      for (let j = i; j < Math.min(cfg.n, i + cfg.wave); j++) wave.push(cfg.transport === "polling" ? openPolling() : open());
       times.push(...(await Promise.all(wave)));
       // Pacing, not waiting for an outcome: the next wave starts `gap` ms after this one did.
       const took = Date.now() - start;
