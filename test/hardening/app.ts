@@ -178,18 +178,13 @@ export function createApp(hooks: RuntimeHooks, io: Server = new Server(hardening
       socket.join(String(room));
       if (typeof ack === "function") ack();
     });
-    // Broadcasts `count` events of `size` characters to `room`, 20 per macrotask, so members
-    // that read keep up while one that does not falls behind (on Bun each is one publish).
-    socket.on("room-flood", (room: string, count: number, size: number) => {
+    // Broadcasts events `from`..`from + count - 1` of `size` characters to `room` at once, then
+    // acks: a member that reads paces the flood by asking for the next batch after each.
+    socket.on("room-flood-step", (room: string, from: number, count: number, size: number, ack?: () => void) => {
       const payload = "x".repeat(Math.min(Number(size) || 0, 1_000_000));
-      const n = Math.min(Number(count) || 0, 10_000);
-      let i = 0;
-      const batch = () => {
-        for (let k = 0; k < 20 && i < n; k++) io.to(String(room)).emit("flood", i++, payload);
-        if (i < n) setTimeout(batch, 0);
-        else log(tag, "room-flooded");
-      };
-      batch();
+      const n = Math.min(Number(count) || 0, 1000);
+      for (let k = 0; k < n; k++) io.to(String(room)).emit("flood", (Number(from) || 0) + k, payload);
+      if (typeof ack === "function") ack();
     });
     // A broadcast to every socket of "/" (load and churn).
     socket.on("broadcast", (payload: unknown) => {
